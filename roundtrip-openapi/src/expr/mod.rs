@@ -1,0 +1,1 @@
+//! OpenAPI runtime expressions (`{$request.body#/id}`): parse, print, evaluate and lint.

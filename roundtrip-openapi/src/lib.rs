@@ -1,0 +1,9 @@
+//! The OpenAPI side of roundtrip: the 3.1 document model, the schema registry over
+//! schemars, runtime expressions, and FastAPI-style validation of input against the
+//! published schemas.
+//!
+//! This crate does no I/O and knows nothing about HTTP servers; the `roundtrip` crate
+//! builds on it.
+
+pub mod expr;
+pub mod validate;

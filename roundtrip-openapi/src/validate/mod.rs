@@ -1,0 +1,1 @@
+//! Validation of request input against published JSON Schemas, with FastAPI (pydantic) error shapes.

@@ -1,0 +1,1 @@
+//! roundtrip: typed handlers, an OpenAPI 3.1 document, FastAPI-style validation, and callbacks that are really delivered.
