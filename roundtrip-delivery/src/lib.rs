@@ -1,3 +1,10 @@
 //! Delivery of the callbacks and webhooks that a roundtrip app documents: a durable
 //! outbox, workers that claim and send, retries, Standard Webhooks signing and an SSRF
 //! guard.
+
+pub mod outbox;
+pub mod retry;
+pub mod signing;
+pub mod sqlite;
+pub mod ssrf;
+pub mod worker;

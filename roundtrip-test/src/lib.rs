@@ -1,1 +1,8 @@
-//! Test tools for roundtrip apps.
+//! Test tools for roundtrip apps: an in-process [`TestClient`] and a [`MockReceiver`]
+//! that records, verifies and misbehaves on request.
+
+pub mod client;
+pub mod receiver;
+
+pub use client::*;
+pub use receiver::*;

@@ -1,0 +1,1 @@
+//! The outbox: durable storage of messages and their attempts.

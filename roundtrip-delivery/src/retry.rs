@@ -1,0 +1,1 @@
+//! When to retry a delivery, and how long to wait.

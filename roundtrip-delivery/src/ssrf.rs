@@ -1,0 +1,1 @@
+//! The SSRF guard: which addresses deliveries may connect to.

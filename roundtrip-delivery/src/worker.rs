@@ -1,0 +1,1 @@
+//! Workers: claim messages, send them, record attempts.

@@ -1,0 +1,1 @@
+//! Swagger UI and ReDoc, embedded in the binary and served with no network access.

@@ -1,0 +1,1 @@
+//! A loopback HTTP receiver that records deliveries and verifies their signatures.
