@@ -1,1 +1,0 @@
-//! Standard Webhooks v1 signing and verification.
