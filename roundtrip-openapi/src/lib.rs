@@ -6,4 +6,7 @@
 //! builds on it.
 
 pub mod expr;
+pub mod model;
+pub mod naming;
+pub mod schema;
 pub mod validate;
