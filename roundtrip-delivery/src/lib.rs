@@ -2,6 +2,8 @@
 //! outbox, workers that claim and send, retries, Standard Webhooks signing and an SSRF
 //! guard.
 
+mod ids;
+pub mod message;
 pub mod outbox;
 pub mod retry;
 pub mod signing;

@@ -1,1 +1,488 @@
-//! The outbox: durable storage of messages and their attempts.
+//! The outbox: durable storage of messages and their attempts, behind one trait.
+//!
+//! # Policy
+//!
+//! * **Durable before it returns.** [`Outbox::enqueue`] answers only once the messages are
+//!   committed. A store may share one commit between concurrent callers (the SQLite store
+//!   does: group commit), but never answers before that commit.
+//! * **At least once.** A worker [claims](Outbox::claim) due messages under a *lease* (owner
+//!   and expiry). It reports each attempt with [`Outbox::complete`]. A worker that dies
+//!   leaves leases that run out; [`Outbox::reclaim_expired`] hands those messages back, so
+//!   they are sent again. Receivers deduplicate on the message id (`webhook-id`).
+//! * **A poison message cannot crash-loop the workers.** Each reclaimed lease counts as a
+//!   *lost lease*; a message that reaches the store's crash cap is failed instead of handed
+//!   back.
+//! * **Bounded storage.** Only live messages (pending, leased) stay in the queue. Finished
+//!   ones move to history, which [`Outbox::purge`] trims after the store's retention.
+//! * **A user can always send again.** [`Outbox::retry`] and [`Outbox::replay`] put finished
+//!   messages back with their attempt count kept; idempotency keys never swallow them.
+//!
+//! # The trait
+//!
+//! [`Outbox`] is object safe (`Arc<dyn Outbox>`): its methods return boxed futures. The
+//! embedded [`SqliteOutbox`](crate::sqlite::SqliteOutbox) implements it; a PostgreSQL store
+//! implements the same methods with `FOR UPDATE SKIP LOCKED` claims and LISTEN/NOTIFY
+//! wake-ups. Workers learn about new work through [`Outbox::subscribe`], and poll as a
+//! fallback.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use futures_util::future::BoxFuture;
+use tokio::sync::watch;
+
+pub use crate::message::{
+    Attempt, Completion, CompletionStatus, Enqueued, Message, MessageId, MessageKind,
+    MessageMeta, MessageStatus, NewAttempt, NewMessage, Outcome,
+};
+
+/// Durable storage of messages and attempts, shared by the senders, the workers and the
+/// command line.
+pub trait Outbox: Send + Sync + 'static {
+    /// Stores `messages` durably. Answers, in order, the stored id of each and whether it
+    /// was deduplicated by its idempotency key. All or none are stored.
+    fn enqueue(&self, messages: Vec<NewMessage>) -> BoxFuture<'_, Result<Vec<Enqueued>, Error>>;
+
+    /// Claims up to `limit` due messages for `owner`, leasing them for `lease`. The oldest
+    /// due come first. An empty answer means nothing is due.
+    fn claim<'a>(
+        &'a self,
+        owner: &'a str,
+        limit: usize,
+        lease: Duration,
+    ) -> BoxFuture<'a, Result<Vec<Message>, Error>>;
+
+    /// Records attempts and what follows from them, in one write. Answers, in order, whether
+    /// each still held its lease.
+    fn complete(
+        &self,
+        completions: Vec<Completion>,
+    ) -> BoxFuture<'_, Result<Vec<CompletionStatus>, Error>>;
+
+    /// Extends the leases `owner` holds on `ids` to now + `lease`. Answers the ids whose
+    /// lease was extended; the others were lost.
+    fn renew<'a>(
+        &'a self,
+        owner: &'a str,
+        ids: &'a [MessageId],
+        lease: Duration,
+    ) -> BoxFuture<'a, Result<Vec<MessageId>, Error>>;
+
+    /// Hands back every message `owner` holds, due now, as a graceful shutdown does. This
+    /// does not count as a lost lease. Answers how many were released.
+    fn release(&self, owner: &str) -> BoxFuture<'_, Result<u64, Error>>;
+
+    /// Hands back every message whose lease has expired, counting a lost lease on each;
+    /// messages that reach the crash cap are failed. Answers the number reclaimed and failed.
+    fn reclaim_expired(&self) -> BoxFuture<'_, Result<Reclaimed, Error>>;
+
+    /// Like [`reclaim_expired`](Outbox::reclaim_expired), for every lease held by `owner`
+    /// whatever its expiry: a worker calls it at start under a stable owner name, to take
+    /// back what its previous, crashed, run held.
+    fn reclaim_owner(&self, owner: &str) -> BoxFuture<'_, Result<Reclaimed, Error>>;
+
+    /// A handle that wakes when messages may have become due in this process.
+    fn subscribe(&self) -> Wakeup;
+
+    /// Wakes this process's workers, for example after a transactional enqueue committed.
+    fn notify(&self);
+
+    /// Reads one message with its headers and body, live or finished.
+    fn get<'a>(&'a self, id: &'a MessageId) -> BoxFuture<'a, Result<Option<Message>, Error>>;
+
+    /// Lists messages, newest first.
+    fn list<'a>(&'a self, filter: &'a MessageFilter) -> BoxFuture<'a, Result<MessagePage, Error>>;
+
+    /// Lists the attempts of a message, oldest first.
+    fn attempts<'a>(&'a self, id: &'a MessageId) -> BoxFuture<'a, Result<Vec<Attempt>, Error>>;
+
+    /// Puts a finished message (failed, cancelled or succeeded) back in the queue, due now,
+    /// with its attempt count kept. A live message is an error ([`Error::is_conflict`]).
+    fn retry<'a>(&'a self, id: &'a MessageId) -> BoxFuture<'a, Result<MessageMeta, Error>>;
+
+    /// Retries every finished message that matches `filter` (failed ones only, unless the
+    /// filter names statuses). Answers how many were put back. The filter's limit and cursor
+    /// are ignored: all matches are replayed.
+    fn replay<'a>(&'a self, filter: &'a MessageFilter) -> BoxFuture<'a, Result<u64, Error>>;
+
+    /// Cancels a live message. A finished message is an error ([`Error::is_conflict`]).
+    fn cancel<'a>(&'a self, id: &'a MessageId) -> BoxFuture<'a, Result<MessageMeta, Error>>;
+
+    /// Deletes finished messages, their attempts and idempotency keys past the store's
+    /// retention.
+    fn purge(&self) -> BoxFuture<'_, Result<Purged, Error>>;
+}
+
+/// What [`Outbox::reclaim_expired`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reclaimed {
+    /// Messages handed back to the queue.
+    pub requeued: u64,
+    /// Messages failed because they reached the crash cap.
+    pub failed: u64,
+}
+
+/// What [`Outbox::purge`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Finished messages deleted.
+    pub messages: u64,
+    /// Attempts deleted with them.
+    pub attempts: u64,
+    /// Idempotency keys deleted.
+    pub idempotency_keys: u64,
+}
+
+/// Which messages [`Outbox::list`] and [`Outbox::replay`] look at.
+///
+/// ```
+/// use roundtrip_delivery::outbox::{MessageFilter, MessageStatus};
+/// let filter = MessageFilter::new().status(MessageStatus::Failed).name("invoice_notification").limit(20);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct MessageFilter {
+    /// Only these statuses (any, if empty).
+    pub statuses: Vec<MessageStatus>,
+    /// Only this kind.
+    pub kind: Option<MessageKind>,
+    /// Only this callback or webhook name.
+    pub name: Option<String>,
+    /// Only messages for this endpoint.
+    pub endpoint_id: Option<String>,
+    /// Only messages created at or after this time.
+    pub created_after: Option<SystemTime>,
+    /// Only messages created before this time.
+    pub created_before: Option<SystemTime>,
+    /// Only messages older than this one (the cursor of the previous page).
+    pub before: Option<MessageId>,
+    /// At most this many (default 50, at most 1000).
+    pub limit: Option<usize>,
+}
+
+impl MessageFilter {
+    /// The default page size of [`Outbox::list`].
+    pub const DEFAULT_LIMIT: usize = 50;
+    /// The largest page [`Outbox::list`] returns.
+    pub const MAX_LIMIT: usize = 1000;
+
+    /// Matches every message.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Adds a status to match.
+    pub fn status(mut self, status: MessageStatus) -> Self {
+        self.statuses.push(status);
+        self
+    }
+    /// Matches only this kind.
+    pub fn kind(mut self, kind: MessageKind) -> Self {
+        self.kind = Some(kind);
+        self
+    }
+    /// Matches only this name.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+    /// Matches only this endpoint.
+    pub fn endpoint_id(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint_id = Some(endpoint.into());
+        self
+    }
+    /// Matches messages created at or after `time`.
+    pub fn created_after(mut self, time: SystemTime) -> Self {
+        self.created_after = Some(time);
+        self
+    }
+    /// Matches messages created before `time`.
+    pub fn created_before(mut self, time: SystemTime) -> Self {
+        self.created_before = Some(time);
+        self
+    }
+    /// Continues after a previous page.
+    pub fn before(mut self, cursor: MessageId) -> Self {
+        self.before = Some(cursor);
+        self
+    }
+    /// Sets the page size.
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+    /// The page size to use.
+    pub fn effective_limit(&self) -> usize {
+        self.limit
+            .unwrap_or(Self::DEFAULT_LIMIT)
+            .clamp(1, Self::MAX_LIMIT)
+    }
+}
+
+/// One page of [`Outbox::list`].
+#[derive(Debug, Clone)]
+pub struct MessagePage {
+    /// The messages, newest first.
+    pub messages: Vec<MessageMeta>,
+    /// Pass to [`MessageFilter::before`] for the next page; `None` on the last page.
+    pub next: Option<MessageId>,
+}
+
+/// Tells workers that messages may have become due.
+///
+/// A store keeps one and calls [`Wakeups::notify`] after a commit that makes work due; each
+/// worker holds a [`Wakeup`] from [`Wakeups::subscribe`]. A notification sent while a worker
+/// is busy is not lost: its next [`Wakeup::wait`] returns at once.
+#[derive(Debug, Clone)]
+pub struct Wakeups {
+    tx: Arc<watch::Sender<u64>>,
+}
+
+impl Default for Wakeups {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Wakeups {
+    /// A new signal with no subscribers.
+    pub fn new() -> Self {
+        let (tx, _rx) = watch::channel(0);
+        Wakeups { tx: Arc::new(tx) }
+    }
+
+    /// Wakes every subscriber.
+    pub fn notify(&self) {
+        self.tx.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A new subscriber, which has seen every notification so far.
+    pub fn subscribe(&self) -> Wakeup {
+        Wakeup {
+            rx: self.tx.subscribe(),
+        }
+    }
+}
+
+/// A worker's end of [`Wakeups`].
+#[derive(Debug, Clone)]
+pub struct Wakeup {
+    rx: watch::Receiver<u64>,
+}
+
+impl Wakeup {
+    /// Marks every notification so far as seen. Call it before looking for work, then
+    /// [`wait`](Self::wait) if none was found: a notification in between is not missed.
+    pub fn mark_seen(&mut self) {
+        self.rx.borrow_and_update();
+    }
+
+    /// Waits for a notification not yet seen. If the store is gone, waits forever (the
+    /// caller's poll timer still fires).
+    pub async fn wait(&mut self) {
+        if self.rx.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// An error from an outbox.
+///
+/// Ask it what went wrong with the `is_*` predicates; new kinds of errors may be added
+/// without breaking callers. Messages never hold message bodies or secrets.
+pub struct Error {
+    inner: Box<Inner>,
+}
+
+struct Inner {
+    kind: ErrorKind,
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+/// The kinds of [`Error`]; private so that new ones can be added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ErrorKind {
+    /// The database cannot be reached, is busy past the timeout, or failed an I/O.
+    Unavailable,
+    /// The database is locked by another connection or process past the busy timeout.
+    Locked,
+    /// The database file cannot be written.
+    ReadOnly,
+    /// A message was refused before storing (bad URL, too big, bad header).
+    Invalid,
+    /// No message with that id.
+    NotFound,
+    /// The message's state does not allow the operation.
+    Conflict,
+    /// The store was shut down.
+    Closed,
+    /// Stored data could not be read back, or a migration failed.
+    Corrupt,
+}
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error {
+            inner: Box::new(Inner {
+                kind,
+                message: message.into(),
+                source: None,
+            }),
+        }
+    }
+
+    pub(crate) fn with_source(
+        mut self,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        self.inner.source = Some(source.into());
+        self
+    }
+
+    /// The database could not be reached or used right now (I/O error, disk full, connection
+    /// lost, or locked past the busy timeout). Trying again later may succeed.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self.inner.kind,
+            ErrorKind::Unavailable | ErrorKind::Locked | ErrorKind::Closed
+        )
+    }
+
+    /// Another connection or process held the database locked past the busy timeout.
+    pub fn is_locked(&self) -> bool {
+        self.inner.kind == ErrorKind::Locked
+    }
+
+    /// The database cannot be written (file permissions, read-only mount, or opened
+    /// read-only).
+    pub fn is_read_only(&self) -> bool {
+        self.inner.kind == ErrorKind::ReadOnly
+    }
+
+    /// A message was refused before it was stored: nothing was enqueued.
+    pub fn is_invalid(&self) -> bool {
+        self.inner.kind == ErrorKind::Invalid
+    }
+
+    /// No message has the given id.
+    pub fn is_not_found(&self) -> bool {
+        self.inner.kind == ErrorKind::NotFound
+    }
+
+    /// The message's state does not allow the operation (retry of a live message, cancel of
+    /// a finished one).
+    pub fn is_conflict(&self) -> bool {
+        self.inner.kind == ErrorKind::Conflict
+    }
+
+    /// The store was shut down.
+    pub fn is_closed(&self) -> bool {
+        self.inner.kind == ErrorKind::Closed
+    }
+
+    /// Stored data could not be read back or the schema could not be brought up to date.
+    pub fn is_corrupt(&self) -> bool {
+        self.inner.kind == ErrorKind::Corrupt
+    }
+
+    #[allow(dead_code)]
+    pub(crate) fn kind(&self) -> ErrorKind {
+        self.inner.kind
+    }
+
+    /// An error of the same kind and message, for callers that each need their own copy (a
+    /// failed group commit answers every caller in it).
+    pub(crate) fn duplicate(&self) -> Self {
+        let mut copy = Error::new(self.inner.kind, self.inner.message.clone());
+        if let Some(source) = &self.inner.source {
+            copy.inner.source = Some(source.to_string().into());
+        }
+        copy
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("outbox::Error");
+        d.field("kind", &self.inner.kind);
+        d.field("message", &self.inner.message);
+        if let Some(source) = &self.inner.source {
+            d.field("source", source);
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.inner.message)?;
+        if let Some(source) = &self.inner.source {
+            write!(f, ": {source}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner
+            .source
+            .as_ref()
+            .map(|s| &**s as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Checks a message before it is stored, the same way in every store.
+pub(crate) fn validate(message: &NewMessage, max_body_bytes: usize) -> Result<(), Error> {
+    let invalid = |why: String| Error::new(ErrorKind::Invalid, why);
+    match message.url.scheme() {
+        "http" | "https" => {}
+        other => {
+            return Err(invalid(format!(
+                "message {} to `{}`: the URL scheme `{other}` cannot be delivered; use http or https",
+                message.id,
+                crate::message::redact_url(&message.url)
+            )));
+        }
+    }
+    if message.url.host().is_none() {
+        return Err(invalid(format!(
+            "message {}: the URL `{}` has no host",
+            message.id,
+            crate::message::redact_url(&message.url)
+        )));
+    }
+    if message.body.len() > max_body_bytes {
+        return Err(invalid(format!(
+            "message {} ({}): the body is {} bytes, over the limit of {} bytes; send less, or raise the store's max_body_bytes",
+            message.id,
+            message.name,
+            message.body.len(),
+            max_body_bytes
+        )));
+    }
+    if message.name.is_empty() || message.name.len() > 200 {
+        return Err(invalid(format!(
+            "message {}: the name must be 1 to 200 characters",
+            message.id
+        )));
+    }
+    if let Some(key) = &message.idempotency_key
+        && (key.is_empty() || key.len() > 500)
+    {
+        return Err(invalid(format!(
+            "message {} ({}): the idempotency key must be 1 to 500 characters",
+            message.id, message.name
+        )));
+    }
+    for (name, value) in &message.headers {
+        if value.to_str().is_err() {
+            return Err(invalid(format!(
+                "message {} ({}): the value of header `{name}` is not visible ASCII",
+                message.id, message.name
+            )));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,845 @@
+//! The SQL of the SQLite store, and the decoding of its rows.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use sqlx::{QueryBuilder, Row, Sqlite};
+use url::Url;
+
+use super::errors::{corrupt, from_sqlx};
+use crate::message::{
+    Attempt, AttemptError, AttemptErrorKind, Completion, CompletionStatus, Enqueued, Lease,
+    Message, MessageId, MessageKind, MessageMeta, MessageStatus, NewMessage, Outcome,
+};
+use crate::outbox::{Error, ErrorKind, MessageFilter, Purged, Reclaimed};
+
+/// The columns every message query reads, live table first. `headers, body` follow for
+/// full reads.
+macro_rules! live_meta {
+    () => {
+        "id, kind, name, url, method, created_at, status, attempts, next_attempt_at, \
+         lease_owner, lease_expires_at, lost_leases, NULL AS finished_at, last_error, \
+         idempotency_key, endpoint_id, signing_key, ordering_key, metadata"
+    };
+}
+macro_rules! history_meta {
+    () => {
+        "id, kind, name, url, method, created_at, status, attempts, NULL AS next_attempt_at, \
+         NULL AS lease_owner, NULL AS lease_expires_at, lost_leases, finished_at, last_error, \
+         idempotency_key, endpoint_id, signing_key, ordering_key, metadata"
+    };
+}
+/// Copies a live row into history (the status, finished_at and last_error are bound).
+macro_rules! to_history {
+    ($where:literal) => {
+        concat!(
+            "INSERT OR REPLACE INTO message_history (id, kind, name, url, method, headers, body, \
+             created_at, status, attempts, lost_leases, finished_at, last_error, idempotency_key, \
+             endpoint_id, signing_key, ordering_key, metadata) \
+             SELECT id, kind, name, url, method, headers, body, created_at, ?1, attempts + ?2, \
+             lost_leases + ?3, ?4, COALESCE(?5, last_error), idempotency_key, endpoint_id, \
+             signing_key, ordering_key, metadata FROM messages WHERE ",
+            $where
+        )
+    };
+}
+/// Copies history rows back into the live table, due at ?1.
+macro_rules! from_history {
+    () => {
+        "INSERT INTO messages (id, kind, name, url, method, headers, body, created_at, status, \
+         attempts, next_attempt_at, lost_leases, last_error, idempotency_key, endpoint_id, \
+         signing_key, ordering_key, metadata) \
+         SELECT id, kind, name, url, method, headers, body, created_at, 'pending', attempts, ?1, \
+         0, last_error, idempotency_key, endpoint_id, signing_key, ordering_key, metadata \
+         FROM message_history WHERE "
+    };
+}
+
+pub(crate) fn to_ms(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
+    }
+}
+
+pub(crate) fn from_ms(ms: i64) -> SystemTime {
+    if ms >= 0 {
+        UNIX_EPOCH + Duration::from_millis(ms as u64)
+    } else {
+        UNIX_EPOCH - Duration::from_millis(ms.unsigned_abs())
+    }
+}
+
+fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
+}
+
+/// The store-wide settings the queries need.
+#[derive(Debug, Clone)]
+pub(crate) struct Limits {
+    pub(crate) max_body_bytes: usize,
+    pub(crate) crash_cap: u32,
+    pub(crate) retention_succeeded: Duration,
+    pub(crate) retention_failed: Duration,
+    pub(crate) idempotency_retention: Duration,
+    pub(crate) purge_batch: u32,
+}
+
+fn encode_headers(headers: &HeaderMap) -> String {
+    let pairs: Vec<(&str, &str)> = headers
+        .iter()
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
+        .collect();
+    serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn decode_headers(id: &str, text: &str) -> Result<HeaderMap, Error> {
+    let pairs: Vec<(String, String)> = serde_json::from_str(text)
+        .map_err(|e| corrupt(format!("message {id}: stored headers are not valid JSON: {e}")))?;
+    let mut map = HeaderMap::with_capacity(pairs.len());
+    for (name, value) in pairs {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| corrupt(format!("message {id}: stored header name `{name}` is invalid")))?;
+        let value = HeaderValue::from_str(&value)
+            .map_err(|_| corrupt(format!("message {id}: stored value of `{name}` is invalid")))?;
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+fn get<'r, T>(row: &'r SqliteRow, column: &str) -> Result<T, Error>
+where
+    T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+{
+    row.try_get::<T, _>(column)
+        .map_err(|e| corrupt(format!("reading column `{column}`")).with_source(e))
+}
+
+pub(crate) fn meta_from_row(row: &SqliteRow) -> Result<MessageMeta, Error> {
+    let id: String = get(row, "id")?;
+    let kind: String = get(row, "kind")?;
+    let status: String = get(row, "status")?;
+    let url: String = get(row, "url")?;
+    let method: String = get(row, "method")?;
+    let metadata: String = get(row, "metadata")?;
+    let lease_owner: Option<String> = get(row, "lease_owner")?;
+    let lease_expires_at: Option<i64> = get(row, "lease_expires_at")?;
+    let bad = |what: &str| corrupt(format!("message {id}: stored {what} is invalid"));
+    Ok(MessageMeta {
+        kind: kind.parse::<MessageKind>().map_err(|_| bad("kind"))?,
+        name: get(row, "name")?,
+        url: Url::parse(&url).map_err(|_| bad("url"))?,
+        method: Method::from_bytes(method.as_bytes()).map_err(|_| bad("method"))?,
+        created_at: from_ms(get(row, "created_at")?),
+        status: status.parse::<MessageStatus>().map_err(|_| bad("status"))?,
+        attempts: u32::try_from(get::<i64>(row, "attempts")?).unwrap_or(0),
+        next_attempt_at: get::<Option<i64>>(row, "next_attempt_at")?.map(from_ms),
+        lease: match (lease_owner, lease_expires_at) {
+            (Some(owner), Some(exp)) => Some(Lease {
+                owner,
+                expires_at: from_ms(exp),
+            }),
+            _ => None,
+        },
+        lost_leases: u32::try_from(get::<i64>(row, "lost_leases")?).unwrap_or(0),
+        finished_at: get::<Option<i64>>(row, "finished_at")?.map(from_ms),
+        last_error: get(row, "last_error")?,
+        idempotency_key: get(row, "idempotency_key")?,
+        endpoint_id: get(row, "endpoint_id")?,
+        signing_key: get(row, "signing_key")?,
+        ordering_key: get(row, "ordering_key")?,
+        metadata: serde_json::from_str(&metadata).map_err(|_| bad("metadata"))?,
+        id: MessageId::from_stored(id),
+    })
+}
+
+pub(crate) fn message_from_row(row: &SqliteRow) -> Result<Message, Error> {
+    let meta = meta_from_row(row)?;
+    let headers: String = get(row, "headers")?;
+    let body: Vec<u8> = get(row, "body")?;
+    Ok(Message {
+        headers: decode_headers(meta.id.as_str(), &headers)?,
+        body: Bytes::from(body),
+        meta,
+    })
+}
+
+fn attempt_from_row(row: &SqliteRow) -> Result<Attempt, Error> {
+    let error_kind: Option<String> = get(row, "error_kind")?;
+    let error: Option<String> = get(row, "error")?;
+    let body: Option<Vec<u8>> = get(row, "response_body")?;
+    Ok(Attempt {
+        message_id: MessageId::from_stored(get(row, "message_id")?),
+        number: u32::try_from(get::<i64>(row, "number")?).unwrap_or(0),
+        worker: get(row, "worker")?,
+        started_at: from_ms(get(row, "started_at")?),
+        duration: Duration::from_micros(u64::try_from(get::<i64>(row, "duration_us")?).unwrap_or(0)),
+        response_status: get::<Option<i64>>(row, "response_status")?
+            .and_then(|s| u16::try_from(s).ok()),
+        response_body: body.map(Bytes::from).unwrap_or_default(),
+        response_truncated: get::<i64>(row, "response_truncated")? != 0,
+        error: error_kind.map(|kind| AttemptError {
+            kind: kind.parse().unwrap_or(AttemptErrorKind::Other),
+            message: error.unwrap_or_default(),
+        }),
+        contract_violation: get(row, "contract_violation")?,
+        outcome: get(row, "outcome")?,
+        next_attempt_at: get::<Option<i64>>(row, "next_attempt_at")?.map(from_ms),
+    })
+}
+
+/// Inserts messages on `conn`, which must be inside a transaction.
+pub(crate) async fn insert_messages(
+    conn: &mut SqliteConnection,
+    messages: &[NewMessage],
+    limits: &Limits,
+    now: SystemTime,
+) -> Result<Vec<Enqueued>, Error> {
+    for message in messages {
+        crate::outbox::validate(message, limits.max_body_bytes)?;
+    }
+    let now = to_ms(now);
+    let mut out = Vec::with_capacity(messages.len());
+    for m in messages {
+        if let Some(key) = &m.idempotency_key {
+            let claimed = sqlx::query(
+                "INSERT INTO idempotency_keys (name, key, message_id, created_at) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+            )
+            .bind(&m.name)
+            .bind(key)
+            .bind(m.id.as_str())
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .map_err(from_sqlx)?;
+            if claimed.rows_affected() == 0 {
+                let existing: String = sqlx::query_scalar(
+                    "SELECT message_id FROM idempotency_keys WHERE name = ?1 AND key = ?2",
+                )
+                .bind(&m.name)
+                .bind(key)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(from_sqlx)?;
+                out.push(Enqueued {
+                    id: MessageId::from_stored(existing),
+                    deduplicated: true,
+                });
+                continue;
+            }
+        }
+        let metadata = serde_json::to_string(&m.metadata).unwrap_or_else(|_| "{}".to_owned());
+        let inserted = sqlx::query(
+            "INSERT INTO messages (id, kind, name, url, method, headers, body, created_at, status, \
+             attempts, next_attempt_at, idempotency_key, endpoint_id, signing_key, ordering_key, \
+             metadata) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', 0, ?8, ?9, ?10, ?11, ?12, ?13) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(m.id.as_str())
+        .bind(m.kind.as_str())
+        .bind(&m.name)
+        .bind(m.url.as_str())
+        .bind(m.method.as_str())
+        .bind(encode_headers(&m.headers))
+        .bind(&m.body[..])
+        .bind(now)
+        .bind(m.idempotency_key.as_deref())
+        .bind(m.endpoint_id.as_deref())
+        .bind(m.signing_key.as_deref())
+        .bind(m.ordering_key.as_deref())
+        .bind(metadata)
+        .execute(&mut *conn)
+        .await
+        .map_err(from_sqlx)?;
+        out.push(Enqueued {
+            id: m.id.clone(),
+            deduplicated: inserted.rows_affected() == 0,
+        });
+    }
+    Ok(out)
+}
+
+pub(crate) async fn claim(
+    conn: &mut SqliteConnection,
+    owner: &str,
+    limit: usize,
+    lease: Duration,
+    now: SystemTime,
+) -> Result<Vec<Message>, Error> {
+    let now = to_ms(now);
+    let rows = sqlx::query(concat!(
+        "UPDATE messages SET status = 'leased', lease_owner = ?1, lease_expires_at = ?2 \
+         WHERE id IN (SELECT id FROM messages WHERE status = 'pending' AND next_attempt_at <= ?3 \
+         ORDER BY next_attempt_at, id LIMIT ?4) RETURNING ",
+        live_meta!(),
+        ", headers, body"
+    ))
+    .bind(owner)
+    .bind(now.saturating_add(duration_ms(lease)))
+    .bind(now)
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(from_sqlx)?;
+    let mut messages = rows
+        .iter()
+        .map(message_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    messages.sort_by(|a, b| {
+        (a.meta.next_attempt_at, &a.meta.id).cmp(&(b.meta.next_attempt_at, &b.meta.id))
+    });
+    Ok(messages)
+}
+
+fn last_error_of(c: &Completion) -> Option<String> {
+    if let Outcome::Failed { reason } = &c.outcome {
+        return Some(reason.clone());
+    }
+    if let Some(e) = &c.attempt.error {
+        return Some(format!("{}: {}", e.kind, e.message));
+    }
+    match c.attempt.response_status {
+        Some(s) if !(200..300).contains(&s) => Some(format!("HTTP {s}")),
+        _ => None,
+    }
+}
+
+pub(crate) async fn complete(
+    conn: &mut SqliteConnection,
+    completions: &[Completion],
+    now: SystemTime,
+) -> Result<Vec<CompletionStatus>, Error> {
+    let now_ms = to_ms(now);
+    let mut out = Vec::with_capacity(completions.len());
+    for c in completions {
+        let a = &c.attempt;
+        let next_at = match &c.outcome {
+            Outcome::Retry { at } => Some(to_ms(*at)),
+            _ => None,
+        };
+        sqlx::query(
+            "INSERT INTO attempts (message_id, number, worker, started_at, duration_us, \
+             response_status, response_body, response_truncated, error_kind, error, \
+             contract_violation, outcome, next_attempt_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        )
+        .bind(c.message_id.as_str())
+        .bind(i64::from(a.number))
+        .bind(&c.owner)
+        .bind(to_ms(a.started_at))
+        .bind(i64::try_from(a.duration.as_micros()).unwrap_or(i64::MAX))
+        .bind(a.response_status.map(i64::from))
+        .bind((a.response_status.is_some() || !a.response_body.is_empty()).then_some(&a.response_body[..]))
+        .bind(i64::from(a.response_truncated))
+        .bind(a.error.as_ref().map(|e| e.kind.as_str()))
+        .bind(a.error.as_ref().map(|e| e.message.as_str()))
+        .bind(a.contract_violation.as_deref())
+        .bind(c.outcome.as_str())
+        .bind(next_at)
+        .execute(&mut *conn)
+        .await
+        .map_err(from_sqlx)?;
+        let last_error = last_error_of(c);
+        let applied = match &c.outcome {
+            Outcome::Retry { at } => {
+                sqlx::query(
+                    "UPDATE messages SET status = 'pending', attempts = attempts + 1, \
+                     next_attempt_at = ?1, lease_owner = NULL, lease_expires_at = NULL, \
+                     last_error = ?2 WHERE id = ?3 AND status = 'leased' AND lease_owner = ?4",
+                )
+                .bind(to_ms(*at))
+                .bind(last_error)
+                .bind(c.message_id.as_str())
+                .bind(&c.owner)
+                .execute(&mut *conn)
+                .await
+                .map_err(from_sqlx)?
+                .rows_affected()
+                    > 0
+            }
+            Outcome::Succeeded | Outcome::Failed { .. } => {
+                let status = if matches!(c.outcome, Outcome::Succeeded) {
+                    "succeeded"
+                } else {
+                    "failed"
+                };
+                let moved = move_to_history(
+                    conn,
+                    &c.message_id,
+                    Some(&c.owner),
+                    status,
+                    1,
+                    0,
+                    now_ms,
+                    last_error.as_deref(),
+                )
+                .await?;
+                moved
+            }
+        };
+        out.push(if applied {
+            CompletionStatus::Applied
+        } else {
+            CompletionStatus::LeaseLost
+        });
+    }
+    Ok(out)
+}
+
+/// Moves one live message to history. With `owner`, only if that owner still leases it.
+#[allow(clippy::too_many_arguments)]
+async fn move_to_history(
+    conn: &mut SqliteConnection,
+    id: &MessageId,
+    owner: Option<&str>,
+    status: &str,
+    add_attempts: i64,
+    add_lost: i64,
+    now_ms: i64,
+    last_error: Option<&str>,
+) -> Result<bool, Error> {
+    let copied = match owner {
+        Some(owner) => sqlx::query(to_history!(
+            "id = ?6 AND status = 'leased' AND lease_owner = ?7"
+        ))
+        .bind(status)
+        .bind(add_attempts)
+        .bind(add_lost)
+        .bind(now_ms)
+        .bind(last_error)
+        .bind(id.as_str())
+        .bind(owner),
+        None => sqlx::query(to_history!("id = ?6"))
+            .bind(status)
+            .bind(add_attempts)
+            .bind(add_lost)
+            .bind(now_ms)
+            .bind(last_error)
+            .bind(id.as_str()),
+    }
+    .execute(&mut *conn)
+    .await
+    .map_err(from_sqlx)?
+    .rows_affected();
+    if copied == 0 {
+        return Ok(false);
+    }
+    sqlx::query("DELETE FROM messages WHERE id = ?1")
+        .bind(id.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(from_sqlx)?;
+    Ok(true)
+}
+
+pub(crate) async fn renew(
+    conn: &mut SqliteConnection,
+    owner: &str,
+    ids: &[MessageId],
+    lease: Duration,
+    now: SystemTime,
+) -> Result<Vec<MessageId>, Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list: Vec<&str> = ids.iter().map(MessageId::as_str).collect();
+    let json = serde_json::to_string(&list).unwrap_or_else(|_| "[]".to_owned());
+    let rows = sqlx::query(
+        "UPDATE messages SET lease_expires_at = ?1 WHERE status = 'leased' AND lease_owner = ?2 \
+         AND id IN (SELECT value FROM json_each(?3)) RETURNING id",
+    )
+    .bind(to_ms(now).saturating_add(duration_ms(lease)))
+    .bind(owner)
+    .bind(json)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(from_sqlx)?;
+    rows.iter()
+        .map(|r| get::<String>(r, "id").map(MessageId::from_stored))
+        .collect()
+}
+
+pub(crate) async fn release(conn: &mut SqliteConnection, owner: &str) -> Result<u64, Error> {
+    Ok(sqlx::query(
+        "UPDATE messages SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL \
+         WHERE status = 'leased' AND lease_owner = ?1",
+    )
+    .bind(owner)
+    .execute(&mut *conn)
+    .await
+    .map_err(from_sqlx)?
+    .rows_affected())
+}
+
+/// Which leases [`reclaim`] takes back.
+pub(crate) enum LeaseScope<'a> {
+    Expired,
+    Owner(&'a str),
+}
+
+pub(crate) async fn reclaim(
+    conn: &mut SqliteConnection,
+    scope: LeaseScope<'_>,
+    crash_cap: u32,
+    now: SystemTime,
+) -> Result<Reclaimed, Error> {
+    let now_ms = to_ms(now);
+    let cap = i64::from(crash_cap.max(1));
+    let reason = format!(
+        "abandoned: {cap} workers claimed it and stopped without recording an outcome (crash cap)"
+    );
+    let owner = match scope {
+        LeaseScope::Expired => None,
+        LeaseScope::Owner(owner) => Some(owner.to_owned()),
+    };
+    let push_scope = |q: &mut QueryBuilder<Sqlite>| match &owner {
+        None => {
+            q.push(" AND lease_expires_at <= ").push_bind(now_ms);
+        }
+        Some(owner) => {
+            q.push(" AND lease_owner = ").push_bind(owner.clone());
+        }
+    };
+    // Messages at the cap go to history as failed.
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "SELECT id FROM messages WHERE status = 'leased' AND lost_leases + 1 >= ",
+    );
+    q.push_bind(cap);
+    push_scope(&mut q);
+    let ids: Vec<String> = q
+        .build_query_scalar::<String>()
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(from_sqlx)?;
+    for id in &ids {
+        let id = MessageId::from_stored(id.clone());
+        move_to_history(conn, &id, None, "failed", 0, 1, now_ms, Some(&reason)).await?;
+    }
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "UPDATE messages SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, \
+         lost_leases = lost_leases + 1 WHERE status = 'leased'",
+    );
+    push_scope(&mut q);
+    let requeued = q
+        .build()
+        .execute(&mut *conn)
+        .await
+        .map_err(from_sqlx)?
+        .rows_affected();
+    Ok(Reclaimed {
+        requeued,
+        failed: ids.len() as u64,
+    })
+}
+
+pub(crate) async fn retry(
+    conn: &mut SqliteConnection,
+    id: &MessageId,
+    now: SystemTime,
+) -> Result<MessageMeta, Error> {
+    if let Some(live) = live_meta(conn, id).await? {
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            format!(
+                "message {id} is {} and will be attempted again on its own; only finished messages can be retried",
+                live.status
+            ),
+        ));
+    }
+    let copied = sqlx::query(concat!(from_history!(), "id = ?2"))
+        .bind(to_ms(now))
+        .bind(id.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(from_sqlx)?
+        .rows_affected();
+    if copied == 0 {
+        return Err(not_found(id));
+    }
+    sqlx::query("DELETE FROM message_history WHERE id = ?1")
+        .bind(id.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(from_sqlx)?;
+    live_meta(conn, id).await?.ok_or_else(|| not_found(id))
+}
+
+fn not_found(id: &MessageId) -> Error {
+    Error::new(
+        ErrorKind::NotFound,
+        format!("no message {id} in the outbox (it may have been purged after its retention)"),
+    )
+}
+
+async fn live_meta(conn: &mut SqliteConnection, id: &MessageId) -> Result<Option<MessageMeta>, Error> {
+    let row = sqlx::query(concat!("SELECT ", live_meta!(), " FROM messages WHERE id = ?1"))
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(from_sqlx)?;
+    row.as_ref().map(meta_from_row).transpose()
+}
+
+async fn history_meta(
+    conn: &mut SqliteConnection,
+    id: &MessageId,
+) -> Result<Option<MessageMeta>, Error> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        history_meta!(),
+        " FROM message_history WHERE id = ?1"
+    ))
+    .bind(id.as_str())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(from_sqlx)?;
+    row.as_ref().map(meta_from_row).transpose()
+}
+
+/// Pushes the filter's conditions (except status) on a query that already has a WHERE.
+fn push_conditions(q: &mut QueryBuilder<Sqlite>, filter: &MessageFilter) {
+    if let Some(kind) = filter.kind {
+        q.push(" AND kind = ").push_bind(kind.as_str());
+    }
+    if let Some(name) = &filter.name {
+        q.push(" AND name = ").push_bind(name.clone());
+    }
+    if let Some(endpoint) = &filter.endpoint_id {
+        q.push(" AND endpoint_id = ").push_bind(endpoint.clone());
+    }
+    if let Some(after) = filter.created_after {
+        q.push(" AND created_at >= ").push_bind(to_ms(after));
+    }
+    if let Some(before) = filter.created_before {
+        q.push(" AND created_at < ").push_bind(to_ms(before));
+    }
+}
+
+fn push_statuses(q: &mut QueryBuilder<Sqlite>, statuses: &[MessageStatus]) {
+    q.push(" AND status IN (");
+    let mut sep = q.separated(", ");
+    for s in statuses {
+        sep.push_bind(s.as_str());
+    }
+    q.push(")");
+}
+
+pub(crate) async fn replay(
+    conn: &mut SqliteConnection,
+    filter: &MessageFilter,
+    now: SystemTime,
+) -> Result<u64, Error> {
+    let statuses: Vec<MessageStatus> = if filter.statuses.is_empty() {
+        vec![MessageStatus::Failed]
+    } else {
+        filter
+            .statuses
+            .iter()
+            .copied()
+            .filter(|s| !s.is_live())
+            .collect()
+    };
+    if statuses.is_empty() {
+        return Ok(0);
+    }
+    let mut q = QueryBuilder::<Sqlite>::new("SELECT id FROM message_history WHERE 1 = 1");
+    push_statuses(&mut q, &statuses);
+    push_conditions(&mut q, filter);
+    q.push(" AND id NOT IN (SELECT id FROM messages)");
+    let ids: Vec<String> = q
+        .build_query_scalar()
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(from_sqlx)?;
+    let now_ms = to_ms(now);
+    for id in &ids {
+        sqlx::query(concat!(from_history!(), "id = ?2"))
+            .bind(now_ms)
+            .bind(id)
+            .execute(&mut *conn)
+            .await
+            .map_err(from_sqlx)?;
+        sqlx::query("DELETE FROM message_history WHERE id = ?1")
+            .bind(id)
+            .execute(&mut *conn)
+            .await
+            .map_err(from_sqlx)?;
+    }
+    Ok(ids.len() as u64)
+}
+
+pub(crate) async fn cancel(
+    conn: &mut SqliteConnection,
+    id: &MessageId,
+    now: SystemTime,
+) -> Result<MessageMeta, Error> {
+    let moved = move_to_history(
+        conn,
+        id,
+        None,
+        "cancelled",
+        0,
+        0,
+        to_ms(now),
+        Some("cancelled by a user"),
+    )
+    .await?;
+    if moved {
+        return history_meta(conn, id).await?.ok_or_else(|| not_found(id));
+    }
+    match history_meta(conn, id).await? {
+        Some(done) => Err(Error::new(
+            ErrorKind::Conflict,
+            format!("message {id} is already {}; only live messages can be cancelled", done.status),
+        )),
+        None => Err(not_found(id)),
+    }
+}
+
+pub(crate) async fn purge(
+    conn: &mut SqliteConnection,
+    limits: &Limits,
+    now: SystemTime,
+) -> Result<Purged, Error> {
+    let now_ms = to_ms(now);
+    let ok_before = now_ms.saturating_sub(duration_ms(limits.retention_succeeded));
+    let failed_before = now_ms.saturating_sub(duration_ms(limits.retention_failed));
+    let keys_before = now_ms.saturating_sub(duration_ms(limits.idempotency_retention));
+    let batch = i64::from(limits.purge_batch.max(1));
+    sqlx::query(
+        "CREATE TEMP TABLE IF NOT EXISTS purge_ids (id TEXT PRIMARY KEY) WITHOUT ROWID",
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(from_sqlx)?;
+    sqlx::query("DELETE FROM temp.purge_ids")
+        .execute(&mut *conn)
+        .await
+        .map_err(from_sqlx)?;
+    sqlx::query(
+        "INSERT INTO temp.purge_ids (id) SELECT id FROM message_history \
+         WHERE (status = 'succeeded' AND finished_at < ?1) \
+            OR (status <> 'succeeded' AND finished_at < ?2) LIMIT ?3",
+    )
+    .bind(ok_before)
+    .bind(failed_before)
+    .bind(batch)
+    .execute(&mut *conn)
+    .await
+    .map_err(from_sqlx)?;
+    let attempts = sqlx::query(
+        "DELETE FROM attempts WHERE message_id IN (SELECT id FROM temp.purge_ids)",
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(from_sqlx)?
+    .rows_affected();
+    let messages = sqlx::query(
+        "DELETE FROM message_history WHERE id IN (SELECT id FROM temp.purge_ids)",
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(from_sqlx)?
+    .rows_affected();
+    let idempotency_keys = sqlx::query(
+        "DELETE FROM idempotency_keys WHERE (name, key) IN (SELECT k.name, k.key FROM \
+         idempotency_keys k WHERE k.created_at < ?1 AND NOT EXISTS \
+         (SELECT 1 FROM messages m WHERE m.id = k.message_id) LIMIT ?2)",
+    )
+    .bind(keys_before)
+    .bind(batch)
+    .execute(&mut *conn)
+    .await
+    .map_err(from_sqlx)?
+    .rows_affected();
+    Ok(Purged {
+        messages,
+        attempts,
+        idempotency_keys,
+    })
+}
+
+// ---- reads (on the reader pool or any connection) ----
+
+pub(crate) async fn get_message(
+    conn: &mut SqliteConnection,
+    id: &MessageId,
+) -> Result<Option<Message>, Error> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        live_meta!(),
+        ", headers, body FROM messages WHERE id = ?1 UNION ALL SELECT ",
+        history_meta!(),
+        ", headers, body FROM message_history WHERE id = ?1 LIMIT 1"
+    ))
+    .bind(id.as_str())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(from_sqlx)?;
+    row.as_ref().map(message_from_row).transpose()
+}
+
+pub(crate) async fn list(
+    conn: &mut SqliteConnection,
+    filter: &MessageFilter,
+) -> Result<(Vec<MessageMeta>, bool), Error> {
+    let limit = filter.effective_limit();
+    let live: Vec<MessageStatus> = filter.statuses.iter().copied().filter(|s| s.is_live()).collect();
+    let done: Vec<MessageStatus> = filter.statuses.iter().copied().filter(|s| !s.is_live()).collect();
+    let any = filter.statuses.is_empty();
+    let mut q = QueryBuilder::<Sqlite>::new("SELECT * FROM (");
+    let mut parts = 0;
+    for (table_is_live, statuses) in [(true, &live), (false, &done)] {
+        if !any && statuses.is_empty() {
+            continue;
+        }
+        if parts > 0 {
+            q.push(" UNION ALL ");
+        }
+        parts += 1;
+        if table_is_live {
+            q.push(concat!("SELECT ", live_meta!(), " FROM messages WHERE 1 = 1"));
+        } else {
+            q.push(concat!("SELECT ", history_meta!(), " FROM message_history WHERE 1 = 1"));
+        }
+        if !any {
+            push_statuses(&mut q, statuses);
+        }
+        push_conditions(&mut q, filter);
+        if let Some(before) = &filter.before {
+            q.push(" AND id < ").push_bind(before.as_str().to_owned());
+        }
+    }
+    if parts == 0 {
+        return Ok((Vec::new(), false));
+    }
+    q.push(") ORDER BY id DESC LIMIT ")
+        .push_bind(i64::try_from(limit).unwrap_or(1000) + 1);
+    let rows = q.build().fetch_all(&mut *conn).await.map_err(from_sqlx)?;
+    let more = rows.len() > limit;
+    let messages = rows
+        .iter()
+        .take(limit)
+        .map(meta_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((messages, more))
+}
+
+pub(crate) async fn attempts(
+    conn: &mut SqliteConnection,
+    id: &MessageId,
+) -> Result<Vec<Attempt>, Error> {
+    let rows = sqlx::query(
+        "SELECT message_id, number, worker, started_at, duration_us, response_status, \
+         response_body, response_truncated, error_kind, error, contract_violation, outcome, \
+         next_attempt_at FROM attempts WHERE message_id = ?1 ORDER BY seq",
+    )
+    .bind(id.as_str())
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(from_sqlx)?;
+    rows.iter().map(attempt_from_row).collect()
+}
