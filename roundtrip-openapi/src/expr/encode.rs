@@ -4,14 +4,14 @@ use std::fmt::Write as _;
 
 /// Bytes a value keeps as they are in the path: RFC 3986 `unreserved` and the sub-delimiters.
 ///
-/// `:` and `@` are legal in a path segment but are encoded anyway: a value placed right
-/// after the host (`https://example.com{$x}`) could otherwise turn the host into userinfo
-/// (`@attacker.example`) or add a port.
+/// `:`, `@` and `;` are legal in a path segment but are encoded anyway: a value placed
+/// right after the host (`https://example.com{$x}`) could otherwise turn the host into
+/// userinfo (`@attacker.example`) or add a port, and some servers read `..;` as `..`.
 fn keep_in_path(b: u8) -> bool {
     is_unreserved(b)
         || matches!(
             b,
-            b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
+            b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b'='
         )
 }
 
@@ -135,6 +135,7 @@ mod tests {
         assert_eq!(path("a\\b"), "a%5Cb");
         assert_eq!(path("@evil.example:81"), "%40evil.example%3A81");
         assert_eq!(path("100%"), "100%25");
+        assert_eq!(path("..;"), "..%3B");
         assert_eq!(path("a b"), "a%20b");
         assert_eq!(path("ünï"), "%C3%BCn%C3%AF");
         assert_eq!(path("2expen51ve"), "2expen51ve");

@@ -359,19 +359,19 @@ impl fmt::Display for NotUrlReason {
 /// Ask it what went wrong with the `is_*` methods and the accessors. Its message names the
 /// template and the expression but never a value, because values (callback URLs above
 /// all) can hold secrets.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EvalError {
     inner: Box<Inner>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct Inner {
     kind: Kind,
     expr: Option<RuntimeExpr>,
     template: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum Kind {
     Missing(Missing),
     NotScalar(&'static str),

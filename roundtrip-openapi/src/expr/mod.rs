@@ -64,11 +64,13 @@
 //!
 //! 1. A value at the very start of the template (such as `{$callback_url}` in
 //!    `{$callback_url}/invoices/{$request.body.id}`) is the base URL and goes in verbatim.
-//! 2. Every other value is percent-encoded. Until a `?` or `#` has been written (by the
-//!    template's text or in the base URL) it is encoded as a path segment: `/`, `\`, `?`,
-//!    `#`, `%`, `:`, `@`, spaces and non-ASCII are encoded. After that it is encoded as a
-//!    query component: `&`, `=`, `+`, `;`, `#`, `%`, spaces and non-ASCII are encoded. So a
-//!    body value `../../admin` becomes `..%2F..%2Fadmin` and `x?y#z` becomes `x%3Fy%23z`.
+//! 2. Every other value is percent-encoded (as UTF-8). Until a `?` or `#` has been
+//!    written (by the template's text or in the base URL), it is encoded as a path
+//!    segment: only ASCII letters and digits and `-._~!$&'()*+,=` stay as they are, so
+//!    `/`, `\`, `?`, `#`, `%`, `:`, `@` and `;` are encoded. After that it is encoded as a
+//!    query component: only ASCII letters and digits and `-._~!$'()*,:@/?` stay, so `&`,
+//!    `=`, `+`, `;`, `#` and `%` are encoded. A body value `../../admin` thus becomes
+//!    `..%2F..%2Fadmin`, and `x?y#z` becomes `x%3Fy%23z`.
 //! 3. A value that would form a whole `.` or `..` path segment is refused with an error
 //!    ([`EvalError::is_unsafe_value`]), since URL parsers treat even `%2E%2E` as `..`.
 //!
