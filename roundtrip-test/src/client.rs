@@ -1,1 +1,304 @@
-//! An in-process test client: requests go straight into the app, no socket.
+//! An in-process test client: requests go straight into the app's router, with no
+//! socket, so tests are fast and need no free port.
+//!
+//! ```
+//! # async fn demo(router: axum::Router) {
+//! use roundtrip_test::TestClient;
+//! let client = TestClient::new(router);
+//! let response = client
+//!     .post("/invoices/")
+//!     .query(&[("callback_url", "http://127.0.0.1:9000/events")])
+//!     .json(&serde_json::json!({"id": "1", "customer": "ACME", "total": 10.5}))
+//!     .send()
+//!     .await;
+//! assert_eq!(response.status(), 200);
+//! # }
+//! ```
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, COOKIE};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tower::ServiceExt;
+
+/// Sends requests to a router in the same process.
+#[derive(Clone, Debug)]
+pub struct TestClient {
+    router: axum::Router,
+    default_headers: HeaderMap,
+}
+
+impl TestClient {
+    /// A client for `router` (a built roundtrip app converts into one).
+    pub fn new(router: impl Into<axum::Router>) -> Self {
+        TestClient {
+            router: router.into(),
+            default_headers: HeaderMap::new(),
+        }
+    }
+
+    /// A header sent with every request of this client.
+    pub fn default_header(mut self, name: &str, value: &str) -> Self {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            self.default_headers.insert(name, value);
+        }
+        self
+    }
+
+    /// A request with any method.
+    pub fn request(&self, method: Method, path: &str) -> TestRequest {
+        TestRequest {
+            router: self.router.clone(),
+            method,
+            path: path.to_owned(),
+            query: Vec::new(),
+            headers: self.default_headers.clone(),
+            cookies: Vec::new(),
+            body: Bytes::new(),
+            error: None,
+        }
+    }
+
+    /// A `GET` request.
+    pub fn get(&self, path: &str) -> TestRequest {
+        self.request(Method::GET, path)
+    }
+
+    /// A `POST` request.
+    pub fn post(&self, path: &str) -> TestRequest {
+        self.request(Method::POST, path)
+    }
+
+    /// A `PUT` request.
+    pub fn put(&self, path: &str) -> TestRequest {
+        self.request(Method::PUT, path)
+    }
+
+    /// A `PATCH` request.
+    pub fn patch(&self, path: &str) -> TestRequest {
+        self.request(Method::PATCH, path)
+    }
+
+    /// A `DELETE` request.
+    pub fn delete(&self, path: &str) -> TestRequest {
+        self.request(Method::DELETE, path)
+    }
+
+    /// A `HEAD` request.
+    pub fn head(&self, path: &str) -> TestRequest {
+        self.request(Method::HEAD, path)
+    }
+
+    /// An `OPTIONS` request.
+    pub fn options(&self, path: &str) -> TestRequest {
+        self.request(Method::OPTIONS, path)
+    }
+}
+
+/// A request being built; nothing is sent until [`send`](TestRequest::send).
+#[must_use = "a request is sent only by `.send().await`"]
+#[derive(Debug)]
+pub struct TestRequest {
+    router: axum::Router,
+    method: Method,
+    path: String,
+    query: Vec<(String, String)>,
+    headers: HeaderMap,
+    cookies: Vec<(String, String)>,
+    body: Bytes,
+    error: Option<String>,
+}
+
+impl TestRequest {
+    /// Adds query parameters from anything `serde_urlencoded` serializes: a struct, a map,
+    /// or a slice of pairs.
+    pub fn query<T: Serialize + ?Sized>(mut self, query: &T) -> Self {
+        match serde_urlencoded::to_string(query) {
+            Ok(encoded) => self.query.extend(
+                url_pairs(&encoded)
+                    .into_iter()
+                    .map(|(k, v)| (k.into_owned(), v.into_owned())),
+            ),
+            Err(err) => self.error = Some(format!("query could not be encoded: {err}")),
+        }
+        self
+    }
+
+    /// Adds a header. A name or value that is not valid HTTP fails the request at `send`.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        match (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            (Ok(name), Ok(value)) => {
+                self.headers.append(name, value);
+            }
+            _ => self.error = Some(format!("invalid header {name}: {value}")),
+        }
+        self
+    }
+
+    /// Adds a cookie.
+    pub fn cookie(mut self, name: &str, value: &str) -> Self {
+        self.cookies.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// A JSON body, with `Content-Type: application/json`.
+    pub fn json<T: Serialize + ?Sized>(mut self, body: &T) -> Self {
+        match serde_json::to_vec(body) {
+            Ok(bytes) => {
+                self.body = bytes.into();
+                self.headers
+                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            }
+            Err(err) => self.error = Some(format!("body could not be serialized: {err}")),
+        }
+        self
+    }
+
+    /// A form body, with `Content-Type: application/x-www-form-urlencoded`.
+    pub fn form<T: Serialize + ?Sized>(mut self, body: &T) -> Self {
+        match serde_urlencoded::to_string(body) {
+            Ok(encoded) => {
+                self.body = encoded.into();
+                self.headers.insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-www-form-urlencoded"),
+                );
+            }
+            Err(err) => self.error = Some(format!("form could not be encoded: {err}")),
+        }
+        self
+    }
+
+    /// A raw body, sent as is; set its `Content-Type` with [`header`](Self::header) if it
+    /// needs one.
+    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Sends the request through the router and reads the whole response.
+    ///
+    /// # Panics
+    ///
+    /// If the request could not be built (an invalid header or path): a test that builds
+    /// a request it cannot send has a bug, and says so at once.
+    pub async fn send(self) -> TestResponse {
+        if let Some(err) = self.error {
+            panic!("TestClient: {err}");
+        }
+        let mut uri = self.path.clone();
+        if !self.query.is_empty() {
+            let encoded = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(&self.query)
+                .finish();
+            uri.push(if uri.contains('?') { '&' } else { '?' });
+            uri.push_str(&encoded);
+        }
+        let mut request = match Request::builder()
+            .method(self.method.clone())
+            .uri(&uri)
+            .body(Body::from(self.body))
+        {
+            Ok(request) => request,
+            Err(err) => panic!("TestClient: invalid request {} {uri}: {err}", self.method),
+        };
+        *request.headers_mut() = self.headers;
+        if !self.cookies.is_empty() {
+            let cookie = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            match HeaderValue::from_str(&cookie) {
+                Ok(value) => {
+                    request.headers_mut().insert(COOKIE, value);
+                }
+                Err(err) => panic!("TestClient: invalid cookie {cookie}: {err}"),
+            }
+        }
+        let response = match self.router.oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        };
+        let (parts, body) = response.into_parts();
+        let body = match body.collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(err) => panic!("TestClient: the response body failed: {err}"),
+        };
+        TestResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+}
+
+fn url_pairs(encoded: &str) -> Vec<(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)> {
+    url::form_urlencoded::parse(encoded.as_bytes()).collect()
+}
+
+/// A response, read whole.
+#[derive(Debug, Clone)]
+pub struct TestResponse {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl TestResponse {
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// One header as text, if present and valid UTF-8.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name)?.to_str().ok()
+    }
+
+    /// The body's bytes.
+    pub fn bytes(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// The body as text (invalid UTF-8 replaced).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body parsed as JSON into `T`.
+    ///
+    /// # Panics
+    ///
+    /// If the body is not JSON of that shape; the message shows the status and the body.
+    pub fn json<T: DeserializeOwned>(&self) -> T {
+        match self.try_json() {
+            Ok(value) => value,
+            Err(err) => panic!(
+                "TestClient: the response ({}) is not the expected JSON: {err}\nbody: {}",
+                self.status,
+                self.text()
+            ),
+        }
+    }
+
+    /// The body parsed as JSON into `T`, or why it could not be.
+    pub fn try_json<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(&self.body)
+    }
+}

@@ -2,6 +2,7 @@
 //! that records, verifies and misbehaves on request.
 
 pub mod client;
+pub mod meaning;
 pub mod receiver;
 
 pub use client::*;
