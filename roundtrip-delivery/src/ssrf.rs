@@ -1,1 +1,0 @@
-//! The SSRF guard: which addresses deliveries may connect to.
