@@ -556,7 +556,7 @@ pub enum SecurityScheme {
     #[serde(rename = "oauth2")]
     OAuth2 {
         /// The supported flows.
-        flows: OAuthFlows,
+        flows: Box<OAuthFlows>,
         /// A description.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         description: Option<String>,

@@ -143,10 +143,10 @@ impl SchemaRegistry {
             .filter_map(|name| {
                 let schema = self.generator.definitions().get(name)?;
                 let mut schema = publish(schema);
-                if let Value::Object(map) = &mut schema {
-                    if !map.contains_key("title") {
-                        map.insert("title".to_owned(), Value::String(name.clone()));
-                    }
+                if let Value::Object(map) = &mut schema
+                    && !map.contains_key("title")
+                {
+                    map.insert("title".to_owned(), Value::String(name.clone()));
                 }
                 Some((name.clone(), schema))
             })
