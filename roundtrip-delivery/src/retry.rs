@@ -1,1 +1,0 @@
-//! When to retry a delivery, and how long to wait.

@@ -1,0 +1,148 @@
+//! What happened on one delivery attempt.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use http::{HeaderMap, StatusCode, header::RETRY_AFTER};
+
+use super::parse_retry_after;
+use crate::ssrf::SsrfError;
+
+/// What happened on one delivery attempt, as [`RetrySchedule::decide`] needs it.
+///
+/// Texts carried here describe the failure without the URL, whose path and query
+/// can hold tokens; they are fit for the attempt log.
+///
+/// [`RetrySchedule::decide`]: super::RetrySchedule::decide
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum AttemptOutcome {
+    /// The receiver answered with this status.
+    Status {
+        /// The HTTP status code.
+        code: u16,
+        /// The wait its `Retry-After` header asked for, if any.
+        retry_after: Option<Duration>,
+    },
+    /// The connection or the whole request timed out.
+    Timeout,
+    /// No connection: refused, reset, unreachable, TLS failure, or a host name that
+    /// did not resolve.
+    Connect(String),
+    /// The SSRF guard refused the target.
+    Refused(SsrfError),
+    /// Anything else that went wrong while sending.
+    Other(String),
+}
+
+impl AttemptOutcome {
+    /// The outcome of a response: its status, and the `Retry-After` header read
+    /// relative to `now`.
+    pub fn from_response(status: StatusCode, headers: &HeaderMap, now: SystemTime) -> Self {
+        let retry_after = headers
+            .get(RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| parse_retry_after(value, now));
+        Self::Status {
+            code: status.as_u16(),
+            retry_after,
+        }
+    }
+
+    /// Classifies an error from reqwest: a refusal by the SSRF guard (which
+    /// reqwest wraps), a timeout, a connection failure, or something else.
+    pub fn from_reqwest_error(error: &reqwest::Error) -> Self {
+        if let Some(ssrf) = SsrfError::find_in(error) {
+            return if ssrf.is_permanent() {
+                Self::Refused(ssrf.clone())
+            } else {
+                Self::Connect(ssrf.to_string())
+            };
+        }
+        if error.is_timeout() {
+            return Self::Timeout;
+        }
+        let description = describe_without_url(error);
+        if error.is_connect() {
+            Self::Connect(description)
+        } else {
+            Self::Other(description)
+        }
+    }
+
+    /// Whether this outcome delivered the message (a `2xx` status).
+    pub fn is_success(&self) -> bool {
+        matches!(self, Self::Status { code, .. } if (200..300).contains(code))
+    }
+
+    /// Whether the receiver is overloaded or slow: a `429` or a timeout. These
+    /// wait at least the schedule's throttle floor.
+    pub fn is_throttle(&self) -> bool {
+        matches!(self, Self::Timeout | Self::Status { code: 429, .. })
+    }
+
+    /// A short name of the kind of outcome, for the attempt log: `status`,
+    /// `timeout`, `connect`, `refused` or `other`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Status { .. } => "status",
+            Self::Timeout => "timeout",
+            Self::Connect(_) => "connect",
+            Self::Refused(_) => "refused",
+            Self::Other(_) => "other",
+        }
+    }
+}
+
+impl fmt::Display for AttemptOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Status { code, retry_after } => {
+                match StatusCode::from_u16(*code)
+                    .ok()
+                    .and_then(|status| status.canonical_reason())
+                {
+                    Some(reason) => write!(f, "the receiver answered {code} {reason}")?,
+                    None => write!(f, "the receiver answered {code}")?,
+                }
+                if let Some(wait) = retry_after {
+                    write!(f, " (Retry-After: {} s)", wait.as_secs())?;
+                }
+                Ok(())
+            }
+            Self::Timeout => f.write_str("the request timed out"),
+            Self::Connect(detail) => write!(f, "could not connect: {detail}"),
+            Self::Refused(error) => write!(f, "{error}"),
+            Self::Other(detail) => write!(f, "the request failed: {detail}"),
+        }
+    }
+}
+
+/// The causes of a reqwest error, which name what went wrong without the URL
+/// that reqwest's own message includes.
+fn describe_without_url(error: &reqwest::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        // Wrappers often repeat their cause; keep each text once.
+        if !parts.iter().any(|part| part.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    if parts.is_empty() {
+        let kind = if error.is_connect() {
+            "connection failed"
+        } else if error.is_body() {
+            "sending the body failed"
+        } else if error.is_request() {
+            "building or sending the request failed"
+        } else {
+            "unknown error"
+        };
+        parts.push(kind.to_owned());
+    }
+    parts.join(": ")
+}
