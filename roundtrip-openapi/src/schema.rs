@@ -79,6 +79,26 @@ impl SchemaRegistry {
         self.resolve(&schema).clone()
     }
 
+    /// The object schema of a parameter struct (`Query<T>`, `Header<T>`...): its fields
+    /// become parameters, so the struct itself is not published as a component, while
+    /// the named types of its fields are.
+    pub fn parameter_object_for<T: JsonSchema + ?Sized>(&mut self) -> Value {
+        let schema = self.schema_for::<T>();
+        let Some(name) = ref_name(&schema).map(str::to_owned) else {
+            return schema;
+        };
+        let still_referenced = |defs: &Map<String, Value>| {
+            let needle = Value::String(format!("{COMPONENTS_PREFIX}{name}"));
+            defs.values().any(|d| contains_value(d, &needle))
+        };
+        let definitions = self.generator.definitions_mut();
+        let object = definitions.get(&name).cloned().unwrap_or(schema);
+        if !still_referenced(definitions) {
+            definitions.remove(&name);
+        }
+        object
+    }
+
     /// The schema of `T` with every named type inlined, registering no component: for
     /// inputs that FastAPI publishes under a name of its own (`Body_<operation id>`).
     pub fn inline_schema_for<T: JsonSchema + ?Sized>(&mut self) -> Value {
@@ -161,6 +181,14 @@ fn generator() -> SchemaGenerator {
             s.meta_schema = None;
         })
         .into_generator()
+}
+
+fn contains_value(haystack: &Value, needle: &Value) -> bool {
+    match haystack {
+        Value::Object(map) => map.values().any(|v| v == needle || contains_value(v, needle)),
+        Value::Array(items) => items.iter().any(|v| v == needle || contains_value(v, needle)),
+        _ => false,
+    }
 }
 
 /// The `$ref` schema pointing at a component.

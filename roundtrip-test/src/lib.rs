@@ -3,7 +3,9 @@
 
 pub mod client;
 pub mod meaning;
+pub mod oas;
 pub mod receiver;
+pub mod snapshot;
 
 pub use client::*;
 pub use receiver::*;

@@ -1,0 +1,796 @@
+//! The application: metadata, routes, webhooks and docs, built into an axum router and
+//! an OpenAPI document in one pass.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
+
+use axum::extract::DefaultBodyLimit;
+use axum::response::IntoResponse;
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode, header};
+use indexmap::IndexMap;
+use roundtrip_openapi::model::{
+    Contact, ExternalDocs, Info, License, Method, OpenApi, Operation, PathItem, Response,
+    SecurityScheme, Server, Tag,
+};
+use roundtrip_openapi::naming::{clean_doc, function_name, operation_id, summary_from_name};
+use roundtrip_openapi::schema::{
+    SchemaRegistry, component_ref, http_validation_error_schema, validation_error_schema,
+};
+use serde_json::{Map, Value};
+
+use crate::callback::{BoundCallback, CallbackSpec, WebhookSpec, json_response};
+use crate::error::{detail_response, is_body_allowed};
+use crate::operation::{OperationContext, Requirement, Success};
+use crate::router::{Entry, Router};
+use crate::routing::{ExtraResponse, OperationMeta, OperationSettings, PendingOperation, Route};
+
+/// Doc comments recorded by `#[roundtrip::handler]`, found by the handler's type name.
+#[doc(hidden)]
+pub struct HandlerDoc {
+    /// The handler's `std::any::type_name`.
+    pub type_name: fn() -> &'static str,
+    /// The doc comment, as written.
+    pub doc: &'static str,
+}
+
+inventory::collect!(HandlerDoc);
+
+fn handler_docs() -> &'static HashMap<&'static str, &'static str> {
+    static DOCS: OnceLock<HashMap<&'static str, &'static str>> = OnceLock::new();
+    DOCS.get_or_init(|| {
+        inventory::iter::<HandlerDoc>
+            .into_iter()
+            .map(|d| ((d.type_name)(), d.doc))
+            .collect()
+    })
+}
+
+/// Why an app could not be built: every problem found, each saying what and where.
+#[derive(Debug, Clone)]
+pub struct BuildError {
+    problems: Vec<String>,
+}
+
+impl BuildError {
+    /// The problems, one sentence each.
+    pub fn problems(&self) -> &[String] {
+        &self.problems
+    }
+}
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the app cannot be built:")?;
+        for problem in &self.problems {
+            write!(f, "\n  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// A roundtrip application: FastAPI's `FastAPI()`.
+///
+/// ```
+/// use roundtrip::{App, Json, get};
+/// async fn root() -> Json<serde_json::Value> { Json(serde_json::json!({"hello": "world"})) }
+/// let app = App::new().title("Hello API").route("/", get(root));
+/// let router = app.into_router().expect("the app builds");
+/// ```
+#[must_use]
+pub struct App<S = ()> {
+    info: Info,
+    servers: Vec<Server>,
+    tags: Vec<Tag>,
+    external_docs: Option<ExternalDocs>,
+    openapi_url: Option<String>,
+    docs_url: Option<String>,
+    redoc_url: Option<String>,
+    swagger_ui_parameters: Map<String, Value>,
+    body_limit: usize,
+    root: Router<S>,
+    webhooks: Vec<WebhookSpec>,
+    state: S,
+    pub(crate) delivery: crate::delivery::DeliverySetup,
+}
+
+/// The default largest request body: 2 MiB, as axum's default.
+pub const DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+impl App<()> {
+    /// An app without state, titled `roundtrip`, version `0.1.0`.
+    pub fn new() -> Self {
+        App::with_state(())
+    }
+}
+
+impl Default for App<()> {
+    fn default() -> Self {
+        App::new()
+    }
+}
+
+impl<S: Clone + Send + Sync + 'static> App<S> {
+    /// An app whose handlers share `state` (through axum's `State<S>`).
+    pub fn with_state(state: S) -> Self {
+        App {
+            info: Info {
+                title: "roundtrip".to_owned(),
+                version: "0.1.0".to_owned(),
+                ..Info::default()
+            },
+            servers: Vec::new(),
+            tags: Vec::new(),
+            external_docs: None,
+            openapi_url: Some("/openapi.json".to_owned()),
+            docs_url: Some("/docs".to_owned()),
+            redoc_url: Some("/redoc".to_owned()),
+            swagger_ui_parameters: Map::new(),
+            body_limit: DEFAULT_BODY_LIMIT,
+            root: Router::new(),
+            webhooks: Vec::new(),
+            state,
+            delivery: Default::default(),
+        }
+    }
+
+    /// The API's title.
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.info.title = title.into();
+        self
+    }
+
+    /// The API's version (not roundtrip's, not OpenAPI's).
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.info.version = version.into();
+        self
+    }
+
+    /// A one-line summary of the API.
+    pub fn summary(mut self, summary: impl Into<String>) -> Self {
+        self.info.summary = Some(summary.into());
+        self
+    }
+
+    /// A description of the API; CommonMark.
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.info.description = Some(description.into());
+        self
+    }
+
+    /// A URL to the terms of service.
+    pub fn terms_of_service(mut self, url: impl Into<String>) -> Self {
+        self.info.terms_of_service = Some(url.into());
+        self
+    }
+
+    /// Contact information.
+    pub fn contact(mut self, contact: Contact) -> Self {
+        self.info.contact = Some(contact);
+        self
+    }
+
+    /// License information.
+    pub fn license(mut self, license: License) -> Self {
+        self.info.license = Some(license);
+        self
+    }
+
+    /// A server that hosts the API.
+    pub fn server(mut self, url: impl Into<String>, description: Option<&str>) -> Self {
+        self.servers.push(Server {
+            url: url.into(),
+            description: description.map(str::to_owned),
+            ..Server::default()
+        });
+        self
+    }
+
+    /// Describes a tag (FastAPI's `openapi_tags`); tags are listed in this order.
+    pub fn tag(mut self, tag: Tag) -> Self {
+        self.tags.push(tag);
+        self
+    }
+
+    /// External documentation for the whole API.
+    pub fn external_docs(mut self, docs: ExternalDocs) -> Self {
+        self.external_docs = Some(docs);
+        self
+    }
+
+    /// Where the document is served (`/openapi.json`); `None` serves no document and no
+    /// docs UIs, as FastAPI's `openapi_url=None`.
+    pub fn openapi_url(mut self, url: Option<&str>) -> Self {
+        self.openapi_url = url.map(str::to_owned);
+        self
+    }
+
+    /// Where Swagger UI is served (`/docs`); `None` turns it off.
+    pub fn docs_url(mut self, url: Option<&str>) -> Self {
+        self.docs_url = url.map(str::to_owned);
+        self
+    }
+
+    /// Where ReDoc is served (`/redoc`); `None` turns it off.
+    pub fn redoc_url(mut self, url: Option<&str>) -> Self {
+        self.redoc_url = url.map(str::to_owned);
+        self
+    }
+
+    /// Swagger UI settings merged over the defaults (FastAPI's `swagger_ui_parameters`).
+    pub fn swagger_ui_parameters(mut self, parameters: Map<String, Value>) -> Self {
+        self.swagger_ui_parameters = parameters;
+        self
+    }
+
+    /// The largest request body accepted, in bytes; larger ones get 413.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Adds a route at `path`.
+    pub fn route(mut self, path: impl Into<String>, route: Route<S>) -> Self {
+        self.root = self.root.route(path, route);
+        self
+    }
+
+    /// Includes a router: FastAPI's `include_router`.
+    pub fn include(mut self, router: Router<S>) -> Self {
+        self.root = self.root.include(router);
+        self
+    }
+
+    /// Serves a plain axum router beside the documented routes, undocumented.
+    pub fn merge_axum(mut self, router: axum::Router<S>) -> Self {
+        self.root = self.root.merge_axum(router);
+        self
+    }
+
+    /// Wraps every route in a tower layer.
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
+        L::Service: tower::Service<axum::extract::Request> + Clone + Send + Sync + 'static,
+        <L::Service as tower::Service<axum::extract::Request>>::Response: IntoResponse + 'static,
+        <L::Service as tower::Service<axum::extract::Request>>::Error:
+            Into<std::convert::Infallible> + 'static,
+        <L::Service as tower::Service<axum::extract::Request>>::Future: Send + 'static,
+    {
+        self.root = self.root.layer(layer);
+        self
+    }
+
+    /// Declares a webhook under the document's top-level `webhooks`.
+    pub fn webhook<P, R>(mut self, webhook: crate::Webhook<P, R>) -> Self {
+        self.webhooks.push(webhook.into_spec());
+        self
+    }
+
+    /// Builds the app into an axum router, ready to serve.
+    pub fn into_router(self) -> Result<axum::Router, BuildError> {
+        Ok(self.build()?.router)
+    }
+
+    /// Builds the document alone.
+    pub fn openapi(self) -> Result<OpenApi, BuildError> {
+        Ok(Arc::unwrap_or_clone(self.build()?.openapi))
+    }
+
+    /// Builds the app: the router, the document, and the delivery setup.
+    pub fn build(self) -> Result<BuiltApp, BuildError> {
+        let App {
+            info,
+            servers,
+            tags,
+            external_docs,
+            openapi_url,
+            docs_url,
+            redoc_url,
+            swagger_ui_parameters,
+            body_limit,
+            root,
+            webhooks,
+            state,
+            delivery,
+        } = self;
+
+        let mut doc = OpenApi::new(info.title.clone(), info.version.clone());
+        doc.info = info;
+        doc.servers = servers;
+        doc.tags = tags;
+        doc.external_docs = external_docs;
+
+        let delivery = delivery.prepare();
+        let mut builder = Builder {
+            registry: SchemaRegistry::new(),
+            paths: IndexMap::new(),
+            seen: HashSet::new(),
+            problems: Vec::new(),
+            security_schemes: IndexMap::new(),
+            delivery: delivery.clone(),
+        };
+        let inherited = Inherited::default();
+        let router = builder.build_router(root, &inherited);
+
+        for webhook in &webhooks {
+            let item = doc.webhooks.entry(webhook.event.clone()).or_default();
+            let documented = webhook.document(&mut builder.registry);
+            if item.operation(webhook.method).is_some() {
+                builder.problems.push(format!(
+                    "webhook `{}` is declared twice for {}",
+                    webhook.event, webhook.method
+                ));
+            }
+            *item.operation_mut(webhook.method) = documented.operation(webhook.method).cloned();
+        }
+
+        let Builder {
+            registry,
+            paths,
+            mut problems,
+            security_schemes,
+            ..
+        } = builder;
+        doc.paths = paths;
+        doc.components.schemas = registry.published_components();
+        doc.components.security_schemes = security_schemes;
+
+        for collision in registry.collisions() {
+            tracing::warn!(
+                "two types are named `{}`: `{}` is published as `{}`; rename one of them (schemars: #[schemars(rename = \"...\")])",
+                collision.requested,
+                collision.rust_type,
+                collision.published
+            );
+        }
+        warn_duplicate_operation_ids(&doc);
+
+        let mut router = router;
+        if let Some(openapi_url) = &openapi_url {
+            for (name, url) in [("docs_url", &docs_url), ("redoc_url", &redoc_url)] {
+                if url.as_deref() == Some(openapi_url.as_str()) {
+                    problems.push(format!("{name} and openapi_url are both `{openapi_url}`"));
+                }
+            }
+            if docs_url.is_some() && docs_url == redoc_url {
+                problems.push("docs_url and redoc_url are the same".to_owned());
+            }
+        }
+        if !problems.is_empty() {
+            return Err(BuildError { problems });
+        }
+
+        let openapi = Arc::new(doc);
+        if let Some(openapi_url) = &openapi_url {
+            let body = Bytes::from(serde_json::to_vec(&*openapi).unwrap_or_default());
+            router = router.route(
+                openapi_url,
+                axum::routing::get(move || {
+                    let body = body.clone();
+                    async move {
+                        (
+                            [(
+                                header::CONTENT_TYPE,
+                                HeaderValue::from_static("application/json"),
+                            )],
+                            body,
+                        )
+                    }
+                }),
+            );
+            let docs = roundtrip_docs::DocsRoutes::new(openapi_url.clone())
+                .title(openapi.info.title.clone())
+                .docs_url(docs_url.as_deref())
+                .redoc_url(redoc_url.as_deref())
+                .swagger_ui_parameters(swagger_ui_parameters);
+            router = router.merge(docs.router());
+        }
+
+        let router = router
+            .fallback(|| async { detail_response(StatusCode::NOT_FOUND, "Not Found") })
+            .method_not_allowed_fallback(|| async {
+                detail_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+            })
+            .layer(DefaultBodyLimit::max(body_limit))
+            .with_state(state);
+
+        Ok(BuiltApp {
+            router,
+            openapi,
+            delivery,
+        })
+    }
+}
+
+/// A built app: its router and its document.
+pub struct BuiltApp {
+    /// The router, state applied.
+    pub router: axum::Router,
+    /// The document it serves.
+    pub openapi: Arc<OpenApi>,
+    pub(crate) delivery: crate::delivery::PreparedDelivery,
+}
+
+impl std::fmt::Debug for BuiltApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BuiltApp")
+            .field("title", &self.openapi.info.title)
+            .finish_non_exhaustive()
+    }
+}
+
+fn warn_duplicate_operation_ids(doc: &OpenApi) {
+    let mut seen: HashMap<&str, (String, Method)> = HashMap::new();
+    for (path, method, op) in doc.operations() {
+        if let Some(id) = op.operation_id.as_deref() {
+            if let Some((other_path, other_method)) = seen.insert(id, (path.to_owned(), method)) {
+                tracing::warn!(
+                    "duplicate operation id `{id}`: {other_method} {other_path} and {method} {path}; set `.operation_id(..)` on one of them"
+                );
+            }
+        }
+    }
+}
+
+/// What a router passes down to the routes it contains.
+#[derive(Clone, Default)]
+struct Inherited {
+    prefix: String,
+    tags: Vec<String>,
+    responses: Vec<ExtraResponse>,
+    callbacks: Vec<CallbackSpec>,
+    deprecated: bool,
+    hidden: bool,
+}
+
+struct Builder {
+    registry: SchemaRegistry,
+    paths: IndexMap<String, PathItem>,
+    seen: HashSet<(String, Method)>,
+    problems: Vec<String>,
+    security_schemes: IndexMap<String, SecurityScheme>,
+    delivery: crate::delivery::PreparedDelivery,
+}
+
+impl Builder {
+    fn build_router<S: Clone + Send + Sync + 'static>(
+        &mut self,
+        router: Router<S>,
+        parent: &Inherited,
+    ) -> axum::Router<S> {
+        let Router {
+            prefix,
+            tags,
+            responses,
+            callbacks,
+            deprecated,
+            hidden,
+            entries,
+            layers,
+        } = router;
+        if !prefix.is_empty() && (!prefix.starts_with('/') || prefix.ends_with('/')) {
+            self.problems.push(format!(
+                "the router prefix `{prefix}` must start with `/` and must not end with `/`"
+            ));
+        }
+        let mut inherited = parent.clone();
+        inherited.prefix.push_str(&prefix);
+        inherited.tags.extend(tags);
+        inherited.responses.extend(responses);
+        inherited.callbacks.extend(callbacks);
+        inherited.deprecated |= deprecated;
+        inherited.hidden |= hidden;
+
+        let mut axum_router = axum::Router::new();
+        for entry in entries {
+            match entry {
+                Entry::Route(path, route) => {
+                    let full = format!("{}{}", inherited.prefix, path);
+                    if let Some(method_router) = self.build_route(&full, route, &inherited) {
+                        axum_router = axum_router.route(&full, method_router);
+                    }
+                }
+                Entry::Router(child) => {
+                    let child = self.build_router(child, &inherited);
+                    axum_router = axum_router.merge(child);
+                }
+                Entry::Axum(plain) => {
+                    axum_router = if inherited.prefix.is_empty() {
+                        axum_router.merge(plain)
+                    } else {
+                        axum_router.nest(&inherited.prefix, plain)
+                    };
+                }
+            }
+        }
+        for layer in layers {
+            axum_router = layer(axum_router);
+        }
+        axum_router
+    }
+
+    fn build_route<S: Clone + Send + Sync + 'static>(
+        &mut self,
+        path: &str,
+        route: Route<S>,
+        inherited: &Inherited,
+    ) -> Option<axum::routing::MethodRouter<S>> {
+        if !path.starts_with('/') {
+            self.problems
+                .push(format!("the path `{path}` must start with `/`"));
+            return None;
+        }
+        let params = match path_params(path) {
+            Ok(params) => params,
+            Err(problem) => {
+                self.problems.push(problem);
+                return None;
+            }
+        };
+        let doc_path = openapi_path(path);
+        let mut method_router = axum::routing::MethodRouter::new();
+        for pending in route.operations {
+            if pending.handler_type.is_empty() {
+                continue;
+            }
+            if !self.seen.insert((path.to_owned(), pending.method)) {
+                self.problems
+                    .push(format!("{} {path} is declared twice", pending.method));
+                continue;
+            }
+            let (operation, settings) =
+                self.document_operation(&doc_path, &params, &pending, inherited);
+            if let Some(operation) = operation {
+                *self
+                    .paths
+                    .entry(doc_path.clone())
+                    .or_default()
+                    .operation_mut(pending.method) = Some(operation);
+            }
+            method_router = (pending.install)(method_router, Arc::new(settings));
+        }
+        for layer in route.layers {
+            method_router = layer(method_router);
+        }
+        Some(method_router)
+    }
+
+    fn document_operation<S>(
+        &mut self,
+        path: &str,
+        params: &[String],
+        pending: &PendingOperation<S>,
+        inherited: &Inherited,
+    ) -> (Option<Operation>, OperationSettings) {
+        let meta: &OperationMeta = &pending.meta;
+        let method = pending.method;
+        let name = meta
+            .name
+            .clone()
+            .or_else(|| function_name(pending.handler_type).map(str::to_owned))
+            .unwrap_or_else(|| method.as_lower().to_owned());
+        let mut operation = Operation {
+            operation_id: Some(
+                meta.operation_id
+                    .clone()
+                    .unwrap_or_else(|| operation_id(&name, path, method.as_lower())),
+            ),
+            ..Operation::default()
+        };
+        let mut ctx = OperationContext {
+            registry: &mut self.registry,
+            operation: &mut operation,
+            path_params: params,
+            success: Success::default(),
+            in_error_branch: false,
+            has_inputs: false,
+            security_schemes: &mut self.security_schemes,
+            requirements: Vec::new(),
+            errors: Vec::new(),
+        };
+        (pending.describe)(&mut ctx);
+        let OperationContext {
+            success,
+            has_inputs,
+            requirements,
+            errors,
+            ..
+        } = ctx;
+        let here = format!("{method} {path}");
+        self.problems
+            .extend(errors.into_iter().map(|e| format!("{here}: {e}")));
+
+        // Responses: the success first, then what the output's error type declared, then
+        // the router's and the route's, then the 422 when there is input to validate.
+        let status = meta.status.or(success.status).unwrap_or(200);
+        let mut success_response = Response {
+            description: meta
+                .response_description
+                .clone()
+                .unwrap_or_else(|| "Successful Response".to_owned()),
+            ..Response::default()
+        };
+        let body_allowed = StatusCode::from_u16(status).map_or(true, is_body_allowed);
+        if body_allowed {
+            match success.content {
+                Some((media, schema)) => {
+                    success_response.content = json_response("", schema)
+                        .content
+                        .into_iter()
+                        .map(|(_, m)| (media.clone(), m))
+                        .collect();
+                }
+                None if !success.declared => {
+                    success_response.content = json_response("", Value::Object(Map::new())).content;
+                }
+                None => {}
+            }
+        }
+        let declared_by_output = std::mem::take(&mut operation.responses);
+        operation
+            .responses
+            .insert(status.to_string(), success_response);
+        for (code, response) in declared_by_output {
+            operation.responses.entry(code).or_insert(response);
+        }
+        for extra in inherited.responses.iter().chain(&meta.responses) {
+            let documented = extra.document(&mut self.registry);
+            operation
+                .responses
+                .insert(extra.status.to_string(), documented);
+        }
+        if has_inputs {
+            add_validation_error_response(&mut self.registry, &mut operation);
+        }
+        sort_responses(&mut operation.responses);
+
+        let mut tags: Vec<String> = Vec::new();
+        for tag in inherited.tags.iter().chain(&meta.tags) {
+            if !tags.contains(tag) {
+                tags.push(tag.clone());
+            }
+        }
+        operation.tags = tags;
+        operation.summary = Some(
+            meta.summary
+                .clone()
+                .unwrap_or_else(|| summary_from_name(&name)),
+        );
+        operation.description = meta.description.clone().or_else(|| {
+            handler_docs()
+                .get(pending.handler_type)
+                .map(|d| clean_doc(d))
+                .filter(|d| !d.is_empty())
+        });
+        operation.deprecated = meta.deprecated || inherited.deprecated;
+
+        let mut settings = OperationSettings {
+            status: meta.status.and_then(|s| StatusCode::from_u16(s).ok()),
+            ..OperationSettings::default()
+        };
+        for callback in inherited.callbacks.iter().chain(&meta.callbacks) {
+            if let Err(err) = &callback.template {
+                self.problems.push(format!(
+                    "{here}: callback `{}` has an invalid expression: {err}",
+                    callback.name
+                ));
+                continue;
+            }
+            if operation.callbacks.contains_key(&callback.name) {
+                self.problems.push(format!(
+                    "{here}: two callbacks are named `{}`",
+                    callback.name
+                ));
+                continue;
+            }
+            operation
+                .callbacks
+                .insert(callback.name.clone(), callback.document(&mut self.registry));
+            settings.callbacks.push(BoundCallback::new(
+                Arc::new(callback.clone()),
+                self.delivery.clone(),
+            ));
+        }
+        for requirement in requirements {
+            match requirement {
+                Requirement::Callback {
+                    payload,
+                    payload_name,
+                } => {
+                    let matching = settings
+                        .callbacks
+                        .iter()
+                        .filter(|c| c.spec.payload_type == payload)
+                        .count();
+                    if matching == 0 {
+                        self.problems.push(format!(
+                            "{here}: the handler takes a `Notify<{payload_name}>` but the operation has no callback with that payload; attach one with `.callback(..)`"
+                        ));
+                    } else if matching > 1 {
+                        self.problems.push(format!(
+                            "{here}: {matching} callbacks carry `{payload_name}`, so `Notify<{payload_name}>` is ambiguous; give each callback its own payload type"
+                        ));
+                    }
+                    settings.needs_extension = true;
+                }
+            }
+        }
+
+        let documented = !(meta.hidden || inherited.hidden);
+        (documented.then_some(operation), settings)
+    }
+}
+
+/// Adds FastAPI's `422 Validation Error` response and the components it refers to.
+pub(crate) fn add_validation_error_response(registry: &mut SchemaRegistry, op: &mut Operation) {
+    if !registry.contains("ValidationError") {
+        registry.insert("ValidationError", validation_error_schema());
+    }
+    if !registry.contains("HTTPValidationError") {
+        registry.insert("HTTPValidationError", http_validation_error_schema());
+    }
+    op.responses.insert(
+        "422".to_owned(),
+        json_response("Validation Error", component_ref("HTTPValidationError")),
+    );
+}
+
+/// Numeric status codes in order, then ranges (`4XX`) and `default`.
+fn sort_responses(responses: &mut IndexMap<String, Response>) {
+    responses.sort_by(|a, _, b, _| {
+        let key = |code: &str| (code.parse::<u16>().map_or(1, |_| 0), code.to_owned());
+        key(a).cmp(&key(b))
+    });
+}
+
+/// The `{name}` parameters of an axum path template, in order.
+fn path_params(path: &str) -> Result<Vec<String>, String> {
+    let mut params = Vec::new();
+    let mut rest = path;
+    while let Some(start) = rest.find('{') {
+        let Some(len) = rest[start..].find('}') else {
+            return Err(format!("the path `{path}` has a `{{` without its `}}`"));
+        };
+        let name = rest[start + 1..start + len].trim_start_matches('*');
+        if name.is_empty() {
+            return Err(format!("the path `{path}` has an empty `{{}}`"));
+        }
+        params.push(name.to_owned());
+        rest = &rest[start + len + 1..];
+    }
+    Ok(params)
+}
+
+/// axum's catch-all `{*rest}` is written `{rest}` in OpenAPI.
+fn openapi_path(path: &str) -> String {
+    path.replace("{*", "{")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_params_are_read_in_order() {
+        assert_eq!(
+            path_params("/a/{x}/b/{*rest}").ok(),
+            Some(vec!["x".to_owned(), "rest".to_owned()])
+        );
+        assert!(path_params("/a/{x").is_err());
+        assert!(path_params("/a/{}").is_err());
+    }
+
+    #[test]
+    fn responses_sort_numerically() {
+        let mut r: IndexMap<String, Response> = ["422", "default", "201", "404", "4XX"]
+            .into_iter()
+            .map(|k| (k.to_owned(), Response::default()))
+            .collect();
+        sort_responses(&mut r);
+        let keys: Vec<&str> = r.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["201", "404", "422", "4XX", "default"]);
+    }
+}

@@ -1,0 +1,159 @@
+//! Extractors that validate their input against the schema they publish and report
+//! errors in FastAPI's shape: [`Json`], [`Query`], [`Path`], [`Header`], [`Cookie`] and
+//! [`Form`].
+//!
+//! Each one is an axum extractor: it works in any axum router too. In a roundtrip
+//! handler, the errors of all of them are reported together.
+
+mod json;
+mod params;
+pub(crate) mod validation;
+
+use axum::extract::{FromRequest, Request};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode, header};
+
+pub use json::Json;
+pub(crate) use json::deserialize_value;
+pub use params::{Cookie, Form, Header, Path, Query};
+
+use crate::error::{RequestValidationError, detail_response};
+use crate::operation::{OperationContext, OperationInput};
+
+/// Why a request body was refused.
+#[derive(Debug)]
+pub enum BodyRejection {
+    /// The body did not validate: 422 with every error.
+    Invalid(RequestValidationError),
+    /// The body is larger than the app's limit: 413.
+    TooLarge,
+    /// The body's media type is not one this endpoint reads: 415.
+    Unsupported {
+        /// The `Content-Type` the request sent.
+        got: String,
+        /// The media type the endpoint reads.
+        expected: &'static str,
+    },
+    /// The body could not be read (the client went away, say): 400.
+    Unreadable(String),
+}
+
+impl BodyRejection {
+    pub(crate) fn unsupported(got: &str, expected: &'static str) -> Self {
+        BodyRejection::Unsupported {
+            got: got.to_owned(),
+            expected,
+        }
+    }
+}
+
+impl std::fmt::Display for BodyRejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BodyRejection::Invalid(err) => err.fmt(f),
+            BodyRejection::TooLarge => f.write_str("Request body is too large"),
+            BodyRejection::Unsupported { got, expected } => write!(
+                f,
+                "Unsupported media type `{got}`: this endpoint reads `{expected}`"
+            ),
+            BodyRejection::Unreadable(reason) => {
+                write!(f, "The request body could not be read: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for BodyRejection {}
+
+impl IntoResponse for BodyRejection {
+    fn into_response(self) -> Response {
+        match self {
+            BodyRejection::Invalid(err) => err.into_response(),
+            BodyRejection::TooLarge => {
+                detail_response(StatusCode::PAYLOAD_TOO_LARGE, &self.to_string())
+            }
+            BodyRejection::Unsupported { .. } => {
+                detail_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, &self.to_string())
+            }
+            BodyRejection::Unreadable(_) => {
+                detail_response(StatusCode::BAD_REQUEST, &self.to_string())
+            }
+        }
+    }
+}
+
+/// What a request says its body is.
+pub(crate) enum BodyKind {
+    /// JSON, or no `Content-Type` at all (FastAPI then reads JSON).
+    Json,
+    /// `application/x-www-form-urlencoded` or `multipart/form-data`.
+    Form,
+    /// Anything else, with the header's value.
+    Other(String),
+}
+
+pub(crate) fn body_kind(headers: &HeaderMap) -> BodyKind {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return BodyKind::Json;
+    };
+    let raw = String::from_utf8_lossy(value.as_bytes());
+    let essence = raw
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if essence.is_empty() {
+        return BodyKind::Json;
+    }
+    match essence.split_once('/') {
+        Some(("application", sub)) if sub == "json" || sub.ends_with("+json") => BodyKind::Json,
+        Some(("application", "x-www-form-urlencoded")) | Some(("multipart", "form-data")) => {
+            BodyKind::Form
+        }
+        _ => BodyKind::Other(raw.into_owned()),
+    }
+}
+
+/// Reads the whole body within the app's size limit (axum's `DefaultBodyLimit`).
+pub(crate) async fn read_body<S: Send + Sync>(
+    req: Request,
+    state: &S,
+) -> Result<Bytes, BodyRejection> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            BodyRejection::TooLarge
+        } else {
+            BodyRejection::Unreadable(rejection.body_text())
+        }
+    })
+}
+
+/// Wraps an extractor from another crate that has no [`OperationInput`] impl, so it can
+/// be used in a roundtrip handler. It documents nothing.
+///
+/// ```ignore
+/// async fn handler(Undocumented(session): Undocumented<tower_sessions::Session>) { .. }
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Undocumented<E>(pub E);
+
+impl<E> OperationInput for Undocumented<E> {
+    fn describe(_ctx: &mut OperationContext<'_>) {}
+}
+
+impl<S, E> axum::extract::FromRequestParts<S> for Undocumented<E>
+where
+    E: axum::extract::FromRequestParts<S>,
+    S: Send + Sync,
+{
+    type Rejection = E::Rejection;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        E::from_request_parts(parts, state).await.map(Undocumented)
+    }
+}

@@ -1,0 +1,217 @@
+//! Handlers: plain async functions whose arguments are axum extractors, run so that the
+//! validation errors of *all* arguments are reported together, as FastAPI does.
+//!
+//! axum stops at the first extractor that fails. roundtrip runs every extractor; those
+//! that fail with a validation error (roundtrip's `Path`, `Query`, `Header`, `Cookie`,
+//! `Json`, `Form`) have their errors collected, and the client gets one 422 listing them
+//! all. Any other rejection (from any axum extractor) is answered at once, as in axum.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::response::{IntoResponse, Response};
+use roundtrip_openapi::validate::ValidationError;
+
+use crate::error::{CollectedErrors, RequestValidationError, location_rank};
+use crate::operation::{OperationContext, OperationInput, OperationOutput};
+
+/// A boxed, sendable future, as handlers return.
+pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// An async function usable as a documented roundtrip handler.
+///
+/// Implemented for `async fn`s of up to 16 arguments where every argument is an axum
+/// extractor that implements [`OperationInput`], the last one may consume the body, and
+/// the return type implements `IntoResponse` and [`OperationOutput`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a roundtrip handler",
+    note = "a handler is an `async fn` whose arguments are extractors implementing `OperationInput` (the body extractor last) and whose return type implements `IntoResponse + OperationOutput`"
+)]
+pub trait Handler<T, S>: Clone + Send + Sync + Sized + 'static {
+    /// Extracts the arguments, calls the function and turns its result into a response.
+    fn call(self, req: Request, state: S) -> BoxFuture<Response>;
+
+    /// Documents the handler's inputs and outputs.
+    fn describe(ctx: &mut OperationContext<'_>);
+}
+
+/// Errors collected from the extractors that have run so far.
+#[derive(Default)]
+pub(crate) struct Collector {
+    errors: Vec<ValidationError>,
+    failed: bool,
+}
+
+impl Collector {
+    /// Keeps a validation rejection's errors; any other rejection is returned to be
+    /// answered at once.
+    pub(crate) fn absorb(&mut self, rejection: Response) -> Result<(), Response> {
+        let mut rejection = rejection;
+        match rejection.extensions_mut().remove::<CollectedErrors>() {
+            Some(CollectedErrors(errors)) => {
+                self.errors.extend(errors);
+                self.failed = true;
+                Ok(())
+            }
+            None => Err(rejection),
+        }
+    }
+
+    pub(crate) fn finish(self) -> Option<Response> {
+        if !self.failed {
+            return None;
+        }
+        let mut errors = self.errors;
+        errors.sort_by_key(location_rank);
+        Some(RequestValidationError::new(errors).into_response())
+    }
+}
+
+macro_rules! impl_handler {
+    ([$($ty:ident),*], $last:ident) => {
+        #[allow(non_snake_case, unused_mut, unused_variables)]
+        impl<F, Fut, S, Res, M, $($ty,)* $last> Handler<(M, $($ty,)* $last,), S> for F
+        where
+            F: FnOnce($($ty,)* $last,) -> Fut + Clone + Send + Sync + 'static,
+            Fut: Future<Output = Res> + Send,
+            S: Send + Sync + 'static,
+            Res: IntoResponse + OperationOutput,
+            $( $ty: FromRequestParts<S> + OperationInput + Send, )*
+            $last: FromRequest<S, M> + OperationInput + Send,
+        {
+            fn call(self, req: Request, state: S) -> BoxFuture<Response> {
+                Box::pin(async move {
+                    let (mut parts, body) = req.into_parts();
+                    let mut collector = Collector::default();
+                    $(
+                        let $ty = match $ty::from_request_parts(&mut parts, &state).await {
+                            Ok(value) => Some(value),
+                            Err(rejection) => match collector.absorb(rejection.into_response()) {
+                                Ok(()) => None,
+                                Err(response) => return response,
+                            },
+                        };
+                    )*
+                    let req = Request::from_parts(parts, body);
+                    let $last = match $last::from_request(req, &state).await {
+                        Ok(value) => Some(value),
+                        Err(rejection) => match collector.absorb(rejection.into_response()) {
+                            Ok(()) => None,
+                            Err(response) => return response,
+                        },
+                    };
+                    if let Some(response) = collector.finish() {
+                        return response;
+                    }
+                    match ($($ty,)* $last,) {
+                        ($(Some($ty),)* Some($last),) => self($($ty,)* $last,).await.into_response(),
+                        // Every `None` above went through the collector, which answered.
+                        _ => crate::error::operation_error_response("extractor produced no value and no error"),
+                    }
+                })
+            }
+
+            fn describe(ctx: &mut OperationContext<'_>) {
+                $( $ty::describe(ctx); )*
+                $last::describe(ctx);
+                Res::describe(ctx);
+            }
+        }
+    };
+}
+
+impl<F, Fut, S, Res> Handler<((),), S> for F
+where
+    F: FnOnce() -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Res> + Send,
+    S: Send + Sync + 'static,
+    Res: IntoResponse + OperationOutput,
+{
+    fn call(self, _req: Request, _state: S) -> BoxFuture<Response> {
+        Box::pin(async move { self().await.into_response() })
+    }
+
+    fn describe(ctx: &mut OperationContext<'_>) {
+        Res::describe(ctx);
+    }
+}
+
+impl_handler!([], T1);
+impl_handler!([T1], T2);
+impl_handler!([T1, T2], T3);
+impl_handler!([T1, T2, T3], T4);
+impl_handler!([T1, T2, T3, T4], T5);
+impl_handler!([T1, T2, T3, T4, T5], T6);
+impl_handler!([T1, T2, T3, T4, T5, T6], T7);
+impl_handler!([T1, T2, T3, T4, T5, T6, T7], T8);
+impl_handler!([T1, T2, T3, T4, T5, T6, T7, T8], T9);
+impl_handler!([T1, T2, T3, T4, T5, T6, T7, T8, T9], T10);
+impl_handler!([T1, T2, T3, T4, T5, T6, T7, T8, T9, T10], T11);
+impl_handler!([T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11], T12);
+impl_handler!([T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12], T13);
+impl_handler!(
+    [T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13],
+    T14
+);
+impl_handler!(
+    [T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14],
+    T15
+);
+impl_handler!(
+    [
+        T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14, T15
+    ],
+    T16
+);
+
+/// Runs a roundtrip [`Handler`] as an axum handler, with the per-operation settings
+/// fixed when the app was built.
+pub(crate) struct OperationHandler<H, T> {
+    pub(crate) handler: H,
+    pub(crate) settings: std::sync::Arc<crate::routing::OperationSettings>,
+    pub(crate) _marker: PhantomData<fn() -> T>,
+}
+
+impl<H: Clone, T> Clone for OperationHandler<H, T> {
+    fn clone(&self) -> Self {
+        OperationHandler {
+            handler: self.handler.clone(),
+            settings: self.settings.clone(),
+            _marker: PhantomData,
+        }
+    }
+}
+
+impl<H, T, S> axum::handler::Handler<T, S> for OperationHandler<H, T>
+where
+    H: Handler<T, S>,
+    S: Clone + Send + Sync + 'static,
+    T: 'static,
+{
+    type Future = BoxFuture<Response>;
+
+    fn call(self, mut req: Request, state: S) -> Self::Future {
+        let settings = self.settings;
+        if settings.needs_extension {
+            req.extensions_mut().insert(settings.clone());
+        }
+        let fut = self.handler.call(req, state);
+        match settings.status {
+            None => fut,
+            Some(status) => Box::pin(async move {
+                let mut response = fut.await;
+                if response.status() == http::StatusCode::OK {
+                    *response.status_mut() = status;
+                    if !crate::error::is_body_allowed(status) {
+                        *response.body_mut() = axum::body::Body::empty();
+                        response.headers_mut().remove(http::header::CONTENT_TYPE);
+                        response.headers_mut().remove(http::header::CONTENT_LENGTH);
+                    }
+                }
+                response
+            }),
+        }
+    }
+}

@@ -1,0 +1,341 @@
+//! Routes: one or more documented operations on a path, built from handlers with
+//! [`get`], [`post`] and friends, and refined with builder methods.
+//!
+//! A builder method (`.status(201)`, `.summary(..)`, `.tag(..)`) applies to the operation
+//! added last, so `post(create_item).status(201).get(list_items)` reads as it runs.
+
+use std::any::type_name;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::response::IntoResponse;
+use axum::routing::{MethodFilter, MethodRouter};
+use http::StatusCode;
+use roundtrip_openapi::model::Method;
+use roundtrip_openapi::schema::SchemaRegistry;
+use schemars::JsonSchema;
+use serde_json::Value;
+use tower::{Layer, Service};
+
+use crate::callback::CallbackSpec;
+use crate::handler::{Handler, OperationHandler};
+use crate::operation::OperationContext;
+
+/// A documented response declared by hand, as FastAPI's `responses=`.
+#[derive(Clone)]
+pub(crate) struct ExtraResponse {
+    pub(crate) status: u16,
+    pub(crate) description: String,
+    pub(crate) schema: Option<fn(&mut SchemaRegistry) -> Value>,
+}
+
+impl ExtraResponse {
+    pub(crate) fn with_body<T: JsonSchema>(status: u16, description: &str) -> Self {
+        ExtraResponse {
+            status,
+            description: description.to_owned(),
+            schema: Some(|r| r.schema_for::<T>()),
+        }
+    }
+
+    pub(crate) fn status_only(status: u16, description: &str) -> Self {
+        ExtraResponse {
+            status,
+            description: description.to_owned(),
+            schema: None,
+        }
+    }
+
+    pub(crate) fn document(
+        &self,
+        registry: &mut SchemaRegistry,
+    ) -> roundtrip_openapi::model::Response {
+        match self.schema {
+            Some(schema) => crate::callback::json_response(&self.description, schema(registry)),
+            None => roundtrip_openapi::model::Response {
+                description: self.description.clone(),
+                ..Default::default()
+            },
+        }
+    }
+}
+
+/// Everything a user can say about one operation besides its handler.
+#[derive(Clone, Default)]
+pub(crate) struct OperationMeta {
+    pub(crate) name: Option<String>,
+    pub(crate) summary: Option<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) operation_id: Option<String>,
+    pub(crate) tags: Vec<String>,
+    pub(crate) status: Option<u16>,
+    pub(crate) response_description: Option<String>,
+    pub(crate) deprecated: bool,
+    pub(crate) hidden: bool,
+    pub(crate) responses: Vec<ExtraResponse>,
+    pub(crate) callbacks: Vec<CallbackSpec>,
+}
+
+/// What an operation needs at request time, fixed when the app is built.
+#[derive(Debug, Default)]
+pub(crate) struct OperationSettings {
+    /// The status that replaces the handler's `200 OK` (FastAPI's `status_code=`).
+    pub(crate) status: Option<StatusCode>,
+    /// Whether extractors need these settings in the request extensions.
+    pub(crate) needs_extension: bool,
+    /// Senders bound to this operation's callbacks.
+    pub(crate) callbacks: Vec<crate::callback::BoundCallback>,
+}
+
+type Install<S> =
+    Box<dyn FnOnce(MethodRouter<S>, Arc<OperationSettings>) -> MethodRouter<S> + Send>;
+type MethodLayer<S> = Box<dyn FnOnce(MethodRouter<S>) -> MethodRouter<S> + Send>;
+
+/// One operation waiting for the app to be built.
+pub(crate) struct PendingOperation<S> {
+    pub(crate) method: Method,
+    pub(crate) handler_type: &'static str,
+    pub(crate) describe: fn(&mut OperationContext<'_>),
+    pub(crate) install: Install<S>,
+    pub(crate) meta: OperationMeta,
+}
+
+/// The documented operations of one path, with the layers that wrap them.
+///
+/// Made by [`get`], [`post`], [`put`], [`delete`], [`patch`], [`head`], [`options`],
+/// [`trace`] and [`on`], and chained the same way: `get(read).put(replace)`.
+#[must_use = "a route does nothing until it is added to an App or Router"]
+pub struct Route<S = ()> {
+    pub(crate) operations: Vec<PendingOperation<S>>,
+    pub(crate) layers: Vec<MethodLayer<S>>,
+}
+
+impl<S> Default for Route<S> {
+    fn default() -> Self {
+        Route {
+            operations: Vec::new(),
+            layers: Vec::new(),
+        }
+    }
+}
+
+fn filter_for(method: Method) -> MethodFilter {
+    match method {
+        Method::Get => MethodFilter::GET,
+        Method::Put => MethodFilter::PUT,
+        Method::Post => MethodFilter::POST,
+        Method::Delete => MethodFilter::DELETE,
+        Method::Options => MethodFilter::OPTIONS,
+        Method::Head => MethodFilter::HEAD,
+        Method::Patch => MethodFilter::PATCH,
+        Method::Trace => MethodFilter::TRACE,
+    }
+}
+
+macro_rules! method_fns {
+    ($($name:ident => $method:ident),* $(,)?) => {
+        $(
+            #[doc = concat!("A route with a documented `", stringify!($method), "` operation.")]
+            pub fn $name<H, T, S>(handler: H) -> Route<S>
+            where
+                H: Handler<T, S>,
+                T: 'static,
+                S: Clone + Send + Sync + 'static,
+            {
+                Route::default().on(Method::$method, handler)
+            }
+        )*
+
+        impl<S: Clone + Send + Sync + 'static> Route<S> {
+            $(
+                #[doc = concat!("Adds a documented `", stringify!($method), "` operation.")]
+                pub fn $name<H, T>(self, handler: H) -> Self
+                where
+                    H: Handler<T, S>,
+                    T: 'static,
+                {
+                    self.on(Method::$method, handler)
+                }
+            )*
+        }
+    };
+}
+
+method_fns!(
+    get => Get,
+    post => Post,
+    put => Put,
+    delete => Delete,
+    patch => Patch,
+    head => Head,
+    options => Options,
+    trace => Trace,
+);
+
+/// A route with a documented operation on any method.
+pub fn on<H, T, S>(method: Method, handler: H) -> Route<S>
+where
+    H: Handler<T, S>,
+    T: 'static,
+    S: Clone + Send + Sync + 'static,
+{
+    Route::default().on(method, handler)
+}
+
+impl<S: Clone + Send + Sync + 'static> Route<S> {
+    /// Adds a documented operation on `method`.
+    pub fn on<H, T>(mut self, method: Method, handler: H) -> Self
+    where
+        H: Handler<T, S>,
+        T: 'static,
+    {
+        let install: Install<S> = Box::new(move |router, settings| {
+            router.on(
+                filter_for(method),
+                OperationHandler {
+                    handler,
+                    settings,
+                    _marker: std::marker::PhantomData,
+                },
+            )
+        });
+        self.operations.push(PendingOperation {
+            method,
+            handler_type: type_name::<H>(),
+            describe: H::describe,
+            install,
+            meta: OperationMeta::default(),
+        });
+        self
+    }
+
+    fn last(&mut self) -> &mut OperationMeta {
+        // A route made by `get`, `post`, ... always has an operation; an empty
+        // `Route::default()` gets a hidden placeholder so settings are ignored, not a panic.
+        if self.operations.is_empty() {
+            self.operations.push(PendingOperation {
+                method: Method::Get,
+                handler_type: "",
+                describe: |_| {},
+                install: Box::new(|r, _| r),
+                meta: OperationMeta {
+                    hidden: true,
+                    ..OperationMeta::default()
+                },
+            });
+        }
+        let last = self.operations.len() - 1;
+        &mut self.operations[last].meta
+    }
+
+    /// The function name FastAPI would use for the operation id and summary, when the
+    /// handler's own name is not the one to publish (closures have none).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.last().name = Some(name.into());
+        self
+    }
+
+    /// The summary; by default the handler's name in title case (`Create Invoice`).
+    pub fn summary(mut self, summary: impl Into<String>) -> Self {
+        self.last().summary = Some(summary.into());
+        self
+    }
+
+    /// The description; by default the handler's doc comment (with `#[roundtrip::handler]`).
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.last().description = Some(description.into());
+        self
+    }
+
+    /// The operation id; by default FastAPI's `<name><path>_<method>` scheme.
+    pub fn operation_id(mut self, id: impl Into<String>) -> Self {
+        self.last().operation_id = Some(id.into());
+        self
+    }
+
+    /// Adds a tag.
+    pub fn tag(mut self, tag: impl Into<String>) -> Self {
+        self.last().tags.push(tag.into());
+        self
+    }
+
+    /// The status of a successful response (FastAPI's `status_code=`): documented, and
+    /// put on every `200 OK` the handler answers. For 204 and 304 the body is dropped.
+    pub fn status(mut self, status: u16) -> Self {
+        self.last().status = Some(status);
+        self
+    }
+
+    /// The description of the successful response; `Successful Response` by default.
+    pub fn response_description(mut self, description: impl Into<String>) -> Self {
+        self.last().response_description = Some(description.into());
+        self
+    }
+
+    /// Marks the operation deprecated.
+    pub fn deprecated(mut self) -> Self {
+        self.last().deprecated = true;
+        self
+    }
+
+    /// Keeps the operation out of the document (FastAPI's `include_in_schema=False`).
+    /// It is still served.
+    pub fn hidden(mut self) -> Self {
+        self.last().hidden = true;
+        self
+    }
+
+    /// Documents another response with a JSON body of type `T` (FastAPI's
+    /// `responses={409: {"model": Message, "description": ...}}`).
+    pub fn response<T: JsonSchema>(mut self, status: u16, description: &str) -> Self {
+        self.last()
+            .responses
+            .push(ExtraResponse::with_body::<T>(status, description));
+        self
+    }
+
+    /// Documents another response that has no body, or whose body is not described.
+    pub fn response_status(mut self, status: u16, description: &str) -> Self {
+        self.last()
+            .responses
+            .push(ExtraResponse::status_only(status, description));
+        self
+    }
+
+    /// Attaches a callback: documented under the operation's `callbacks`, and available
+    /// to the handler as a [`Notify`](crate::Notify) sender.
+    pub fn callback<P, R>(mut self, callback: crate::Callback<P, R>) -> Self {
+        self.last().callbacks.push(callback.into_spec());
+        self
+    }
+
+    /// Wraps every operation of this route in a tower layer, as axum's
+    /// `MethodRouter::layer`.
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
+        L::Service: Service<Request> + Clone + Send + Sync + 'static,
+        <L::Service as Service<Request>>::Response: IntoResponse + 'static,
+        <L::Service as Service<Request>>::Error: Into<Infallible> + 'static,
+        <L::Service as Service<Request>>::Future: Send + 'static,
+    {
+        self.layers
+            .push(Box::new(move |router| router.layer(layer)));
+        self
+    }
+
+    /// Wraps the operations in a layer that runs only for requests that matched them,
+    /// as axum's `MethodRouter::route_layer`.
+    pub fn route_layer<L>(mut self, layer: L) -> Self
+    where
+        L: Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
+        L::Service: Service<Request, Error = Infallible> + Clone + Send + Sync + 'static,
+        <L::Service as Service<Request>>::Response: IntoResponse + 'static,
+        <L::Service as Service<Request>>::Future: Send + 'static,
+    {
+        self.layers
+            .push(Box::new(move |router| router.route_layer(layer)));
+        self
+    }
+}
