@@ -171,7 +171,12 @@ pub struct NewMessage {
 
 impl NewMessage {
     /// A message of `kind` named `name`, POSTing the JSON `body` to `url`.
-    pub fn new(kind: MessageKind, name: impl Into<String>, url: Url, body: impl Into<Bytes>) -> Self {
+    pub fn new(
+        kind: MessageKind,
+        name: impl Into<String>,
+        url: Url,
+        body: impl Into<Bytes>,
+    ) -> Self {
         NewMessage {
             id: MessageId::generate(),
             kind,
@@ -577,7 +582,8 @@ mod tests {
 
     #[test]
     fn redacted_urls_hide_credentials_and_queries() {
-        let url = Url::parse("https://user:pw@example.com/hook?token=abc#frag").unwrap_or_else(|e| panic!("{e}"));
+        let url = Url::parse("https://user:pw@example.com/hook?token=abc#frag")
+            .unwrap_or_else(|e| panic!("{e}"));
         let shown = redact_url(&url);
         assert_eq!(shown, "https://example.com/hook?…");
     }

@@ -33,8 +33,8 @@ use futures_util::future::BoxFuture;
 use tokio::sync::watch;
 
 pub use crate::message::{
-    Attempt, Completion, CompletionStatus, Enqueued, Message, MessageId, MessageKind,
-    MessageMeta, MessageStatus, NewAttempt, NewMessage, Outcome,
+    Attempt, Completion, CompletionStatus, Enqueued, Message, MessageId, MessageKind, MessageMeta,
+    MessageStatus, NewAttempt, NewMessage, Outcome,
 };
 
 /// Durable storage of messages and attempts, shared by the senders, the workers and the

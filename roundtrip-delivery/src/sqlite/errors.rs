@@ -44,9 +44,10 @@ pub(crate) fn from_sqlx(e: sqlx::Error) -> Error {
             "the outbox database file is damaged or is not a SQLite database",
         ),
         _ => match &e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
-                (ErrorKind::Unavailable, "the outbox database connection is gone")
-            }
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => (
+                ErrorKind::Unavailable,
+                "the outbox database connection is gone",
+            ),
             sqlx::Error::Io(_) => (
                 ErrorKind::Unavailable,
                 "an I/O error reached the outbox database",

@@ -443,9 +443,9 @@ impl Outbox for SqliteOutbox {
             let completions = Arc::new(completions);
             self.write(false, move |conn, _ctx| {
                 let completions = completions.clone();
-                Box::pin(async move {
-                    queries::complete(conn, &completions, SystemTime::now()).await
-                })
+                Box::pin(
+                    async move { queries::complete(conn, &completions, SystemTime::now()).await },
+                )
             })
             .await
         })
@@ -511,8 +511,9 @@ impl Outbox for SqliteOutbox {
                 let owner = owner.clone();
                 Box::pin(async move {
                     let cap = ctx.limits.crash_cap;
-                    let r = queries::reclaim(conn, LeaseScope::Owner(&owner), cap, SystemTime::now())
-                        .await?;
+                    let r =
+                        queries::reclaim(conn, LeaseScope::Owner(&owner), cap, SystemTime::now())
+                            .await?;
                     ctx.wake |= r.requeued > 0;
                     Ok(r)
                 })

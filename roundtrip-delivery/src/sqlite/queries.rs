@@ -96,12 +96,18 @@ fn encode_headers(headers: &HeaderMap) -> String {
 }
 
 fn decode_headers(id: &str, text: &str) -> Result<HeaderMap, Error> {
-    let pairs: Vec<(String, String)> = serde_json::from_str(text)
-        .map_err(|e| corrupt(format!("message {id}: stored headers are not valid JSON: {e}")))?;
+    let pairs: Vec<(String, String)> = serde_json::from_str(text).map_err(|e| {
+        corrupt(format!(
+            "message {id}: stored headers are not valid JSON: {e}"
+        ))
+    })?;
     let mut map = HeaderMap::with_capacity(pairs.len());
     for (name, value) in pairs {
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| corrupt(format!("message {id}: stored header name `{name}` is invalid")))?;
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            corrupt(format!(
+                "message {id}: stored header name `{name}` is invalid"
+            ))
+        })?;
         let value = HeaderValue::from_str(&value)
             .map_err(|_| corrupt(format!("message {id}: stored value of `{name}` is invalid")))?;
         map.append(name, value);
@@ -175,7 +181,9 @@ fn attempt_from_row(row: &SqliteRow) -> Result<Attempt, Error> {
         number: u32::try_from(get::<i64>(row, "number")?).unwrap_or(0),
         worker: get(row, "worker")?,
         started_at: from_ms(get(row, "started_at")?),
-        duration: Duration::from_micros(u64::try_from(get::<i64>(row, "duration_us")?).unwrap_or(0)),
+        duration: Duration::from_micros(
+            u64::try_from(get::<i64>(row, "duration_us")?).unwrap_or(0),
+        ),
         response_status: get::<Option<i64>>(row, "response_status")?
             .and_then(|s| u16::try_from(s).ok()),
         response_body: body.map(Bytes::from).unwrap_or_default(),
@@ -332,7 +340,10 @@ pub(crate) async fn complete(
         .bind(to_ms(a.started_at))
         .bind(i64::try_from(a.duration.as_micros()).unwrap_or(i64::MAX))
         .bind(a.response_status.map(i64::from))
-        .bind((a.response_status.is_some() || !a.response_body.is_empty()).then_some(&a.response_body[..]))
+        .bind(
+            (a.response_status.is_some() || !a.response_body.is_empty())
+                .then_some(&a.response_body[..]),
+        )
         .bind(i64::from(a.response_truncated))
         .bind(a.error.as_ref().map(|e| e.kind.as_str()))
         .bind(a.error.as_ref().map(|e| e.message.as_str()))
@@ -366,7 +377,7 @@ pub(crate) async fn complete(
                 } else {
                     "failed"
                 };
-                let moved = move_to_history(
+                move_to_history(
                     conn,
                     &c.message_id,
                     Some(&c.owner),
@@ -376,8 +387,7 @@ pub(crate) async fn complete(
                     now_ms,
                     last_error.as_deref(),
                 )
-                .await?;
-                moved
+                .await?
             }
         };
         out.push(if applied {
@@ -574,12 +584,19 @@ fn not_found(id: &MessageId) -> Error {
     )
 }
 
-async fn live_meta(conn: &mut SqliteConnection, id: &MessageId) -> Result<Option<MessageMeta>, Error> {
-    let row = sqlx::query(concat!("SELECT ", live_meta!(), " FROM messages WHERE id = ?1"))
-        .bind(id.as_str())
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(from_sqlx)?;
+async fn live_meta(
+    conn: &mut SqliteConnection,
+    id: &MessageId,
+) -> Result<Option<MessageMeta>, Error> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        live_meta!(),
+        " FROM messages WHERE id = ?1"
+    ))
+    .bind(id.as_str())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(from_sqlx)?;
     row.as_ref().map(meta_from_row).transpose()
 }
 
@@ -693,7 +710,10 @@ pub(crate) async fn cancel(
     match history_meta(conn, id).await? {
         Some(done) => Err(Error::new(
             ErrorKind::Conflict,
-            format!("message {id} is already {}; only live messages can be cancelled", done.status),
+            format!(
+                "message {id} is already {}; only live messages can be cancelled",
+                done.status
+            ),
         )),
         None => Err(not_found(id)),
     }
@@ -709,12 +729,10 @@ pub(crate) async fn purge(
     let failed_before = now_ms.saturating_sub(duration_ms(limits.retention_failed));
     let keys_before = now_ms.saturating_sub(duration_ms(limits.idempotency_retention));
     let batch = i64::from(limits.purge_batch.max(1));
-    sqlx::query(
-        "CREATE TEMP TABLE IF NOT EXISTS purge_ids (id TEXT PRIMARY KEY) WITHOUT ROWID",
-    )
-    .execute(&mut *conn)
-    .await
-    .map_err(from_sqlx)?;
+    sqlx::query("CREATE TEMP TABLE IF NOT EXISTS purge_ids (id TEXT PRIMARY KEY) WITHOUT ROWID")
+        .execute(&mut *conn)
+        .await
+        .map_err(from_sqlx)?;
     sqlx::query("DELETE FROM temp.purge_ids")
         .execute(&mut *conn)
         .await
@@ -730,20 +748,18 @@ pub(crate) async fn purge(
     .execute(&mut *conn)
     .await
     .map_err(from_sqlx)?;
-    let attempts = sqlx::query(
-        "DELETE FROM attempts WHERE message_id IN (SELECT id FROM temp.purge_ids)",
-    )
-    .execute(&mut *conn)
-    .await
-    .map_err(from_sqlx)?
-    .rows_affected();
-    let messages = sqlx::query(
-        "DELETE FROM message_history WHERE id IN (SELECT id FROM temp.purge_ids)",
-    )
-    .execute(&mut *conn)
-    .await
-    .map_err(from_sqlx)?
-    .rows_affected();
+    let attempts =
+        sqlx::query("DELETE FROM attempts WHERE message_id IN (SELECT id FROM temp.purge_ids)")
+            .execute(&mut *conn)
+            .await
+            .map_err(from_sqlx)?
+            .rows_affected();
+    let messages =
+        sqlx::query("DELETE FROM message_history WHERE id IN (SELECT id FROM temp.purge_ids)")
+            .execute(&mut *conn)
+            .await
+            .map_err(from_sqlx)?
+            .rows_affected();
     let idempotency_keys = sqlx::query(
         "DELETE FROM idempotency_keys WHERE (name, key) IN (SELECT k.name, k.key FROM \
          idempotency_keys k WHERE k.created_at < ?1 AND NOT EXISTS \
@@ -787,8 +803,18 @@ pub(crate) async fn list(
     filter: &MessageFilter,
 ) -> Result<(Vec<MessageMeta>, bool), Error> {
     let limit = filter.effective_limit();
-    let live: Vec<MessageStatus> = filter.statuses.iter().copied().filter(|s| s.is_live()).collect();
-    let done: Vec<MessageStatus> = filter.statuses.iter().copied().filter(|s| !s.is_live()).collect();
+    let live: Vec<MessageStatus> = filter
+        .statuses
+        .iter()
+        .copied()
+        .filter(|s| s.is_live())
+        .collect();
+    let done: Vec<MessageStatus> = filter
+        .statuses
+        .iter()
+        .copied()
+        .filter(|s| !s.is_live())
+        .collect();
     let any = filter.statuses.is_empty();
     let mut q = QueryBuilder::<Sqlite>::new("SELECT * FROM (");
     let mut parts = 0;
@@ -801,9 +827,17 @@ pub(crate) async fn list(
         }
         parts += 1;
         if table_is_live {
-            q.push(concat!("SELECT ", live_meta!(), " FROM messages WHERE 1 = 1"));
+            q.push(concat!(
+                "SELECT ",
+                live_meta!(),
+                " FROM messages WHERE 1 = 1"
+            ));
         } else {
-            q.push(concat!("SELECT ", history_meta!(), " FROM message_history WHERE 1 = 1"));
+            q.push(concat!(
+                "SELECT ",
+                history_meta!(),
+                " FROM message_history WHERE 1 = 1"
+            ));
         }
         if !any {
             push_statuses(&mut q, statuses);

@@ -1,1 +1,0 @@
-//! Workers: claim messages, send them, record attempts.
