@@ -475,6 +475,7 @@ impl Builder {
             self.problems.push(format!(
                 "the router prefix `{prefix}` must start with `/` and must not end with `/`"
             ));
+            return axum::Router::new();
         }
         let mut inherited = parent.clone();
         inherited.prefix.push_str(&prefix);
