@@ -394,7 +394,7 @@ def save_artifacts(driver: webdriver.Chrome, artifacts: str, name: str) -> None:
 
 
 def check(driver: webdriver.Chrome, base_url: str, expect: dict[str, Any], timeout: float,
-          artifacts: str) -> Result:
+          artifacts: str, screenshots: bool) -> Result:
     result = Result()
     for index, page in enumerate(expect["pages"]):
         label = page.get("name", page["path"])
@@ -417,16 +417,19 @@ def check(driver: webdriver.Chrome, base_url: str, expect: dict[str, Any], timeo
         problems += network_problems(driver, base_url)
         problems += console_problems(driver)
         elapsed = time.monotonic() - started
+        artifact_name = f"{index:02d}-{label.strip('/').replace('/', '_') or 'root'}"
         if problems:
             result.failed += 1
             for problem in problems:
                 print(f"   FAIL {label}: {problem}")
                 result.failures.append(f"{label}: {problem}")
-            save_artifacts(driver, artifacts, f"{index:02d}-{label.strip('/').replace('/', '_') or 'root'}")
+            save_artifacts(driver, artifacts, artifact_name)
             print(f"FAIL {label} ({elapsed:.1f}s)")
         else:
             result.passed += 1
             print(f"PASS {label} ({elapsed:.1f}s)")
+            if screenshots:
+                save_artifacts(driver, artifacts, artifact_name)
     return result
 
 
@@ -439,6 +442,8 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=20.0, help="deadline of each wait, in seconds")
     parser.add_argument("--artifacts", default=os.path.join(tempfile.gettempdir(), "browser-test"),
                         help="where screenshots of failed pages go")
+    parser.add_argument("--screenshots", action="store_true",
+                        help="also save a screenshot of every page that passes, after its last step")
     args = parser.parse_args()
 
     for path in (CHROMIUM, CHROMEDRIVER):
@@ -467,7 +472,7 @@ def main() -> int:
         print(f"   browser started ({time.monotonic() - started:.1f}s): "
               f"{driver.capabilities.get('browserVersion', '?')}")
         try:
-            result = check(driver, args.base_url, expect, args.timeout, args.artifacts)
+            result = check(driver, args.base_url, expect, args.timeout, args.artifacts, args.screenshots)
         finally:
             driver.quit()
     print(f"   {args.expect}: {time.monotonic() - started:.1f}s")
