@@ -338,7 +338,7 @@ impl fmt::Display for Blocked {
                  (SsrfPolicy::allow_loopback(true), for tests and local demos)",
             ),
             BlockedRange::Unspecified => {
-                f.write_str("; it reaches this host, so it is always refused")
+                f.write_str("; connecting to it reaches this host, so it is refused even where loopback is allowed")
             }
             _ => f.write_str(
                 "; deliveries go to public addresses only \
@@ -396,10 +396,7 @@ const fn noted(mut entry: Entry, note: &'static str) -> Entry {
 /// IPv4 special-purpose ranges (IANA registry) that are not globally reachable,
 /// most specific first: the first match names the range.
 static IPV4_BLOCKED: [Entry; 17] = [
-    noted(
-        v4(0, 0, 0, 0, 32, "0.0.0.0/32", R::Unspecified),
-        "connecting to it reaches this host",
-    ),
+    v4(0, 0, 0, 0, 32, "0.0.0.0/32", R::Unspecified),
     v4(0, 0, 0, 0, 8, "0.0.0.0/8", R::ThisNetwork),
     v4(127, 0, 0, 0, 8, "127.0.0.0/8", R::Loopback),
     v4(10, 0, 0, 0, 8, "10.0.0.0/8", R::Private),
@@ -430,10 +427,7 @@ static IPV4_BLOCKED: [Entry; 17] = [
 /// IPv6 ranges refused outright, most specific first. Forms that embed an IPv4
 /// address (mapped, NAT64, 6to4, Teredo) are handled before this table.
 static IPV6_BLOCKED: [Entry; 14] = [
-    noted(
-        v6(0, 128, "::/128", R::Unspecified),
-        "connecting to it reaches this host",
-    ),
+    v6(0, 128, "::/128", R::Unspecified),
     v6(1, 128, "::1/128", R::Loopback),
     v6(0, 96, "::/96", R::Ipv4Compatible),
     v6(0x0064_ff9b_0001 << 80, 48, "64:ff9b:1::/48", R::LocalNat64),
@@ -488,32 +482,26 @@ pub fn check_ip(ip: IpAddr, policy: &SsrfPolicy) -> Result<(), Blocked> {
         return Ok(());
     }
     match ip {
-        IpAddr::V4(v4) => {
-            check_v4(v4, policy, policy.allow_loopback).map_err(|(entry, _)| Blocked {
-                ip,
-                embedded: None,
-                range: entry.range,
-                entry,
-            })
-        }
+        IpAddr::V4(v4) => check_v4(v4, policy, policy.allow_loopback).map_err(|entry| Blocked {
+            ip,
+            embedded: None,
+            range: entry.range,
+            entry,
+        }),
         IpAddr::V6(v6) => check_v6(v6, policy),
     }
 }
 
 /// Checks an IPv4 address; `allow_loopback` is off for addresses embedded in
 /// tunnel forms, whose loopback would be some other host's.
-fn check_v4(
-    ip: Ipv4Addr,
-    policy: &SsrfPolicy,
-    allow_loopback: bool,
-) -> Result<(), (&'static Entry, Ipv4Addr)> {
+fn check_v4(ip: Ipv4Addr, policy: &SsrfPolicy, allow_loopback: bool) -> Result<(), &'static Entry> {
     if policy.trusts(IpAddr::V4(ip)) {
         return Ok(());
     }
     let bits = u128::from(u32::from(ip));
     match IPV4_BLOCKED.iter().find(|entry| matches(entry, bits, 32)) {
         Some(entry) if entry.range == BlockedRange::Loopback && allow_loopback => Ok(()),
-        Some(entry) => Err((entry, ip)),
+        Some(entry) => Err(entry),
         None => Ok(()),
     }
 }
@@ -522,7 +510,7 @@ fn check_v6(ip: Ipv6Addr, policy: &SsrfPolicy) -> Result<(), Blocked> {
     let bits = u128::from(ip);
     let low32 = Ipv4Addr::from((bits & 0xffff_ffff) as u32);
     let embedded = |v4: Ipv4Addr, allow_loopback: bool| {
-        check_v4(v4, policy, allow_loopback).map_err(|(entry, v4)| Blocked {
+        check_v4(v4, policy, allow_loopback).map_err(|entry| Blocked {
             ip: IpAddr::V6(ip),
             embedded: Some(v4),
             range: entry.range,
