@@ -153,7 +153,9 @@ impl DispatcherConfig {
         self
     }
 
-    /// The most messages held at once (default 64).
+    /// The most messages held at once, from claim until their attempt is recorded
+    /// (default 64). This bounds the requests in flight, and the deliveries a crash can
+    /// repeat.
     pub fn max_in_flight(mut self, n: usize) -> Self {
         self.max_in_flight = n;
         self
@@ -577,7 +579,7 @@ async fn stopped(stop: &mut watch::Receiver<Option<Instant>>) {
 async fn claim_loop(
     shared: Arc<Shared>,
     mut stop: watch::Receiver<Option<Instant>>,
-    done: mpsc::UnboundedSender<Completion>,
+    done: mpsc::UnboundedSender<Done>,
 ) -> u64 {
     let mut tasks: JoinSet<()> = JoinSet::new();
     let mut wakeup = shared.outbox.subscribe();
@@ -698,11 +700,14 @@ fn judge(schedule: &RetrySchedule, number: u32, observed: &AttemptOutcome) -> Ou
     }
 }
 
+/// A finished attempt on its way to the store, with the slot it holds until recorded.
+type Done = (Completion, OwnedSemaphorePermit);
+
 async fn deliver(
     shared: Arc<Shared>,
     message: Message,
     slot: OwnedSemaphorePermit,
-    done: mpsc::UnboundedSender<Completion>,
+    done: mpsc::UnboundedSender<Done>,
 ) {
     let meta = &message.meta;
     let number = meta.next_attempt_number();
@@ -754,30 +759,37 @@ async fn deliver(
         if let Some(violation) = &record.contract_violation {
             tracing::warn!(%violation, "the receiver's response breaks the declared contract");
         }
-        let _ = done.send(Completion {
+        // The slot stays taken until the attempt is recorded: a crash can then repeat at
+        // most `max_in_flight` deliveries.
+        let completion = Completion {
             message_id: message.meta.id.clone(),
             owner: shared.owner.clone(),
             attempt: record,
             outcome,
-        });
+        };
+        let _ = done.send((completion, slot));
     }
     .instrument(span)
     .await;
-    drop(slot);
 }
 
 /// Records completions in batches: whatever accumulated while the last write ran.
 async fn complete_loop(
     shared: Arc<Shared>,
-    mut done: mpsc::UnboundedReceiver<Completion>,
+    mut done: mpsc::UnboundedReceiver<Done>,
     stop: watch::Receiver<Option<Instant>>,
 ) {
     let mut batch: Vec<Completion> = Vec::new();
-    while let Some(first) = done.recv().await {
+    let mut slots: Vec<OwnedSemaphorePermit> = Vec::new();
+    while let Some((first, slot)) = done.recv().await {
         batch.push(first);
+        slots.push(slot);
         while batch.len() < 512 {
             match done.try_recv() {
-                Ok(c) => batch.push(c),
+                Ok((c, slot)) => {
+                    batch.push(c);
+                    slots.push(slot);
+                }
                 Err(_) => break,
             }
         }
@@ -821,6 +833,7 @@ async fn complete_loop(
             }
         }
         shared.drop_held(batch.drain(..).map(|c| c.message_id));
+        slots.clear();
         if let Some(at) = earliest {
             let wait = at.duration_since(SystemTime::now()).unwrap_or_default();
             shared.schedule_wake(Instant::now() + wait);
