@@ -6,7 +6,11 @@
 //! builds on it.
 
 pub mod expr;
+pub mod http_url;
+pub mod lint;
 pub mod model;
 pub mod naming;
 pub mod schema;
 pub mod validate;
+
+pub use http_url::HttpUrl;

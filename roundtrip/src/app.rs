@@ -93,7 +93,7 @@ pub struct App<S = ()> {
     root: Router<S>,
     webhooks: Vec<WebhookSpec>,
     state: S,
-    pub(crate) delivery: crate::delivery::DeliverySetup,
+    pub(crate) delivery: crate::outbound::DeliverySetup,
 }
 
 /// The default largest request body: 2 MiB, as axum's default.
@@ -263,6 +263,79 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
         self
     }
 
+    /// Where the outbox lives: `sqlite://path/to/file.db` (the default is an embedded
+    /// SQLite file, `roundtrip-outbox.db`, or `ROUNDTRIP_DATABASE_URL`) or
+    /// `postgres://...` for several processes sharing one outbox.
+    pub fn database_url(mut self, url: impl Into<String>) -> Self {
+        self.delivery.store = Some(crate::outbound::Store::Url(url.into()));
+        self
+    }
+
+    /// An embedded SQLite outbox with these options.
+    pub fn sqlite(mut self, options: roundtrip_delivery::sqlite::SqliteOptions) -> Self {
+        self.delivery.store = Some(crate::outbound::Store::Sqlite(options));
+        self
+    }
+
+    /// An outbox the caller opened (to share it with their own code, or in tests).
+    pub fn outbox(mut self, outbox: Arc<dyn roundtrip_delivery::outbox::Outbox>) -> Self {
+        self.delivery.store = Some(crate::outbound::Store::Given(outbox));
+        self
+    }
+
+    /// The secret that signs every callback and webhook (Standard Webhooks, `whsec_...`).
+    /// Without one, `ROUNDTRIP_SIGNING_SECRET` is read, and failing that a random secret
+    /// is used (with a warning: receivers cannot verify it).
+    pub fn signing_secret(mut self, secret: roundtrip_delivery::signing::Secret) -> Self {
+        self.delivery.secrets = Some(Arc::new(roundtrip_delivery::worker::StaticSecrets::new(
+            secret,
+        )));
+        self
+    }
+
+    /// Where the signing secrets come from, chosen per message (per customer, or several
+    /// during a rotation).
+    pub fn secret_source(mut self, source: impl roundtrip_delivery::worker::SecretSource) -> Self {
+        self.delivery.secrets = Some(Arc::new(source));
+        self
+    }
+
+    /// Which addresses callbacks and webhooks may reach. The default refuses loopback,
+    /// private, link-local and every other non-public range; local demos and tests allow
+    /// loopback with `SsrfPolicy::new().allow_loopback(true)`.
+    pub fn ssrf_policy(mut self, policy: roundtrip_delivery::ssrf::SsrfPolicy) -> Self {
+        self.delivery.ssrf = policy;
+        self
+    }
+
+    /// Adjusts the delivery workers' settings (concurrency, timeouts, retry schedule...).
+    /// The app's signing secrets, SSRF policy and response checks are set before `f` runs.
+    pub fn configure_dispatcher(
+        mut self,
+        f: impl Fn(
+            roundtrip_delivery::worker::DispatcherConfig,
+        ) -> roundtrip_delivery::worker::DispatcherConfig
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        self.delivery.configure = Some(Arc::new(f));
+        self
+    }
+
+    /// The largest payload `send` accepts, in bytes (256 KiB by default).
+    pub fn max_payload_bytes(mut self, bytes: usize) -> Self {
+        self.delivery.max_payload_bytes = bytes;
+        self
+    }
+
+    /// Whether `serve` starts delivery workers in this process (on by default). Turn it
+    /// off for processes that only enqueue.
+    pub fn delivery_workers(mut self, start: bool) -> Self {
+        self.delivery.start_workers = start;
+        self
+    }
+
     /// Declares a webhook under the document's top-level `webhooks`.
     pub fn webhook<P, R>(mut self, webhook: crate::Webhook<P, R>) -> Self {
         self.webhooks.push(webhook.into_spec());
@@ -304,6 +377,16 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
         doc.external_docs = external_docs;
 
         let delivery = delivery.prepare();
+        let mut contracts = crate::outbound::Contracts::default();
+        for webhook in &webhooks {
+            contracts.responses.insert(
+                (
+                    roundtrip_delivery::message::MessageKind::Webhook,
+                    webhook.event.clone(),
+                ),
+                webhook.response_validator,
+            );
+        }
         let mut builder = Builder {
             registry: SchemaRegistry::new(),
             paths: IndexMap::new(),
@@ -311,6 +394,7 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
             problems: Vec::new(),
             security_schemes: IndexMap::new(),
             delivery: delivery.clone(),
+            callbacks: Vec::new(),
         };
         let inherited = Inherited::default();
         let router = builder.build_router(root, &inherited);
@@ -332,8 +416,24 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
             paths,
             mut problems,
             security_schemes,
+            callbacks,
             ..
         } = builder;
+        for callback in &callbacks {
+            contracts.responses.insert(
+                (
+                    roundtrip_delivery::message::MessageKind::Callback,
+                    callback.name.clone(),
+                ),
+                callback.response_validator,
+            );
+        }
+        let sends_anything = !callbacks.is_empty() || !webhooks.is_empty();
+        delivery.set_contracts(contracts);
+        let publisher = crate::notify::Publisher {
+            delivery: delivery.clone(),
+            webhooks: Arc::new(webhooks.clone()),
+        };
         doc.paths = paths;
         doc.components.schemas = registry.published_components();
         doc.components.security_schemes = security_schemes;
@@ -389,6 +489,9 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
             router = router.merge(docs.router());
         }
 
+        if !webhooks.is_empty() {
+            router = router.layer(axum::Extension(publisher.clone()));
+        }
         let router = router
             .fallback(|| async { detail_response(StatusCode::NOT_FOUND, "Not Found") })
             .method_not_allowed_fallback(|| async {
@@ -401,17 +504,50 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
             router,
             openapi,
             delivery,
+            publisher,
+            sends_anything,
         })
     }
 }
 
-/// A built app: its router and its document.
+/// A built app: its router, its document, and its delivery.
 pub struct BuiltApp {
     /// The router, state applied.
     pub router: axum::Router,
     /// The document it serves.
     pub openapi: Arc<OpenApi>,
-    pub(crate) delivery: crate::delivery::PreparedDelivery,
+    pub(crate) delivery: crate::outbound::PreparedDelivery,
+    pub(crate) publisher: crate::notify::Publisher,
+    pub(crate) sends_anything: bool,
+}
+
+impl BuiltApp {
+    /// Sends the app's declared webhooks.
+    pub fn publisher(&self) -> crate::notify::Publisher {
+        self.publisher.clone()
+    }
+
+    /// The outbox, opened (and migrated) if it was not yet.
+    pub async fn outbox(&self) -> Result<Arc<dyn roundtrip_delivery::outbox::Outbox>, String> {
+        self.delivery.outbox().await
+    }
+
+    /// The SQLite file of the outbox, when it is an embedded one.
+    pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
+        self.delivery.sqlite_path()
+    }
+
+    /// Starts the delivery workers in this process, as `serve` does; `None` when the app
+    /// sends nothing or its workers are turned off.
+    pub async fn start_delivery(&self) -> Result<Option<crate::outbound::DeliveryWorkers>, String> {
+        self.delivery.start_workers(self.sends_anything).await
+    }
+}
+
+impl From<BuiltApp> for axum::Router {
+    fn from(app: BuiltApp) -> Self {
+        app.router
+    }
 }
 
 impl std::fmt::Debug for BuiltApp {
@@ -452,7 +588,8 @@ struct Builder {
     seen: HashSet<(String, Method)>,
     problems: Vec<String>,
     security_schemes: IndexMap<String, SecurityScheme>,
-    delivery: crate::delivery::PreparedDelivery,
+    delivery: crate::outbound::PreparedDelivery,
+    callbacks: Vec<CallbackSpec>,
 }
 
 impl Builder {
@@ -690,6 +827,9 @@ impl Builder {
             operation
                 .callbacks
                 .insert(callback.name.clone(), callback.document(&mut self.registry));
+            if !self.callbacks.iter().any(|c| c.name == callback.name) {
+                self.callbacks.push(callback.clone());
+            }
             settings.callbacks.push(BoundCallback::new(
                 Arc::new(callback.clone()),
                 self.delivery.clone(),

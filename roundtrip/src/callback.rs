@@ -74,6 +74,7 @@ pub(crate) struct CallbackSpec {
     pub(crate) payload_type_name: &'static str,
     pub(crate) payload_schema: fn(&mut SchemaRegistry) -> Value,
     pub(crate) response_schema: fn(&mut SchemaRegistry) -> Value,
+    pub(crate) response_validator: crate::outbound::ValidatorFn,
     pub(crate) responses: Vec<ExtraResponse>,
 }
 
@@ -111,6 +112,7 @@ where
                 payload_type_name: std::any::type_name::<P>(),
                 payload_schema: |r| r.schema_for::<P>(),
                 response_schema: |r| r.schema_for::<R>(),
+                response_validator: crate::extract::validation::type_validator::<R>,
                 responses: Vec::new(),
             },
             _types: PhantomData,
@@ -324,6 +326,7 @@ pub(crate) struct WebhookSpec {
     pub(crate) payload_type: TypeId,
     pub(crate) payload_schema: fn(&mut SchemaRegistry) -> Value,
     pub(crate) response_schema: fn(&mut SchemaRegistry) -> Value,
+    pub(crate) response_validator: crate::outbound::ValidatorFn,
     pub(crate) responses: Vec<ExtraResponse>,
 }
 
@@ -363,6 +366,7 @@ where
                 payload_type: TypeId::of::<P>(),
                 payload_schema: |r| r.schema_for::<P>(),
                 response_schema: |r| r.schema_for::<R>(),
+                response_validator: crate::extract::validation::type_validator::<R>,
                 responses: Vec::new(),
             },
             _types: PhantomData,
@@ -439,13 +443,13 @@ impl WebhookSpec {
 #[derive(Clone)]
 pub(crate) struct BoundCallback {
     pub(crate) spec: std::sync::Arc<CallbackSpec>,
-    pub(crate) delivery: crate::delivery::PreparedDelivery,
+    pub(crate) delivery: crate::outbound::PreparedDelivery,
 }
 
 impl BoundCallback {
     pub(crate) fn new(
         spec: std::sync::Arc<CallbackSpec>,
-        delivery: crate::delivery::PreparedDelivery,
+        delivery: crate::outbound::PreparedDelivery,
     ) -> Self {
         BoundCallback { spec, delivery }
     }

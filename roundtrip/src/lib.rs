@@ -2,26 +2,36 @@
 
 mod app;
 mod callback;
-mod delivery;
+mod cli;
 pub mod error;
 pub mod extract;
 mod handler;
 mod notify;
 mod operation;
+mod outbound;
+pub mod receive;
 pub mod response;
 mod router;
 mod routing;
+mod serve;
 
 pub use app::{App, BuildError, BuiltApp, DEFAULT_BODY_LIMIT};
 pub use callback::{Callback, Webhook};
 pub use error::{HttpError, RequestValidationError};
 pub use extract::{Cookie, Form, Header, Json, Path, Query};
 pub use handler::Handler;
+pub use notify::{Notify, Publisher, SendError, SendOptions};
 pub use operation::{OperationContext, OperationInput, OperationOutput};
+pub use outbound::{
+    DATABASE_URL_ENV, DEFAULT_MAX_PAYLOAD_BYTES, DeliveryWorkers, SIGNING_SECRET_ENV,
+};
 pub use response::{Html, NoContent, Redirect};
 pub use router::Router;
 pub use routing::{Route, delete, get, head, on, options, patch, post, put, trace};
+pub use serve::{SHUTDOWN_GRACE, ServeError, shutdown_signal};
 
+/// Delivery: the outbox, workers, signing, the SSRF guard and retries.
+pub use roundtrip_delivery as delivery;
 pub use roundtrip_macros::handler;
 /// The OpenAPI model, schema registry, runtime expressions and validation.
 pub use roundtrip_openapi as openapi;

@@ -1,0 +1,203 @@
+//! The command line every roundtrip app binary gets with one line,
+//! `app.run().await`: `serve`, `openapi` (print, write, lint) and `deliveries` (list,
+//! show, retry, replay).
+//!
+//! Output is for people in a terminal (tables; colour only on a TTY), with `--json` for
+//! scripts. Errors go to stderr with a non-zero exit code.
+
+mod deliveries;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use roundtrip_openapi::lint::{Severity, lint};
+
+use crate::app::App;
+
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    about = "A roundtrip app: serve it, print its OpenAPI document, inspect its deliveries"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the API and deliver its callbacks and webhooks (the default).
+    Serve(ServeArgs),
+    /// Print the OpenAPI document, write it to a file, or lint it.
+    Openapi {
+        #[command(subcommand)]
+        action: Option<OpenapiAction>,
+        /// Write the document to this file instead of stdout.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Inspect and replay the messages in the outbox.
+    Deliveries(deliveries::DeliveriesArgs),
+}
+
+#[derive(Debug, Default, clap::Args)]
+struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, env = "HOST", default_value = "127.0.0.1")]
+    host: String,
+    /// The port to listen on.
+    #[arg(long, env = "PORT", default_value_t = 8000)]
+    port: u16,
+    /// The outbox database: `sqlite://file.db` or `postgres://...`.
+    #[arg(long, env = crate::outbound::DATABASE_URL_ENV)]
+    database_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum OpenapiAction {
+    /// Report FastAPI-only expressions, dangling `$ref`s, duplicate operation ids and
+    /// missing descriptions; exits non-zero on errors.
+    Lint {
+        /// Exit non-zero on warnings too.
+        #[arg(long)]
+        strict: bool,
+    },
+}
+
+impl<S: Clone + Send + Sync + 'static> App<S> {
+    /// Runs the app's command line with the process's arguments.
+    pub async fn run(self) -> ExitCode {
+        self.run_with(std::env::args_os()).await
+    }
+
+    /// Runs the app's command line with the given arguments (the first is the program
+    /// name).
+    pub async fn run_with<I, T>(self, args: I) -> ExitCode
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let cli = match Cli::try_parse_from(args) {
+            Ok(cli) => cli,
+            Err(err) => {
+                let _ = err.print();
+                return if err.use_stderr() {
+                    ExitCode::from(2)
+                } else {
+                    ExitCode::SUCCESS
+                };
+            }
+        };
+        init_tracing();
+        match cli
+            .command
+            .unwrap_or(Command::Serve(ServeArgs::parse_defaults()))
+        {
+            Command::Serve(args) => serve(self, args).await,
+            Command::Openapi { action, output } => openapi(self, action, output),
+            Command::Deliveries(args) => deliveries::run(self, args).await,
+        }
+    }
+}
+
+impl ServeArgs {
+    /// The defaults, with the environment applied, for a bare `app` with no command.
+    fn parse_defaults() -> Self {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        Only::try_parse_from(["serve"])
+            .map(|o| o.args)
+            .unwrap_or(ServeArgs {
+                host: "127.0.0.1".to_owned(),
+                port: 8000,
+                database_url: None,
+            })
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+async fn serve<S: Clone + Send + Sync + 'static>(app: App<S>, args: ServeArgs) -> ExitCode {
+    let app = match args.database_url {
+        Some(url) => app.database_url(url),
+        None => app,
+    };
+    let addr = format!("{}:{}", args.host, args.port);
+    match app.serve(&addr).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn openapi<S: Clone + Send + Sync + 'static>(
+    app: App<S>,
+    action: Option<OpenapiAction>,
+    output: Option<PathBuf>,
+) -> ExitCode {
+    let doc = match app.openapi() {
+        Ok(doc) => doc,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match action {
+        Some(OpenapiAction::Lint { strict }) => {
+            let findings = lint(&doc);
+            let mut stdout = std::io::stdout().lock();
+            for finding in &findings {
+                let _ = writeln!(stdout, "{finding}");
+            }
+            let errors = findings
+                .iter()
+                .filter(|f| f.severity == Severity::Error)
+                .count();
+            let warnings = findings.len() - errors;
+            let _ = writeln!(stdout, "{errors} error(s), {warnings} warning(s)");
+            if errors > 0 || (strict && warnings > 0) {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        None => {
+            let mut text = match serde_json::to_string_pretty(&doc) {
+                Ok(text) => text,
+                Err(err) => {
+                    eprintln!("error: the document cannot be written: {err}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            text.push('\n');
+            match output {
+                Some(path) => match std::fs::write(&path, text) {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(err) => {
+                        eprintln!("error: cannot write {}: {err}", path.display());
+                        ExitCode::FAILURE
+                    }
+                },
+                None => {
+                    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+                    ExitCode::SUCCESS
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! How a built app delivers its callbacks and webhooks: where the outbox lives, which
+//! secrets sign, which addresses may be reached, and the workers that send.
+//!
+//! The outbox is opened on first use (the first `send`, or when `serve` starts the
+//! workers), so an app that never sends anything never touches a database.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use roundtrip_delivery::message::{MessageKind, MessageMeta};
+use roundtrip_delivery::outbox::Outbox;
+use roundtrip_delivery::signing::Secret;
+use roundtrip_delivery::sqlite::{SqliteOptions, SqliteOutbox};
+use roundtrip_delivery::ssrf::SsrfPolicy;
+use roundtrip_delivery::worker::{
+    Dispatcher, DispatcherConfig, ResponseCheck, SecretSource, StaticSecrets,
+};
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+use crate::extract::validation::TypeValidator;
+
+/// Where the outbox lives.
+#[derive(Clone)]
+pub(crate) enum Store {
+    /// An embedded SQLite file.
+    Sqlite(SqliteOptions),
+    /// A database URL (`sqlite://path`, `postgres://...`).
+    Url(String),
+    /// An outbox the user opened.
+    Given(Arc<dyn Outbox>),
+}
+
+type ConfigureDispatcher = Arc<dyn Fn(DispatcherConfig) -> DispatcherConfig + Send + Sync>;
+
+/// A payload or response validator, by type, resolved when first needed.
+pub(crate) type ValidatorFn = fn() -> Result<&'static TypeValidator, &'static str>;
+
+/// Delivery settings gathered while the app is declared.
+#[derive(Clone)]
+pub(crate) struct DeliverySetup {
+    pub(crate) store: Option<Store>,
+    pub(crate) secrets: Option<Arc<dyn SecretSource>>,
+    pub(crate) ssrf: SsrfPolicy,
+    pub(crate) configure: Option<ConfigureDispatcher>,
+    pub(crate) max_payload_bytes: usize,
+    pub(crate) start_workers: bool,
+}
+
+/// The default largest payload `send` accepts: 256 KiB.
+pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+
+/// The environment variable holding the app's signing secret (`whsec_...`).
+pub const SIGNING_SECRET_ENV: &str = "ROUNDTRIP_SIGNING_SECRET";
+
+/// The environment variable holding the outbox database URL.
+pub const DATABASE_URL_ENV: &str = "ROUNDTRIP_DATABASE_URL";
+
+impl Default for DeliverySetup {
+    fn default() -> Self {
+        DeliverySetup {
+            store: None,
+            secrets: None,
+            ssrf: SsrfPolicy::default(),
+            configure: None,
+            max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
+            start_workers: true,
+        }
+    }
+}
+
+impl DeliverySetup {
+    pub(crate) fn prepare(self) -> PreparedDelivery {
+        PreparedDelivery {
+            inner: Arc::new(Inner {
+                setup: self,
+                outbox: OnceCell::new(),
+                contracts: Arc::new(OnceLock::new()),
+                fallback_secret: Mutex::new(None),
+            }),
+        }
+    }
+}
+
+/// The response contracts of every callback and webhook, by kind and name.
+#[derive(Default)]
+pub(crate) struct Contracts {
+    pub(crate) responses: HashMap<(MessageKind, String), ValidatorFn>,
+}
+
+impl ResponseCheck for Contracts {
+    fn check(&self, message: &MessageMeta, _status: u16, body: &[u8]) -> Option<String> {
+        let validator = self.responses.get(&(message.kind, message.name.clone()))?;
+        let validator = validator().ok()?;
+        let mut value: Value = match serde_json::from_slice(body) {
+            Ok(value) => value,
+            Err(err) => return Some(format!("the response is not JSON: {err}")),
+        };
+        let mut errors = Vec::new();
+        validator.validator.validate(&mut value, &[], &mut errors);
+        if errors.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "the response does not match the declared schema: {}",
+            crate::notify::summarize(&errors)
+        ))
+    }
+}
+
+struct Inner {
+    setup: DeliverySetup,
+    outbox: OnceCell<Arc<dyn Outbox>>,
+    contracts: Arc<OnceLock<Contracts>>,
+    fallback_secret: Mutex<Option<Secret>>,
+}
+
+/// What request handlers and the server need to enqueue and deliver messages.
+#[derive(Clone)]
+pub(crate) struct PreparedDelivery {
+    inner: Arc<Inner>,
+}
+
+impl Default for PreparedDelivery {
+    fn default() -> Self {
+        DeliverySetup::default().prepare()
+    }
+}
+
+/// The running delivery workers of an app.
+#[derive(Debug)]
+pub struct DeliveryWorkers {
+    dispatcher: Dispatcher,
+}
+
+impl DeliveryWorkers {
+    /// Stops claiming, lets in-flight attempts finish until `grace` runs out, then hands
+    /// back what is left so another worker (or the next start) sends it.
+    pub async fn shutdown(self, grace: std::time::Duration) {
+        let report = self.dispatcher.shutdown(grace).await;
+        tracing::info!(?report, "delivery workers stopped");
+    }
+
+    /// The dispatcher, for its counters.
+    pub fn dispatcher(&self) -> &Dispatcher {
+        &self.dispatcher
+    }
+}
+
+impl PreparedDelivery {
+    /// Records the response contracts once every callback and webhook is known.
+    pub(crate) fn set_contracts(&self, contracts: Contracts) {
+        let _ = self.inner.contracts.set(contracts);
+    }
+
+    pub(crate) fn ssrf(&self) -> &SsrfPolicy {
+        &self.inner.setup.ssrf
+    }
+
+    pub(crate) fn max_payload_bytes(&self) -> usize {
+        self.inner.setup.max_payload_bytes
+    }
+
+    /// The SQLite file the outbox lives in, when it is an embedded one.
+    pub(crate) fn sqlite_path(&self) -> Option<std::path::PathBuf> {
+        match resolve_store(self.inner.setup.store.clone()) {
+            Store::Sqlite(options) => Some(options.path().to_path_buf()),
+            _ => None,
+        }
+    }
+
+    /// The outbox, opened (and migrated) on first use.
+    pub(crate) async fn outbox(&self) -> Result<Arc<dyn Outbox>, String> {
+        self.inner
+            .outbox
+            .get_or_try_init(|| open_store(self.inner.setup.store.clone()))
+            .await
+            .cloned()
+    }
+
+    fn secrets(&self) -> Arc<dyn SecretSource> {
+        if let Some(source) = &self.inner.setup.secrets {
+            return source.clone();
+        }
+        if let Ok(text) = std::env::var(SIGNING_SECRET_ENV) {
+            match Secret::parse(&text) {
+                Ok(secret) => return Arc::new(StaticSecrets::new(secret)),
+                Err(err) => tracing::error!("{SIGNING_SECRET_ENV} is not a valid secret: {err}"),
+            }
+        }
+        let mut fallback = match self.inner.fallback_secret.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let secret = match fallback.as_ref() {
+            Some(secret) => secret.clone(),
+            None => match Secret::generate() {
+                Ok(secret) => {
+                    tracing::warn!(
+                        "no signing secret is configured (App::signing_secret or {SIGNING_SECRET_ENV}): messages are signed with a random secret that receivers cannot know"
+                    );
+                    *fallback = Some(secret.clone());
+                    secret
+                }
+                Err(err) => {
+                    tracing::error!("cannot generate a signing secret: {err}");
+                    return Arc::new(StaticSecrets::from_secrets(Vec::new()));
+                }
+            },
+        };
+        Arc::new(StaticSecrets::new(secret))
+    }
+
+    /// Starts the workers, unless the app sends nothing or they were turned off.
+    pub(crate) async fn start_workers(
+        &self,
+        sends_anything: bool,
+    ) -> Result<Option<DeliveryWorkers>, String> {
+        let setup = &self.inner.setup;
+        if !setup.start_workers || (!sends_anything && setup.store.is_none()) {
+            return Ok(None);
+        }
+        let outbox = self.outbox().await?;
+        let mut config = DispatcherConfig::new(SharedSecrets(self.secrets()))
+            .ssrf_policy(setup.ssrf.clone())
+            .response_check(SharedContracts(self.inner.contracts.clone()));
+        if let Some(configure) = &setup.configure {
+            config = configure(config);
+        }
+        let dispatcher = Dispatcher::start(outbox, config)
+            .await
+            .map_err(|err| err.to_string())?;
+        Ok(Some(DeliveryWorkers { dispatcher }))
+    }
+}
+
+struct SharedSecrets(Arc<dyn SecretSource>);
+
+impl SecretSource for SharedSecrets {
+    fn secrets<'a>(
+        &'a self,
+        message: &'a MessageMeta,
+    ) -> futures_util::future::BoxFuture<
+        'a,
+        Result<Vec<Secret>, roundtrip_delivery::worker::SecretSourceError>,
+    > {
+        self.0.secrets(message)
+    }
+}
+
+struct SharedContracts(Arc<OnceLock<Contracts>>);
+
+impl ResponseCheck for SharedContracts {
+    fn check(&self, message: &MessageMeta, status: u16, body: &[u8]) -> Option<String> {
+        self.0.get()?.check(message, status, body)
+    }
+}
+
+/// The store the settings name, with the environment's defaults applied and URLs read.
+fn resolve_store(store: Option<Store>) -> Store {
+    let store = match store {
+        Some(store) => store,
+        None => match std::env::var(DATABASE_URL_ENV) {
+            Ok(url) if !url.is_empty() => Store::Url(url),
+            _ => Store::Sqlite(SqliteOptions::from_env()),
+        },
+    };
+    match store {
+        Store::Url(url) => match url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            Some(path) => Store::Sqlite(SqliteOptions::new(path)),
+            None => Store::Url(url),
+        },
+        other => other,
+    }
+}
+
+async fn open_store(store: Option<Store>) -> Result<Arc<dyn Outbox>, String> {
+    match resolve_store(store) {
+        Store::Given(outbox) => Ok(outbox),
+        Store::Sqlite(options) => open_sqlite(options).await,
+        Store::Url(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            open_postgres(&url).await
+        }
+        Store::Url(url) => Err(format!(
+            "unsupported outbox database URL (expected sqlite:// or postgres://): {}",
+            redact_credentials(&url)
+        )),
+    }
+}
+
+async fn open_postgres(url: &str) -> Result<Arc<dyn Outbox>, String> {
+    Err(format!(
+        "the PostgreSQL outbox is not available yet: {}",
+        redact_credentials(url)
+    ))
+}
+
+async fn open_sqlite(options: SqliteOptions) -> Result<Arc<dyn Outbox>, String> {
+    let path = options.path().display().to_string();
+    SqliteOutbox::open(options)
+        .await
+        .map(|outbox| Arc::new(outbox) as Arc<dyn Outbox>)
+        .map_err(|err| format!("cannot open the SQLite outbox {path}: {err}"))
+}
+
+/// A database URL with its password hidden, for messages and logs.
+pub(crate) fn redact_credentials(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
