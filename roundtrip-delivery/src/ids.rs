@@ -4,9 +4,13 @@
 //! built and never changes across retries, replays or stores. The first 9 characters encode
 //! the creation time in milliseconds and the other 18 are random (about 107 bits), so ids
 //! sort by creation time, which keeps index inserts local and lets listings page by id.
+//! Within one process, ids made in the same millisecond continue from the previous one
+//! (the random part is incremented, as monotonic ULIDs do), so they sort in creation order
+//! and messages sent one after the other are claimed in that order.
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The prefix of every message id.
@@ -24,31 +28,33 @@ pub struct MessageId(String);
 impl MessageId {
     /// A new id for a message created now.
     pub fn generate() -> Self {
-        let millis = SystemTime::now()
+        /// The last id made by this process: its millisecond and random digits.
+        static LAST: Mutex<(u64, [u8; RANDOM_CHARS])> = Mutex::new((0, [0; RANDOM_CHARS]));
+        let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
+        let (millis, digits) = {
+            let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+            if now > last.0 || !increment(&mut last.1) {
+                last.0 = now.max(last.0);
+                last.1 = random_digits();
+            }
+            *last
+        };
         let mut out = String::with_capacity(MESSAGE_ID_PREFIX.len() + BODY_CHARS);
         out.push_str(MESSAGE_ID_PREFIX);
         let mut time = [0u8; TIME_CHARS];
         let mut rest = millis;
         for slot in time.iter_mut().rev() {
-            *slot = ALPHABET[(rest % 62) as usize];
+            *slot = (rest % 62) as u8;
             rest /= 62;
         }
-        out.extend(time.iter().map(|&b| b as char));
-        let mut produced = 0;
-        while produced < RANDOM_CHARS {
-            let mut buf = [0u8; 32];
-            fill_random(&mut buf);
-            for byte in buf {
-                // 248 = 4 * 62: rejecting the rest keeps every character equally likely.
-                if byte < 248 && produced < RANDOM_CHARS {
-                    out.push(ALPHABET[(byte % 62) as usize] as char);
-                    produced += 1;
-                }
-            }
-        }
+        out.extend(
+            time.iter()
+                .chain(&digits)
+                .map(|&d| ALPHABET[d as usize] as char),
+        );
         MessageId(out)
     }
 
@@ -66,6 +72,36 @@ impl MessageId {
     pub(crate) fn from_stored(text: String) -> Self {
         MessageId(text)
     }
+}
+
+/// Random base62 digits (values 0..62).
+fn random_digits() -> [u8; RANDOM_CHARS] {
+    let mut digits = [0u8; RANDOM_CHARS];
+    let mut produced = 0;
+    while produced < RANDOM_CHARS {
+        let mut buf = [0u8; 32];
+        fill_random(&mut buf);
+        for byte in buf {
+            // 248 = 4 * 62: rejecting the rest keeps every digit equally likely.
+            if byte < 248 && produced < RANDOM_CHARS {
+                digits[produced] = byte % 62;
+                produced += 1;
+            }
+        }
+    }
+    digits
+}
+
+/// Adds one to base62 digits; false on overflow.
+fn increment(digits: &mut [u8; RANDOM_CHARS]) -> bool {
+    for d in digits.iter_mut().rev() {
+        if *d < 61 {
+            *d += 1;
+            return true;
+        }
+        *d = 0;
+    }
+    false
 }
 
 fn fill_random(buf: &mut [u8]) {
@@ -159,6 +195,16 @@ mod tests {
         let b = MessageId::generate();
         assert!(a < b, "{a} should sort before {b}");
         assert_ne!(MessageId::generate(), MessageId::generate());
+    }
+
+    #[test]
+    fn ids_made_in_the_same_millisecond_keep_their_order() {
+        let ids: Vec<MessageId> = (0..1000).map(|_| MessageId::generate()).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
+        sorted.dedup();
+        assert_eq!(sorted.len(), 1000);
     }
 
     #[test]

@@ -198,6 +198,9 @@ fn attempt_from_row(row: &SqliteRow) -> Result<Attempt, Error> {
     })
 }
 
+/// Rows per multi-row INSERT (13 bound values each, far below SQLite's limit).
+const ROWS_PER_INSERT: usize = 32;
+
 /// Inserts messages on `conn`, which must be inside a transaction.
 pub(crate) async fn insert_messages(
     conn: &mut SqliteConnection,
@@ -210,8 +213,13 @@ pub(crate) async fn insert_messages(
     }
     let now = to_ms(now);
     let mut out = Vec::with_capacity(messages.len());
-    for m in messages {
-        if let Some(key) = &m.idempotency_key {
+    for chunk in messages.chunks(ROWS_PER_INSERT) {
+        // Idempotency keys first: a message whose key is taken is not inserted.
+        let mut answers: Vec<Option<Enqueued>> = vec![None; chunk.len()];
+        for (slot, m) in answers.iter_mut().zip(chunk) {
+            let Some(key) = &m.idempotency_key else {
+                continue;
+            };
             let claimed = sqlx::query(
                 "INSERT INTO idempotency_keys (name, key, message_id, created_at) \
                  VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
@@ -232,40 +240,58 @@ pub(crate) async fn insert_messages(
                 .fetch_one(&mut *conn)
                 .await
                 .map_err(from_sqlx)?;
-                out.push(Enqueued {
+                *slot = Some(Enqueued {
                     id: MessageId::from_stored(existing),
                     deduplicated: true,
                 });
-                continue;
             }
         }
-        let metadata = serde_json::to_string(&m.metadata).unwrap_or_else(|_| "{}".to_owned());
-        let inserted = sqlx::query(
-            "INSERT INTO messages (id, kind, name, url, method, headers, body, created_at, status, \
-             attempts, next_attempt_at, idempotency_key, endpoint_id, signing_key, ordering_key, \
-             metadata) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', 0, ?8, ?9, ?10, ?11, ?12, ?13) \
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(m.id.as_str())
-        .bind(m.kind.as_str())
-        .bind(&m.name)
-        .bind(m.url.as_str())
-        .bind(m.method.as_str())
-        .bind(encode_headers(&m.headers))
-        .bind(&m.body[..])
-        .bind(now)
-        .bind(m.idempotency_key.as_deref())
-        .bind(m.endpoint_id.as_deref())
-        .bind(m.signing_key.as_deref())
-        .bind(m.ordering_key.as_deref())
-        .bind(metadata)
-        .execute(&mut *conn)
-        .await
-        .map_err(from_sqlx)?;
-        out.push(Enqueued {
-            id: m.id.clone(),
-            deduplicated: inserted.rows_affected() == 0,
-        });
+        let to_insert: Vec<&NewMessage> = chunk
+            .iter()
+            .zip(&answers)
+            .filter(|(_, a)| a.is_none())
+            .map(|(m, _)| m)
+            .collect();
+        let mut inserted: Vec<String> = Vec::new();
+        if !to_insert.is_empty() {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO messages (id, kind, name, url, method, headers, body, created_at, \
+                 status, attempts, next_attempt_at, idempotency_key, endpoint_id, signing_key, \
+                 ordering_key, metadata) ",
+            );
+            q.push_values(&to_insert, |mut row, m| {
+                row.push_bind(m.id.as_str().to_owned())
+                    .push_bind(m.kind.as_str())
+                    .push_bind(m.name.clone())
+                    .push_bind(m.url.as_str().to_owned())
+                    .push_bind(m.method.as_str().to_owned())
+                    .push_bind(encode_headers(&m.headers))
+                    .push_bind(m.body.to_vec())
+                    .push_bind(now)
+                    .push("'pending'")
+                    .push("0")
+                    .push_bind(now)
+                    .push_bind(m.idempotency_key.clone())
+                    .push_bind(m.endpoint_id.clone())
+                    .push_bind(m.signing_key.clone())
+                    .push_bind(m.ordering_key.clone())
+                    .push_bind(
+                        serde_json::to_string(&m.metadata).unwrap_or_else(|_| "{}".to_owned()),
+                    );
+            });
+            q.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+            inserted = q
+                .build_query_scalar::<String>()
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(from_sqlx)?;
+        }
+        for (answer, m) in answers.into_iter().zip(chunk) {
+            out.push(answer.unwrap_or_else(|| Enqueued {
+                id: m.id.clone(),
+                deduplicated: !inserted.iter().any(|id| id == m.id.as_str()),
+            }));
+        }
     }
     Ok(out)
 }
@@ -321,42 +347,94 @@ pub(crate) async fn complete(
     now: SystemTime,
 ) -> Result<Vec<CompletionStatus>, Error> {
     let now_ms = to_ms(now);
-    let mut out = Vec::with_capacity(completions.len());
-    for c in completions {
-        let a = &c.attempt;
-        let next_at = match &c.outcome {
-            Outcome::Retry { at } => Some(to_ms(*at)),
-            _ => None,
-        };
-        sqlx::query(
+    // Every attempt is recorded, in multi-row inserts.
+    for chunk in completions.chunks(ROWS_PER_INSERT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
             "INSERT INTO attempts (message_id, number, worker, started_at, duration_us, \
              response_status, response_body, response_truncated, error_kind, error, \
-             contract_violation, outcome, next_attempt_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        )
-        .bind(c.message_id.as_str())
-        .bind(i64::from(a.number))
-        .bind(&c.owner)
-        .bind(to_ms(a.started_at))
-        .bind(i64::try_from(a.duration.as_micros()).unwrap_or(i64::MAX))
-        .bind(a.response_status.map(i64::from))
-        .bind(
-            (a.response_status.is_some() || !a.response_body.is_empty())
-                .then_some(&a.response_body[..]),
-        )
-        .bind(i64::from(a.response_truncated))
-        .bind(a.error.as_ref().map(|e| e.kind.as_str()))
-        .bind(a.error.as_ref().map(|e| e.message.as_str()))
-        .bind(a.contract_violation.as_deref())
-        .bind(c.outcome.as_str())
-        .bind(next_at)
-        .execute(&mut *conn)
+             contract_violation, outcome, next_attempt_at) ",
+        );
+        q.push_values(chunk, |mut row, c| {
+            let a = &c.attempt;
+            let next_at = match &c.outcome {
+                Outcome::Retry { at } => Some(to_ms(*at)),
+                _ => None,
+            };
+            let body = (a.response_status.is_some() || !a.response_body.is_empty())
+                .then(|| a.response_body.to_vec());
+            row.push_bind(c.message_id.as_str().to_owned())
+                .push_bind(i64::from(a.number))
+                .push_bind(c.owner.clone())
+                .push_bind(to_ms(a.started_at))
+                .push_bind(i64::try_from(a.duration.as_micros()).unwrap_or(i64::MAX))
+                .push_bind(a.response_status.map(i64::from))
+                .push_bind(body)
+                .push_bind(i64::from(a.response_truncated))
+                .push_bind(a.error.as_ref().map(|e| e.kind.as_str()))
+                .push_bind(a.error.as_ref().map(|e| e.message.clone()))
+                .push_bind(a.contract_violation.clone())
+                .push_bind(c.outcome.as_str())
+                .push_bind(next_at);
+        });
+        q.build().execute(&mut *conn).await.map_err(from_sqlx)?;
+    }
+
+    // Successes, the common case, move to history together, per owner.
+    let mut applied: Vec<bool> = vec![false; completions.len()];
+    let mut owners: Vec<&str> = completions
+        .iter()
+        .filter(|c| matches!(c.outcome, Outcome::Succeeded))
+        .map(|c| c.owner.as_str())
+        .collect();
+    owners.sort_unstable();
+    owners.dedup();
+    for owner in owners {
+        let ids: Vec<&str> = completions
+            .iter()
+            .filter(|c| matches!(c.outcome, Outcome::Succeeded) && c.owner == owner)
+            .map(|c| c.message_id.as_str())
+            .collect();
+        let json = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".to_owned());
+        let moved: Vec<String> = sqlx::query_scalar(to_history!(
+            "id IN (SELECT value FROM json_each(?6)) AND status = 'leased' AND lease_owner = ?7 \
+             RETURNING id"
+        ))
+        .bind("succeeded")
+        .bind(1i64)
+        .bind(0i64)
+        .bind(now_ms)
+        .bind(None::<String>)
+        .bind(&json)
+        .bind(owner)
+        .fetch_all(&mut *conn)
         .await
         .map_err(from_sqlx)?;
+        if moved.is_empty() {
+            continue;
+        }
+        let moved_json = serde_json::to_string(&moved).unwrap_or_else(|_| "[]".to_owned());
+        sqlx::query("DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?1))")
+            .bind(moved_json)
+            .execute(&mut *conn)
+            .await
+            .map_err(from_sqlx)?;
+        for (done, c) in applied.iter_mut().zip(completions) {
+            if matches!(c.outcome, Outcome::Succeeded)
+                && c.owner == owner
+                && moved.iter().any(|id| id == c.message_id.as_str())
+            {
+                *done = true;
+            }
+        }
+    }
+
+    // Retries and failures, one by one.
+    for (done, c) in applied.iter_mut().zip(completions) {
         let last_error = last_error_of(c);
-        let applied = match &c.outcome {
+        match &c.outcome {
+            Outcome::Succeeded => {}
             Outcome::Retry { at } => {
-                sqlx::query(
+                *done = sqlx::query(
                     "UPDATE messages SET status = 'pending', attempts = attempts + 1, \
                      next_attempt_at = ?1, lease_owner = NULL, lease_expires_at = NULL, \
                      last_error = ?2 WHERE id = ?3 AND status = 'leased' AND lease_owner = ?4",
@@ -369,34 +447,33 @@ pub(crate) async fn complete(
                 .await
                 .map_err(from_sqlx)?
                 .rows_affected()
-                    > 0
+                    > 0;
             }
-            Outcome::Succeeded | Outcome::Failed { .. } => {
-                let status = if matches!(c.outcome, Outcome::Succeeded) {
-                    "succeeded"
-                } else {
-                    "failed"
-                };
-                move_to_history(
+            Outcome::Failed { .. } => {
+                *done = move_to_history(
                     conn,
                     &c.message_id,
                     Some(&c.owner),
-                    status,
+                    "failed",
                     1,
                     0,
                     now_ms,
                     last_error.as_deref(),
                 )
-                .await?
+                .await?;
             }
-        };
-        out.push(if applied {
-            CompletionStatus::Applied
-        } else {
-            CompletionStatus::LeaseLost
-        });
+        }
     }
-    Ok(out)
+    Ok(applied
+        .into_iter()
+        .map(|done| {
+            if done {
+                CompletionStatus::Applied
+            } else {
+                CompletionStatus::LeaseLost
+            }
+        })
+        .collect())
 }
 
 /// Moves one live message to history. With `owner`, only if that owner still leases it.
