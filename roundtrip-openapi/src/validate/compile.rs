@@ -1,0 +1,1116 @@
+//! Compiling a JSON Schema into the node graph the validator walks.
+//!
+//! Each schema object becomes one [`Node`]: a `Kind` that says how pydantic would validate
+//! it (string, integer, model, union, ...) with its constraints pre-parsed and its messages'
+//! numbers pre-rendered, so that validating allocates only for errors and coercions.
+//! `$ref`s become node ids, compiled once per definition, which makes recursive types
+//! finite.
+
+use std::collections::HashMap;
+
+use indexmap::IndexMap;
+use regex::Regex;
+use serde_json::{Map, Value};
+
+use super::error::{py_alternatives, py_repr_str};
+
+/// A schema the validator cannot compile.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SchemaError {
+    /// A `$ref` that does not name an entry of the definitions.
+    #[error("unresolved $ref {reference:?}: no such schema in the definitions")]
+    UnresolvedRef {
+        /// The reference as written.
+        reference: String,
+    },
+    /// A definition that only refers to itself, directly or through other bare `$ref`s.
+    #[error("$ref cycle through {reference:?} never reaches a schema")]
+    RefCycle {
+        /// One reference on the cycle.
+        reference: String,
+    },
+    /// A `pattern` (or `patternProperties` key) the `regex` crate cannot compile.
+    ///
+    /// Pydantic falls back to Python's `re` for look-around and back-references; the
+    /// `regex` crate has neither, so such a pattern cannot be enforced here.
+    #[error("pattern {pattern:?} is not supported: {reason}")]
+    InvalidPattern {
+        /// The pattern as written.
+        pattern: String,
+        /// Why the `regex` crate refused it.
+        reason: String,
+    },
+    /// A value where a schema (an object or a boolean) was expected.
+    #[error("expected a schema (object or boolean) at {keyword}, found {found}")]
+    NotASchema {
+        /// The keyword that held the value.
+        keyword: String,
+        /// The JSON type found instead.
+        found: &'static str,
+    },
+}
+
+pub(crate) type NodeId = usize;
+
+#[derive(Debug)]
+pub(crate) struct Node {
+    /// `null` is accepted before anything else is checked (`Option<T>`).
+    pub(crate) nullable: bool,
+    pub(crate) kind: Kind,
+    /// Further subschemas that must also hold (`allOf`, or `$ref`/`anyOf` next to a `type`).
+    pub(crate) also: Box<[NodeId]>,
+    /// `not`: a subschema the value must fail.
+    pub(crate) not: Option<Box<Not>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Not {
+    pub(crate) node: NodeId,
+    pub(crate) message: String,
+}
+
+#[derive(Debug)]
+pub(crate) enum Kind {
+    /// No constraint (`{}`, `true`, or annotations only).
+    Any,
+    /// The `false` schema: nothing is allowed here.
+    Never,
+    Null,
+    Bool,
+    Int(Box<NumRules>),
+    Float(Box<NumRules>),
+    Str(Box<StrRules>),
+    Array(Box<ArrayRules>),
+    Object(Box<ObjectRules>),
+    Enum(Box<EnumRules>),
+    Ref(NodeId),
+    Union(Box<UnionRules>),
+}
+
+/// A numeric bound with its message text and context value rendered once.
+#[derive(Debug)]
+pub(crate) struct Bound {
+    pub(crate) value: Num,
+    /// As the message prints it: `0` for `0.0`, like pydantic-core's Rust formatting.
+    pub(crate) shown: String,
+    /// As `ctx` carries it: a float on a float field, an integer on an integer field.
+    pub(crate) ctx: Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Num {
+    Int(i128),
+    Float(f64),
+}
+
+impl Num {
+    pub(crate) fn as_f64(self) -> f64 {
+        match self {
+            Num::Int(i) => i as f64,
+            Num::Float(f) => f,
+        }
+    }
+
+    pub(crate) fn of(n: &serde_json::Number) -> Num {
+        if let Some(i) = n.as_i64() {
+            Num::Int(i128::from(i))
+        } else if let Some(u) = n.as_u64() {
+            Num::Int(i128::from(u))
+        } else {
+            Num::Float(n.as_f64().unwrap_or(f64::NAN))
+        }
+    }
+
+    /// `self` compared with `other`, exactly for two integers.
+    pub(crate) fn cmp_to(self, other: Num) -> Option<std::cmp::Ordering> {
+        match (self, other) {
+            (Num::Int(a), Num::Int(b)) => Some(a.cmp(&b)),
+            (a, b) => a.as_f64().partial_cmp(&b.as_f64()),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct NumRules {
+    pub(crate) multiple_of: Option<Bound>,
+    pub(crate) le: Option<Bound>,
+    pub(crate) lt: Option<Bound>,
+    pub(crate) ge: Option<Bound>,
+    pub(crate) gt: Option<Bound>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Pattern {
+    pub(crate) regex: Regex,
+    pub(crate) source: String,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct StrRules {
+    pub(crate) min_length: Option<usize>,
+    pub(crate) max_length: Option<usize>,
+    pub(crate) pattern: Option<Pattern>,
+    pub(crate) format: StrFormat,
+}
+
+#[derive(Debug, Default)]
+pub(crate) enum StrFormat {
+    #[default]
+    None,
+    /// `format: uri`; with `x-rt-url-schemes`, the allowed schemes and their rendering.
+    Url {
+        schemes: Option<(Box<[String]>, String)>,
+    },
+    /// `date-time`: chrono's `DateTime<Tz>`, so an offset is required.
+    DateTime,
+    /// `partial-date-time`: chrono's `NaiveDateTime`, so an offset is refused.
+    NaiveDateTime,
+    Date,
+    /// `time` (pydantic's): an offset is optional.
+    Time,
+    /// `partial-time`: chrono's `NaiveTime`.
+    NaiveTime,
+    Uuid,
+    Email,
+    Ipv4,
+    Ipv6,
+    Ip,
+}
+
+#[derive(Debug)]
+pub(crate) struct ArrayRules {
+    pub(crate) prefix: Box<[NodeId]>,
+    /// Schema of the items after `prefix`; `None` accepts anything.
+    pub(crate) items: Option<NodeId>,
+    /// `items: false`: nothing may follow `prefix`.
+    pub(crate) closed: bool,
+    pub(crate) min_items: Option<usize>,
+    pub(crate) max_items: Option<usize>,
+    pub(crate) unique: bool,
+    /// Pydantic's name for the container in length errors: `List`, `Tuple` or `Set`.
+    pub(crate) field_type: &'static str,
+}
+
+#[derive(Debug)]
+pub(crate) struct Prop {
+    pub(crate) node: NodeId,
+    pub(crate) required: bool,
+}
+
+#[derive(Debug)]
+pub(crate) enum Additional {
+    Allow,
+    Forbid,
+    Schema(NodeId),
+}
+
+#[derive(Debug)]
+pub(crate) struct ObjectRules {
+    /// Declared properties, in declaration order.
+    pub(crate) props: IndexMap<String, Prop>,
+    pub(crate) pattern_props: Box<[(Regex, NodeId)]>,
+    pub(crate) additional: Additional,
+    /// A model (declared fields) rather than a dictionary: decides the wrong-type error.
+    pub(crate) model: bool,
+    pub(crate) min_props: Option<usize>,
+    pub(crate) max_props: Option<usize>,
+}
+
+impl ObjectRules {
+    /// Whether keys outside `props` need a look.
+    pub(crate) fn checks_extra_keys(&self) -> bool {
+        !matches!(self.additional, Additional::Allow) || !self.pattern_props.is_empty()
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct EnumRules {
+    pub(crate) values: Box<[Value]>,
+    /// `enum` for Rust enums (pydantic's `Enum`), `literal_error` for a lone `const`.
+    pub(crate) error_type: &'static str,
+    /// `'a', 'b' or 'c'`.
+    pub(crate) expected: String,
+}
+
+#[derive(Debug)]
+pub(crate) struct UnionRules {
+    pub(crate) branches: Box<[NodeId]>,
+    pub(crate) tagged: Option<Tagged>,
+}
+
+/// A union whose branches are models told apart by a constant property (serde's
+/// internally or adjacently tagged enums, pydantic's discriminated unions).
+#[derive(Debug)]
+pub(crate) struct Tagged {
+    pub(crate) property: String,
+    /// `'type'`, as pydantic's ctx renders the discriminator.
+    pub(crate) property_repr: String,
+    pub(crate) tags: Box<[(String, NodeId)]>,
+    /// `'cat', 'dog'`.
+    pub(crate) expected_tags: String,
+}
+
+/// One top-level property of a parameter object: a query, path, header or cookie
+/// parameter, or a form field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamInfo {
+    pub(crate) name: String,
+    pub(crate) list: bool,
+    pub(crate) required: bool,
+}
+
+impl ParamInfo {
+    /// The parameter's name as the schema spells it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the parameter is list-typed (an array, possibly optional): its repeated
+    /// occurrences (`?tag=a&tag=b`) are collected into a JSON array of strings.
+    pub fn is_list(&self) -> bool {
+        self.list
+    }
+
+    /// Whether the schema lists the parameter as required.
+    pub fn is_required(&self) -> bool {
+        self.required
+    }
+}
+
+/// The compiled graph.
+#[derive(Debug)]
+pub(crate) struct Compiled {
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) root: NodeId,
+    pub(crate) params: Vec<ParamInfo>,
+    pub(crate) serde_covers: bool,
+}
+
+const ANNOTATIONS: &[&str] = &[
+    "title",
+    "description",
+    "default",
+    "examples",
+    "example",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+    "$comment",
+    "$schema",
+    "$id",
+    "$anchor",
+    "$defs",
+    "definitions",
+    "contentMediaType",
+    "contentEncoding",
+];
+
+/// Formats whose only content is a type serde checks for itself.
+const NUMERIC_FORMATS: &[&str] = &[
+    "int8", "int16", "int32", "int64", "int128", "int", "uint8", "uint16", "uint32", "uint64",
+    "uint128", "uint", "float", "double",
+];
+
+/// The range a Rust integer type implies, from schemars' `format`.
+fn implied_range(format: &str) -> Option<(i128, i128)> {
+    Some(match format {
+        "int8" => (i128::from(i8::MIN), i128::from(i8::MAX)),
+        "int16" => (i128::from(i16::MIN), i128::from(i16::MAX)),
+        "int32" => (i128::from(i32::MIN), i128::from(i32::MAX)),
+        "int64" | "int" => (i128::from(i64::MIN), i128::from(i64::MAX)),
+        "uint8" => (0, i128::from(u8::MAX)),
+        "uint16" => (0, i128::from(u16::MAX)),
+        "uint32" => (0, i128::from(u32::MAX)),
+        "uint64" | "uint" => (0, i128::from(u64::MAX)),
+        "uint128" => (0, i128::MAX),
+        _ => return None,
+    })
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+const T_STRING: u8 = 1;
+const T_INTEGER: u8 = 2;
+const T_NUMBER: u8 = 4;
+const T_BOOLEAN: u8 = 8;
+const T_ARRAY: u8 = 16;
+const T_OBJECT: u8 = 32;
+const T_NULL: u8 = 64;
+
+fn type_bit(name: &str) -> u8 {
+    match name {
+        "string" => T_STRING,
+        "integer" => T_INTEGER,
+        "number" => T_NUMBER,
+        "boolean" => T_BOOLEAN,
+        "array" => T_ARRAY,
+        "object" => T_OBJECT,
+        "null" => T_NULL,
+        _ => 0,
+    }
+}
+
+pub(crate) struct Compiler<'s> {
+    definitions: &'s Map<String, Value>,
+    nodes: Vec<Node>,
+    refs: HashMap<&'s str, NodeId>,
+    covered: bool,
+}
+
+impl<'s> Compiler<'s> {
+    pub(crate) fn compile(
+        schema: &'s Value,
+        definitions: &'s Map<String, Value>,
+    ) -> Result<Compiled, SchemaError> {
+        let mut compiler = Compiler {
+            definitions,
+            nodes: Vec::new(),
+            refs: HashMap::new(),
+            covered: true,
+        };
+        let root = compiler.add(schema, "schema")?;
+        compiler.check_ref_cycles()?;
+        compiler.refine_unions();
+        let params = compiler.params(root);
+        Ok(Compiled {
+            nodes: compiler.nodes,
+            root,
+            params,
+            serde_covers: compiler.covered,
+        })
+    }
+
+    fn push(&mut self, node: Node) -> NodeId {
+        self.nodes.push(node);
+        self.nodes.len() - 1
+    }
+
+    fn add(&mut self, schema: &'s Value, keyword: &str) -> Result<NodeId, SchemaError> {
+        let node = self.build(schema, keyword)?;
+        Ok(self.push(node))
+    }
+
+    fn build(&mut self, schema: &'s Value, keyword: &str) -> Result<Node, SchemaError> {
+        let obj = match schema {
+            Value::Bool(true) => return Ok(node(Kind::Any)),
+            Value::Bool(false) => return Ok(node(Kind::Never)),
+            Value::Object(obj) => obj,
+            other => {
+                return Err(SchemaError::NotASchema {
+                    keyword: keyword.to_owned(),
+                    found: json_type(other),
+                });
+            }
+        };
+        if !is_covered(obj) {
+            self.covered = false;
+        }
+
+        let mut nullable = false;
+        let mut also = Vec::new();
+        let mut types = match obj.get("type") {
+            Some(Value::String(t)) => type_bit(t),
+            Some(Value::Array(ts)) => ts
+                .iter()
+                .filter_map(Value::as_str)
+                .map(type_bit)
+                .fold(0, |a, b| a | b),
+            _ => 0,
+        };
+        if types & T_NULL != 0 && types != T_NULL {
+            nullable = true;
+            types &= !T_NULL;
+        }
+        // Without a `type`, the keywords present tell what the schema is about.
+        if types == 0 && !obj.contains_key("enum") && !obj.contains_key("const") {
+            types = inferred_types(obj);
+        }
+
+        let mut kind = if let Some(values) = enum_values(obj) {
+            let (kind, has_null) = enum_kind(values, obj.contains_key("const"));
+            nullable |= has_null;
+            Some(kind)
+        } else if types == T_NULL {
+            Some(Kind::Null)
+        } else if types.count_ones() == 1 {
+            Some(self.typed(obj, types)?)
+        } else if types != 0 {
+            let mut branches = Vec::new();
+            for bit in [T_STRING, T_INTEGER, T_NUMBER, T_BOOLEAN, T_ARRAY, T_OBJECT] {
+                // `integer` is a subset of `number`: keep only the wider branch.
+                if types & bit != 0 && !(bit == T_INTEGER && types & T_NUMBER != 0) {
+                    let kind = self.typed(obj, bit)?;
+                    branches.push(self.push(node(kind)));
+                }
+            }
+            Some(union(branches))
+        } else {
+            None
+        };
+
+        if let Some(reference) = obj.get("$ref").and_then(Value::as_str) {
+            let target = self.resolve(reference)?;
+            match kind {
+                None => kind = Some(Kind::Ref(target)),
+                Some(_) => also.push(target),
+            }
+        }
+
+        for keyword in ["anyOf", "oneOf"] {
+            let Some(list) = obj.get(keyword) else {
+                continue;
+            };
+            let Value::Array(list) = list else {
+                return Err(SchemaError::NotASchema {
+                    keyword: keyword.to_owned(),
+                    found: json_type(list),
+                });
+            };
+            let mut branches = Vec::with_capacity(list.len());
+            for branch in list {
+                let built = self.build(branch, keyword)?;
+                // `Option<T>` is `anyOf: [T, {type: null}]`: null is accepted up front, and
+                // the errors are T's own, as pydantic reports them for optional fields.
+                if matches!(built.kind, Kind::Null) && built.also.is_empty() && built.not.is_none()
+                {
+                    nullable = true;
+                } else {
+                    branches.push(self.push(built));
+                }
+            }
+            let combined = match branches.as_slice() {
+                [] => Kind::Null,
+                [only] => Kind::Ref(*only),
+                _ => union(branches),
+            };
+            match kind {
+                None => kind = Some(combined),
+                Some(_) => also.push(self.push(node(combined))),
+            }
+        }
+
+        if let Some(list) = obj.get("allOf") {
+            let Value::Array(list) = list else {
+                return Err(SchemaError::NotASchema {
+                    keyword: "allOf".to_owned(),
+                    found: json_type(list),
+                });
+            };
+            for branch in list {
+                also.push(self.add(branch, "allOf")?);
+            }
+        }
+
+        let not = match obj.get("not") {
+            Some(schema) => {
+                let message = match (schema.get("const"), schema.get("enum")) {
+                    (Some(value), _) => {
+                        format!(
+                            "Input should not be {}",
+                            py_alternatives(std::iter::once(value))
+                        )
+                    }
+                    (None, Some(Value::Array(values))) => {
+                        format!("Input should not be {}", py_alternatives(values.iter()))
+                    }
+                    _ => "Input should not match the excluded schema".to_owned(),
+                };
+                Some(Box::new(Not {
+                    node: self.add(schema, "not")?,
+                    message,
+                }))
+            }
+            None => None,
+        };
+
+        let kind = match kind {
+            Some(kind) => kind,
+            None if also.len() == 1 && not.is_none() => Kind::Ref(also.remove(0)),
+            None => Kind::Any,
+        };
+        Ok(Node {
+            nullable,
+            kind,
+            also: also.into_boxed_slice(),
+            not,
+        })
+    }
+
+    /// The node of a definition, compiling it on first use. The id is reserved before the
+    /// definition is compiled, so a recursive type refers back to it instead of recursing.
+    fn resolve(&mut self, reference: &str) -> Result<NodeId, SchemaError> {
+        let unresolved = || SchemaError::UnresolvedRef {
+            reference: reference.to_owned(),
+        };
+        let name = ["#/components/schemas/", "#/$defs/", "#/definitions/"]
+            .iter()
+            .find_map(|prefix| reference.strip_prefix(prefix))
+            .ok_or_else(unresolved)?;
+        let name = if name.contains('~') {
+            name.replace("~1", "/").replace("~0", "~")
+        } else {
+            name.to_owned()
+        };
+        let Some((key, schema)) = self.definitions.get_key_value(&name) else {
+            return Err(unresolved());
+        };
+        if let Some(&id) = self.refs.get(key.as_str()) {
+            return Ok(id);
+        }
+        let id = self.push(node(Kind::Any));
+        self.refs.insert(key.as_str(), id);
+        let built = self.build(schema, reference)?;
+        self.nodes[id] = built;
+        Ok(id)
+    }
+
+    fn typed(&mut self, obj: &'s Map<String, Value>, bit: u8) -> Result<Kind, SchemaError> {
+        Ok(match bit {
+            T_STRING => Kind::Str(Box::new(string_rules(obj)?)),
+            T_INTEGER => Kind::Int(Box::new(number_rules(obj, true))),
+            T_NUMBER => Kind::Float(Box::new(number_rules(obj, false))),
+            T_BOOLEAN => Kind::Bool,
+            T_ARRAY => Kind::Array(Box::new(self.array_rules(obj)?)),
+            T_OBJECT => Kind::Object(Box::new(self.object_rules(obj)?)),
+            _ => Kind::Null,
+        })
+    }
+
+    fn array_rules(&mut self, obj: &'s Map<String, Value>) -> Result<ArrayRules, SchemaError> {
+        let mut prefix = Vec::new();
+        if let Some(Value::Array(list)) = obj.get("prefixItems") {
+            for item in list {
+                prefix.push(self.add(item, "prefixItems")?);
+            }
+        }
+        let (items, closed) = match obj.get("items") {
+            None | Some(Value::Bool(true)) => (None, false),
+            Some(Value::Bool(false)) => (None, true),
+            // Draft 7 tuples: `items` as an array.
+            Some(Value::Array(list)) if prefix.is_empty() => {
+                for item in list {
+                    prefix.push(self.add(item, "items")?);
+                }
+                (
+                    None,
+                    matches!(obj.get("additionalItems"), Some(Value::Bool(false))),
+                )
+            }
+            Some(schema) => (Some(self.add(schema, "items")?), false),
+        };
+        let unique = obj
+            .get("uniqueItems")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let field_type = if !prefix.is_empty() {
+            "Tuple"
+        } else if unique {
+            "Set"
+        } else {
+            "List"
+        };
+        Ok(ArrayRules {
+            prefix: prefix.into_boxed_slice(),
+            items,
+            closed,
+            min_items: usize_keyword(obj, "minItems"),
+            max_items: usize_keyword(obj, "maxItems"),
+            unique,
+            field_type,
+        })
+    }
+
+    fn object_rules(&mut self, obj: &'s Map<String, Value>) -> Result<ObjectRules, SchemaError> {
+        let required: Vec<&str> = match obj.get("required") {
+            Some(Value::Array(names)) => names.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        let mut props = IndexMap::new();
+        if let Some(Value::Object(declared)) = obj.get("properties") {
+            for (name, schema) in declared {
+                let node = self.add(schema, name)?;
+                let required = required.contains(&name.as_str());
+                props.insert(name.clone(), Prop { node, required });
+            }
+        }
+        // A required name without a declared schema must still be present.
+        for name in &required {
+            if !props.contains_key(*name) {
+                let node = self.push(node(Kind::Any));
+                props.insert(
+                    (*name).to_owned(),
+                    Prop {
+                        node,
+                        required: true,
+                    },
+                );
+            }
+        }
+        let mut pattern_props = Vec::new();
+        if let Some(Value::Object(patterns)) = obj.get("patternProperties") {
+            for (pattern, schema) in patterns {
+                let regex = compile_regex(pattern)?;
+                pattern_props.push((regex, self.add(schema, pattern)?));
+            }
+        }
+        let additional = match obj.get("additionalProperties") {
+            None | Some(Value::Bool(true)) => Additional::Allow,
+            Some(Value::Bool(false)) => Additional::Forbid,
+            Some(schema) => Additional::Schema(self.add(schema, "additionalProperties")?),
+        };
+        let model = obj.contains_key("properties")
+            || (matches!(additional, Additional::Forbid) && pattern_props.is_empty());
+        Ok(ObjectRules {
+            props,
+            pattern_props: pattern_props.into_boxed_slice(),
+            additional,
+            model,
+            min_props: usize_keyword(obj, "minProperties"),
+            max_props: usize_keyword(obj, "maxProperties"),
+        })
+    }
+
+    fn check_ref_cycles(&self) -> Result<(), SchemaError> {
+        for start in 0..self.nodes.len() {
+            let mut id = start;
+            for _ in 0..=self.nodes.len() {
+                match self.nodes[id].kind {
+                    Kind::Ref(next) if self.nodes[id].also.is_empty() => id = next,
+                    _ => break,
+                }
+                if id == start {
+                    let reference = self
+                        .refs
+                        .iter()
+                        .find(|(_, node)| **node == start)
+                        .map_or_else(|| format!("node {start}"), |(name, _)| (*name).to_owned());
+                    return Err(SchemaError::RefCycle { reference });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Follows bare `$ref`s (and single-branch unions) to the node that does the work.
+    fn target(&self, mut id: NodeId) -> NodeId {
+        for _ in 0..self.nodes.len() {
+            match self.nodes[id].kind {
+                Kind::Ref(next)
+                    if self.nodes[id].also.is_empty() && self.nodes[id].not.is_none() =>
+                {
+                    id = next;
+                }
+                _ => break,
+            }
+        }
+        id
+    }
+
+    /// Union refinements that need every definition compiled first: unions of constants
+    /// become one enum (a documented unit enum is a `oneOf` of `const`s), and unions of
+    /// models with a constant tag property become tagged unions.
+    fn refine_unions(&mut self) {
+        for id in 0..self.nodes.len() {
+            let Kind::Union(rules) = &self.nodes[id].kind else {
+                continue;
+            };
+            let targets: Vec<NodeId> = rules.branches.iter().map(|&b| self.target(b)).collect();
+            let constants: Option<Vec<&Value>> = targets
+                .iter()
+                .map(|&t| match &self.nodes[t] {
+                    Node {
+                        kind: Kind::Enum(rules),
+                        nullable: false,
+                        also,
+                        not: None,
+                    } if also.is_empty() => Some(rules.values.iter()),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()
+                .map(|lists| lists.into_iter().flatten().collect());
+            if let Some(values) = constants {
+                let values: Vec<Value> = values.into_iter().cloned().collect();
+                let expected = py_alternatives(values.iter());
+                self.nodes[id].kind = Kind::Enum(Box::new(EnumRules {
+                    values: values.into_boxed_slice(),
+                    error_type: "enum",
+                    expected,
+                }));
+                continue;
+            }
+            let tagged = self.find_tag(&targets);
+            if let Kind::Union(rules) = &mut self.nodes[id].kind {
+                rules.tagged = tagged;
+            }
+        }
+    }
+
+    fn find_tag(&self, targets: &[NodeId]) -> Option<Tagged> {
+        let models: Vec<&ObjectRules> = targets
+            .iter()
+            .map(|&t| match &self.nodes[t].kind {
+                Kind::Object(rules) if rules.model => Some(&**rules),
+                _ => None,
+            })
+            .collect::<Option<_>>()?;
+        let first = models.first()?;
+        'candidates: for (property, prop) in &first.props {
+            if !prop.required {
+                continue;
+            }
+            let mut tags: Vec<(String, NodeId)> = Vec::with_capacity(models.len());
+            for (model, &target) in models.iter().zip(targets) {
+                let Some(prop) = model.props.get(property).filter(|p| p.required) else {
+                    continue 'candidates;
+                };
+                let tag = match &self.nodes[self.target(prop.node)].kind {
+                    Kind::Enum(rules) => match &*rules.values {
+                        [Value::String(tag)] => tag.clone(),
+                        _ => continue 'candidates,
+                    },
+                    _ => continue 'candidates,
+                };
+                if tags.iter().any(|(seen, _)| *seen == tag) {
+                    continue 'candidates;
+                }
+                tags.push((tag, target));
+            }
+            let mut property_repr = String::new();
+            py_repr_str(property, &mut property_repr);
+            let mut expected_tags = String::new();
+            for (i, (tag, _)) in tags.iter().enumerate() {
+                if i > 0 {
+                    expected_tags.push_str(", ");
+                }
+                py_repr_str(tag, &mut expected_tags);
+            }
+            return Some(Tagged {
+                property: property.clone(),
+                property_repr,
+                tags: tags.into_boxed_slice(),
+                expected_tags,
+            });
+        }
+        None
+    }
+
+    fn params(&self, root: NodeId) -> Vec<ParamInfo> {
+        let Kind::Object(rules) = &self.nodes[self.target(root)].kind else {
+            return Vec::new();
+        };
+        rules
+            .props
+            .iter()
+            .map(|(name, prop)| ParamInfo {
+                name: name.clone(),
+                list: self.is_list(prop.node, 0),
+                required: prop.required,
+            })
+            .collect()
+    }
+
+    fn is_list(&self, id: NodeId, depth: usize) -> bool {
+        if depth > 16 {
+            return false;
+        }
+        let id = self.target(id);
+        match &self.nodes[id].kind {
+            Kind::Array(_) => true,
+            Kind::Union(rules) => rules.branches.iter().any(|&b| self.is_list(b, depth + 1)),
+            _ => false,
+        }
+    }
+}
+
+fn node(kind: Kind) -> Node {
+    Node {
+        nullable: false,
+        kind,
+        also: Box::new([]),
+        not: None,
+    }
+}
+
+fn union(branches: Vec<NodeId>) -> Kind {
+    Kind::Union(Box::new(UnionRules {
+        branches: branches.into_boxed_slice(),
+        tagged: None,
+    }))
+}
+
+fn inferred_types(obj: &Map<String, Value>) -> u8 {
+    let has = |keys: &[&str]| keys.iter().any(|k| obj.contains_key(*k));
+    if has(&[
+        "properties",
+        "required",
+        "additionalProperties",
+        "patternProperties",
+        "minProperties",
+        "maxProperties",
+    ]) {
+        T_OBJECT
+    } else if has(&[
+        "items",
+        "prefixItems",
+        "minItems",
+        "maxItems",
+        "uniqueItems",
+    ]) {
+        T_ARRAY
+    } else if has(&["minLength", "maxLength", "pattern"]) {
+        T_STRING
+    } else if has(&[
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "multipleOf",
+    ]) {
+        T_NUMBER
+    } else {
+        0
+    }
+}
+
+fn enum_values(obj: &Map<String, Value>) -> Option<Vec<&Value>> {
+    if let Some(value) = obj.get("const") {
+        return Some(vec![value]);
+    }
+    match obj.get("enum") {
+        Some(Value::Array(values)) => Some(values.iter().collect()),
+        _ => None,
+    }
+}
+
+/// An enum's kind, and whether `null` was one of its values (it then makes the node nullable).
+fn enum_kind(values: Vec<&Value>, is_const: bool) -> (Kind, bool) {
+    let has_null = values.iter().any(|v| v.is_null());
+    let values: Vec<Value> = values
+        .into_iter()
+        .filter(|v| !v.is_null())
+        .cloned()
+        .collect();
+    if values.is_empty() {
+        return (Kind::Null, false);
+    }
+    let expected = py_alternatives(values.iter());
+    let kind = Kind::Enum(Box::new(EnumRules {
+        values: values.into_boxed_slice(),
+        error_type: if is_const { "literal_error" } else { "enum" },
+        expected,
+    }));
+    (kind, has_null)
+}
+
+fn usize_keyword(obj: &Map<String, Value>, key: &str) -> Option<usize> {
+    let value = obj.get(key)?;
+    value
+        .as_u64()
+        .or_else(|| {
+            value
+                .as_f64()
+                .filter(|f| *f >= 0.0)
+                .map(|f| f.ceil() as u64)
+        })
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+fn compile_regex(pattern: &str) -> Result<Regex, SchemaError> {
+    Regex::new(pattern).map_err(|e| SchemaError::InvalidPattern {
+        pattern: pattern.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+fn string_rules(obj: &Map<String, Value>) -> Result<StrRules, SchemaError> {
+    let pattern = match obj.get("pattern").and_then(Value::as_str) {
+        Some(source) => Some(Pattern {
+            regex: compile_regex(source)?,
+            source: source.to_owned(),
+        }),
+        None => None,
+    };
+    let format = match obj.get("format").and_then(Value::as_str) {
+        Some("uri" | "url") => {
+            let schemes = match obj.get("x-rt-url-schemes") {
+                Some(Value::Array(list)) => {
+                    let schemes: Box<[String]> = list
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_ascii_lowercase)
+                        .collect();
+                    let rendered: Vec<Value> =
+                        schemes.iter().map(|s| Value::String(s.clone())).collect();
+                    let expected = py_alternatives(rendered.iter());
+                    Some((schemes, expected))
+                }
+                _ => None,
+            };
+            StrFormat::Url { schemes }
+        }
+        Some("date-time") => StrFormat::DateTime,
+        Some("partial-date-time") => StrFormat::NaiveDateTime,
+        Some("date") => StrFormat::Date,
+        Some("time") => StrFormat::Time,
+        Some("partial-time") => StrFormat::NaiveTime,
+        Some("uuid") => StrFormat::Uuid,
+        Some("email") => StrFormat::Email,
+        Some("ipv4") => StrFormat::Ipv4,
+        Some("ipv6") => StrFormat::Ipv6,
+        Some("ip") => StrFormat::Ip,
+        _ => StrFormat::None,
+    };
+    Ok(StrRules {
+        min_length: usize_keyword(obj, "minLength"),
+        max_length: usize_keyword(obj, "maxLength"),
+        pattern,
+        format,
+    })
+}
+
+fn number_rules(obj: &Map<String, Value>, integer: bool) -> NumRules {
+    let bound = |key: &str| {
+        obj.get(key)
+            .and_then(Value::as_number)
+            .map(|n| make_bound(Num::of(n), integer))
+    };
+    let mut rules = NumRules {
+        multiple_of: bound("multipleOf"),
+        le: bound("maximum"),
+        lt: bound("exclusiveMaximum"),
+        ge: bound("minimum"),
+        gt: bound("exclusiveMinimum"),
+    };
+    // Draft 4 spelled exclusive bounds as booleans beside `minimum`/`maximum`.
+    if obj.get("exclusiveMaximum") == Some(&Value::Bool(true)) {
+        rules.lt = rules.le.take();
+    }
+    if obj.get("exclusiveMinimum") == Some(&Value::Bool(true)) {
+        rules.gt = rules.ge.take();
+    }
+    // The range of the Rust integer type is enforced too: serde would refuse anything
+    // outside it, and the error must come from here, in pydantic's words.
+    if integer
+        && let Some((min, max)) = obj
+            .get("format")
+            .and_then(Value::as_str)
+            .and_then(implied_range)
+    {
+        if !tighter_or_equal(rules.le.as_ref(), rules.lt.as_ref(), Num::Int(max), true) {
+            rules.le = Some(make_bound(Num::Int(max), true));
+        }
+        if !tighter_or_equal(rules.ge.as_ref(), rules.gt.as_ref(), Num::Int(min), false) {
+            rules.ge = Some(make_bound(Num::Int(min), true));
+        }
+    }
+    rules
+}
+
+/// Whether an inclusive or exclusive bound already excludes everything `implied` does.
+fn tighter_or_equal(
+    inclusive: Option<&Bound>,
+    exclusive: Option<&Bound>,
+    implied: Num,
+    upper: bool,
+) -> bool {
+    let within = |b: &Bound| match b.value.cmp_to(implied) {
+        Some(std::cmp::Ordering::Less) => upper,
+        Some(std::cmp::Ordering::Greater) => !upper,
+        Some(std::cmp::Ordering::Equal) => true,
+        None => false,
+    };
+    inclusive.is_some_and(within) || exclusive.is_some_and(within)
+}
+
+fn make_bound(value: Num, integer: bool) -> Bound {
+    let value = match value {
+        Num::Float(f) if integer && f.fract() == 0.0 && f.abs() < 1e30 => Num::Int(f as i128),
+        Num::Int(i) if !integer => Num::Float(i as f64),
+        other => other,
+    };
+    let (shown, ctx) = match value {
+        Num::Int(i) => (
+            i.to_string(),
+            i64::try_from(i)
+                .map(Value::from)
+                .or_else(|_| u64::try_from(i).map(Value::from))
+                .unwrap_or_else(|_| Value::from(i as f64)),
+        ),
+        // Pydantic-core prints floats with Rust's `Display` (`0`, `0.5`) and hands the
+        // float itself to `ctx`, which JSON writes as `0.0`.
+        Num::Float(f) => (f.to_string(), Value::from(f)),
+    };
+    Bound { value, shown, ctx }
+}
+
+/// Whether a successful serde deserialization already guarantees what this one schema
+/// object says (its subschemas are judged on their own).
+fn is_covered(obj: &Map<String, Value>) -> bool {
+    if obj.get("x-rt-serde-enforced") == Some(&Value::Bool(true)) {
+        return true;
+    }
+    let format = obj.get("format").and_then(Value::as_str);
+    let implied = format.and_then(implied_range);
+    let matches_implied = |key: &str, pick: fn((i128, i128)) -> i128| match (
+        obj.get(key).and_then(Value::as_number),
+        implied,
+    ) {
+        (Some(n), Some(range)) => {
+            Num::of(n).cmp_to(Num::Int(pick(range))) == Some(std::cmp::Ordering::Equal)
+        }
+        _ => false,
+    };
+    let prefix_len = match obj.get("prefixItems") {
+        Some(Value::Array(list)) => Some(list.len() as u64),
+        _ => None,
+    };
+    obj.iter().all(|(key, value)| match key.as_str() {
+        "type" | "properties" | "required" | "items" | "prefixItems" | "anyOf" | "oneOf"
+        | "allOf" | "enum" | "const" | "$ref" => true,
+        "additionalProperties" => true,
+        "format" => match value.as_str() {
+            Some(f) if NUMERIC_FORMATS.contains(&f) => true,
+            // Formats this validator does not check add nothing to enforce.
+            Some(f) => !matches!(
+                f,
+                "uri"
+                    | "url"
+                    | "date-time"
+                    | "partial-date-time"
+                    | "date"
+                    | "time"
+                    | "partial-time"
+                    | "uuid"
+                    | "email"
+                    | "ipv4"
+                    | "ipv6"
+                    | "ip"
+            ),
+            None => true,
+        },
+        "minimum" => matches_implied(key, |(min, _)| min),
+        "maximum" => matches_implied(key, |(_, max)| max),
+        "minItems" | "maxItems" => prefix_len.is_some() && value.as_u64() == prefix_len,
+        // `NonZeroI*`: schemars writes `not: {const: 0}` and serde checks it.
+        "not" => implied.is_some() && value.get("const") == Some(&Value::from(0)),
+        // Integer-keyed maps: serde parses every key, so the key pattern holds.
+        "patternProperties" => value
+            .as_object()
+            .is_some_and(|patterns| patterns.keys().all(|p| p == r"^\d+$" || p == r"^-?\d+$")),
+        k if ANNOTATIONS.contains(&k) || k.starts_with("x-") => true,
+        "minLength" | "maxLength" | "pattern" | "exclusiveMinimum" | "exclusiveMaximum"
+        | "multipleOf" | "uniqueItems" | "minProperties" | "maxProperties" => false,
+        // Keywords the validator does not know are not enforced either.
+        _ => true,
+    })
+}
