@@ -608,3 +608,119 @@ fn huge(bytes: u64) -> Response<Body> {
     );
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use roundtrip_delivery::signing::Signer;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Sends one raw HTTP/1.1 request and returns what came back (or the read error).
+    async fn post(receiver: &MockReceiver, headers: &[(&str, String)]) -> std::io::Result<String> {
+        let mut stream = tokio::net::TcpStream::connect(receiver.addr()).await?;
+        let mut request = String::from(
+            "POST /hook?x=1 HTTP/1.1\r\nhost: test\r\ncontent-length: 2\r\nconnection: close\r\n",
+        );
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n{}");
+        stream.write_all(request.as_bytes()).await?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await?;
+        Ok(String::from_utf8_lossy(&answer).into_owned())
+    }
+
+    fn signed(receiver: &MockReceiver, id: &str) -> Vec<(&'static str, String)> {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let signer = Signer::new(receiver.secret());
+        vec![
+            ("webhook-id", id.to_owned()),
+            ("webhook-timestamp", now.to_string()),
+            ("webhook-signature", signer.sign(id, now, b"{}")),
+        ]
+    }
+
+    #[tokio::test]
+    async fn records_requests_and_verifies_signatures() {
+        let receiver = MockReceiver::start().await;
+        let answer = post(&receiver, &signed(&receiver, "msg_1"))
+            .await
+            .expect("post");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        post(&receiver, &[("webhook-id", "msg_2".into())])
+            .await
+            .expect("post");
+        let got = receiver
+            .wait_for(2, Duration::from_secs(5))
+            .await
+            .expect("two");
+        assert!(got[0].verified);
+        assert_eq!(got[0].path, "/hook?x=1");
+        assert_eq!(&got[0].body[..], b"{}");
+        assert!(!got[1].verified);
+        assert!(got[1].verify_error.is_some());
+        assert_eq!(receiver.unique_ids().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn fails_the_given_number_of_times_per_message() {
+        let receiver = MockReceiver::start().await;
+        receiver.set_behaviour(Behaviour::fail_times(1, 503));
+        let a1 = post(&receiver, &signed(&receiver, "msg_a"))
+            .await
+            .expect("post");
+        let b1 = post(&receiver, &signed(&receiver, "msg_b"))
+            .await
+            .expect("post");
+        let a2 = post(&receiver, &signed(&receiver, "msg_a"))
+            .await
+            .expect("post");
+        assert!(a1.starts_with("HTTP/1.1 503"), "{a1}");
+        assert!(b1.starts_with("HTTP/1.1 503"), "{b1}");
+        assert!(a2.starts_with("HTTP/1.1 200"), "{a2}");
+    }
+
+    #[tokio::test]
+    async fn misbehaves_on_request() {
+        let receiver = MockReceiver::start().await;
+        receiver.set_behaviour(Behaviour::redirect("http://127.0.0.1:1/x"));
+        let answer = post(&receiver, &[]).await.expect("post");
+        assert!(answer.starts_with("HTTP/1.1 302"), "{answer}");
+        assert!(
+            answer
+                .to_ascii_lowercase()
+                .contains("location: http://127.0.0.1:1/x")
+        );
+
+        receiver.set_behaviour(Behaviour::retry_after(429, 7));
+        let answer = post(&receiver, &[]).await.expect("post");
+        assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+        assert!(answer.to_ascii_lowercase().contains("retry-after: 7"));
+
+        receiver.set_behaviour(Behaviour::Reset);
+        match post(&receiver, &[]).await {
+            Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+            Ok(answer) => assert!(answer.is_empty(), "no answer expected, got {answer}"),
+        }
+        assert_eq!(receiver.count(), 3, "every request is recorded");
+    }
+
+    #[tokio::test]
+    async fn waiting_past_the_deadline_says_what_came() {
+        let receiver = MockReceiver::start().await;
+        post(&receiver, &[]).await.expect("post");
+        let err = receiver
+            .wait_for(2, Duration::from_millis(50))
+            .await
+            .expect_err("only one came");
+        assert_eq!(err.deliveries().len(), 1);
+        assert!(
+            err.to_string().contains("for 2 deliveries but got 1"),
+            "{err}"
+        );
+    }
+}
