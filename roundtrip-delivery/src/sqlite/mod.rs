@@ -257,8 +257,7 @@ impl SqliteOutbox {
                 .map_err(|e| open_error(&path, errors::from_sqlx(e)))?;
             let mut migrator = sqlx::migrate!("./migrations/sqlite");
             migrator.dangerous_set_table_name("_roundtrip_migrations");
-            migrator
-                .run(&mut conn)
+            run_migrations(&migrator, &mut conn)
                 .await
                 .map_err(|e| open_error(&path, migrate_error(e)))?;
             Some(writer::spawn(
@@ -371,6 +370,16 @@ impl SqliteOutbox {
             .await
             .map_err(errors::from_sqlx)
     }
+}
+
+/// Runs the migrations on the connection directly. `Migrator::run` takes any `Acquire`,
+/// and that higher-ranked bound makes `open` not `Send` for callers that await it inside
+/// generic code (a request handler's future); `run_direct` has no such bound.
+async fn run_migrations(
+    migrator: &sqlx::migrate::Migrator,
+    conn: &mut SqliteConnection,
+) -> Result<(), sqlx::migrate::MigrateError> {
+    migrator.run_direct(None, conn, false).await
 }
 
 fn migrate_error(e: sqlx::migrate::MigrateError) -> Error {
