@@ -414,21 +414,23 @@ where
         let url = self.url()?;
         let spec = &self.callback.spec;
         let method = spec.methods.first().copied().unwrap_or(Method::Post);
-        enqueue::<P>(
-            &self.callback.delivery,
+        let delivery = &self.callback.delivery;
+        let message = prepare(
+            delivery,
             MessageKind::Callback,
             &spec.name,
             url,
             method,
             &payload,
             options,
-        )
-        .await
+        )?;
+        store(delivery, &spec.name, message).await
     }
 }
 
-/// Checks and stores one message: the part of sending that callbacks and webhooks share.
-async fn enqueue<P: Serialize + JsonSchema + 'static>(
+/// Checks a message and builds it: the part of sending that callbacks and webhooks share.
+/// Synchronous, so no reference to the payload lives across an await.
+fn prepare<P: Serialize + JsonSchema + 'static>(
     delivery: &PreparedDelivery,
     kind: MessageKind,
     name: &str,
@@ -436,7 +438,7 @@ async fn enqueue<P: Serialize + JsonSchema + 'static>(
     method: Method,
     payload: &P,
     options: SendOptions,
-) -> Result<MessageId, SendError> {
+) -> Result<NewMessage, SendError> {
     roundtrip_delivery::ssrf::check_url(&url, delivery.ssrf()).map_err(|err| {
         SendError::Refused {
             name: name.to_owned(),
@@ -455,6 +457,15 @@ async fn enqueue<P: Serialize + JsonSchema + 'static>(
     if let Some(key) = options.signing_key {
         message = message.signing_key(key);
     }
+    Ok(message)
+}
+
+/// Commits a message to the outbox and answers its id once it is durable.
+async fn store(
+    delivery: &PreparedDelivery,
+    name: &str,
+    message: NewMessage,
+) -> Result<MessageId, SendError> {
     let unavailable = |reason: String| SendError::Unavailable {
         name: name.to_owned(),
         reason,
@@ -560,7 +571,7 @@ impl Publisher {
             name: event.to_owned(),
             reason: format!("not a URL: {err}"),
         })?;
-        enqueue::<P>(
+        let message = prepare(
             &self.delivery,
             MessageKind::Webhook,
             event,
@@ -568,8 +579,8 @@ impl Publisher {
             declared.method,
             payload,
             options,
-        )
-        .await
+        )?;
+        store(&self.delivery, event, message).await
     }
 }
 

@@ -171,11 +171,11 @@ impl PreparedDelivery {
 
     /// The outbox, opened (and migrated) on first use.
     pub(crate) async fn outbox(&self) -> Result<Arc<dyn Outbox>, String> {
-        self.inner
-            .outbox
-            .get_or_try_init(|| open_store(self.inner.setup.store.clone()))
-            .await
-            .cloned()
+        // Boxed: the store's opening future is not `Send` for every lifetime the handler's
+        // future would need, so it is erased here once.
+        let open: futures_util::future::BoxFuture<'static, Result<Arc<dyn Outbox>, String>> =
+            Box::pin(open_store(self.inner.setup.store.clone()));
+        self.inner.outbox.get_or_try_init(|| open).await.cloned()
     }
 
     fn secrets(&self) -> Arc<dyn SecretSource> {

@@ -3,9 +3,11 @@
 //! `POST /invoices/` creates an invoice; when the request carries a `callback_url`, the
 //! API notifies that URL with an `InvoiceEvent`. The callback is declared once, by
 //! [`invoice_notification`]: it is documented under the operation's `callbacks`, exactly
-//! as FastAPI documents it.
+//! as FastAPI documents it, and it is what the handler sends through `Notify`. The message
+//! is committed to the outbox before the handler answers; the app's workers then deliver
+//! it, signed, with retries.
 
-use roundtrip::{App, Callback, HttpUrl, Json, Query, post};
+use roundtrip::{App, Callback, HttpUrl, Json, Notify, Query, SendError, SendOptions, post};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -70,11 +72,20 @@ pub fn invoice_notification() -> Callback<InvoiceEvent, InvoiceEventReceived> {
 #[roundtrip::handler]
 pub async fn create_invoice(
     Query(query): Query<CallbackUrl>,
+    notify: Notify<InvoiceEvent>,
     Json(invoice): Json<Invoice>,
-) -> Json<Value> {
-    let _ = (query.callback_url, invoice.id);
-    // Send the invoice, collect the money, send the notification (the callback)
-    Json(json!({"msg": "Invoice received"}))
+) -> Result<Json<Value>, SendError> {
+    // Send the invoice, collect the money, send the notification (the callback).
+    if query.callback_url.is_some() {
+        let event = InvoiceEvent {
+            description: format!("Invoice {} for {} paid", invoice.id, invoice.customer),
+            paid: true,
+        };
+        // A client that repeats its request does not notify twice.
+        let options = SendOptions::new().idempotency_key(format!("invoice-{}-paid", invoice.id));
+        notify.send_with(event, options).await?;
+    }
+    Ok(Json(json!({"msg": "Invoice received"})))
 }
 
 /// The app, ready to build or serve.
