@@ -6,6 +6,8 @@ pub mod meaning;
 pub mod oas;
 pub mod receiver;
 pub mod snapshot;
+pub mod temp;
 
 pub use client::*;
 pub use receiver::*;
+pub use temp::TempDir;

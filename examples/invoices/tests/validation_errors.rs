@@ -1,7 +1,8 @@
 //! Every case of FastAPI's recorded answers to `POST /invoices/` gets the same status and
 //! the same error entries (type, loc, msg, input, ctx) from the roundtrip port.
 
-use roundtrip_test::TestClient;
+use roundtrip::delivery::ssrf::SsrfPolicy;
+use roundtrip_test::{TempDir, TestClient};
 use serde_json::Value;
 
 /// The reference uses a public URL as `callback_url`; requests made here go to
@@ -45,7 +46,10 @@ async fn replay(client: &TestClient, case: &Value) -> (u16, Value) {
 
 #[tokio::test]
 async fn every_reference_case_gets_fastapis_answer() {
+    let dir = TempDir::new();
     let router = example_invoices::app()
+        .database_url(dir.sqlite_url("outbox.db"))
+        .ssrf_policy(SsrfPolicy::new().allow_loopback(true))
         .into_router()
         .expect("the app builds");
     let client = TestClient::new(router);
