@@ -308,6 +308,12 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
         self
     }
 
+    /// Lets deliveries reach loopback addresses, keeping the rest of the SSRF policy.
+    pub fn allow_loopback_deliveries(mut self) -> Self {
+        self.delivery.ssrf = self.delivery.ssrf.allow_loopback(true);
+        self
+    }
+
     /// Adjusts the delivery workers' settings (concurrency, timeouts, retry schedule...).
     /// The app's signing secrets, SSRF policy and response checks are set before `f` runs.
     pub fn configure_dispatcher(

@@ -23,7 +23,7 @@ pub use handler::Handler;
 pub use notify::{Notify, Publisher, SendError, SendOptions};
 pub use operation::{OperationContext, OperationInput, OperationOutput};
 pub use outbound::{
-    DATABASE_URL_ENV, DEFAULT_MAX_PAYLOAD_BYTES, DeliveryWorkers, SIGNING_SECRET_ENV,
+    DATABASE_URL_ENV, DEFAULT_MAX_PAYLOAD_BYTES, DeliveryWorkers, SIGNING_SECRET_ENV, WORKER_ID_ENV,
 };
 pub use response::{Html, NoContent, Redirect};
 pub use router::Router;

@@ -53,6 +53,9 @@ pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 /// The environment variable holding the app's signing secret (`whsec_...`).
 pub const SIGNING_SECRET_ENV: &str = "ROUNDTRIP_SIGNING_SECRET";
 
+/// The environment variable naming this process's delivery worker (its lease owner).
+pub const WORKER_ID_ENV: &str = "ROUNDTRIP_WORKER_ID";
+
 /// The environment variable holding the outbox database URL.
 pub const DATABASE_URL_ENV: &str = "ROUNDTRIP_DATABASE_URL";
 
@@ -161,6 +164,23 @@ impl PreparedDelivery {
         self.inner.setup.max_payload_bytes
     }
 
+    /// The owner name that lets a restarted process take back at once what its crashed
+    /// run held: `ROUNDTRIP_WORKER_ID` when set, and for an embedded SQLite outbox (one
+    /// process per file) a name derived from the host. A shared PostgreSQL outbox keeps
+    /// the dispatcher's unique default, so its replicas never take each other's leases;
+    /// give each replica a stable `ROUNDTRIP_WORKER_ID` to get the same at restart.
+    fn stable_worker_id(&self) -> Option<String> {
+        if let Ok(id) = std::env::var(WORKER_ID_ENV) {
+            if !id.is_empty() {
+                return Some(id);
+            }
+        }
+        self.sqlite_path().map(|_| {
+            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".to_owned());
+            format!("{host}-sqlite")
+        })
+    }
+
     /// The SQLite file the outbox lives in, when it is an embedded one.
     pub(crate) fn sqlite_path(&self) -> Option<std::path::PathBuf> {
         match resolve_store(self.inner.setup.store.clone()) {
@@ -224,6 +244,9 @@ impl PreparedDelivery {
         let mut config = DispatcherConfig::new(SharedSecrets(self.secrets()))
             .ssrf_policy(setup.ssrf.clone())
             .response_check(SharedContracts(self.inner.contracts.clone()));
+        if let Some(id) = self.stable_worker_id() {
+            config = config.worker_id(id);
+        }
         if let Some(configure) = &setup.configure {
             config = configure(config);
         }

@@ -87,11 +87,7 @@ async fn the_callback_is_delivered_signed_to_the_resolved_url() {
         json!({"description": "Invoice inv-7 for ACME paid", "paid": true})
     );
     let id = delivery.webhook_id().expect("webhook-id").to_owned();
-    let page = app
-        .outbox
-        .list(&MessageFilter::new())
-        .await
-        .expect("list");
+    let page = app.outbox.list(&MessageFilter::new()).await.expect("list");
     assert_eq!(page.messages.len(), 1);
     assert_eq!(page.messages[0].id.to_string(), id);
     app.stop().await;
@@ -100,7 +96,12 @@ async fn the_callback_is_delivered_signed_to_the_resolved_url() {
 #[tokio::test]
 async fn no_callback_url_sends_nothing() {
     let app = start(Behaviour::Succeed).await;
-    let response = app.client.post("/invoices/").json(&invoice("inv-8")).send().await;
+    let response = app
+        .client
+        .post("/invoices/")
+        .json(&invoice("inv-8"))
+        .send()
+        .await;
     assert_eq!(response.status(), 200);
     let page = app.outbox.list(&MessageFilter::new()).await.expect("list");
     assert!(page.messages.is_empty());
@@ -122,7 +123,11 @@ async fn a_repeated_request_notifies_once() {
         assert_eq!(response.status(), 200);
     }
     let page = app.outbox.list(&MessageFilter::new()).await.expect("list");
-    assert_eq!(page.messages.len(), 1, "the idempotency key kept one message");
+    assert_eq!(
+        page.messages.len(),
+        1,
+        "the idempotency key kept one message"
+    );
     app.stop().await;
 }
 
@@ -145,7 +150,11 @@ async fn failures_are_retried_with_the_same_webhook_id() {
         deliveries.iter().filter_map(|d| d.webhook_id()).collect();
     assert_eq!(ids.len(), 1, "one message, three attempts");
     assert!(deliveries.iter().all(|d| d.verified));
-    let id = deliveries[0].webhook_id().expect("id").parse().expect("message id");
+    let id = deliveries[0]
+        .webhook_id()
+        .expect("id")
+        .parse()
+        .expect("message id");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
         let meta = app.outbox.get(&id).await.expect("get").expect("stored");
@@ -155,7 +164,11 @@ async fn failures_are_retried_with_the_same_webhook_id() {
             assert_eq!(codes, [Some(503), Some(503), Some(200)]);
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "not recorded: {:?}", meta.meta);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not recorded: {:?}",
+            meta.meta
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     app.stop().await;
@@ -176,7 +189,11 @@ async fn a_response_that_breaks_the_contract_is_recorded() {
         .wait_for(1, Duration::from_secs(10))
         .await
         .expect("arrives");
-    let id = deliveries[0].webhook_id().expect("id").parse().expect("message id");
+    let id = deliveries[0]
+        .webhook_id()
+        .expect("id")
+        .parse()
+        .expect("message id");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
         let attempts = app.outbox.attempts(&id).await.expect("attempts");
@@ -186,7 +203,10 @@ async fn a_response_that_breaks_the_contract_is_recorded() {
             assert_eq!(attempt.outcome, "succeeded", "a 2xx is still delivered");
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no attempt recorded");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no attempt recorded"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     app.stop().await;

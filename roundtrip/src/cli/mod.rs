@@ -53,6 +53,10 @@ struct ServeArgs {
     /// The outbox database: `sqlite://file.db` or `postgres://...`.
     #[arg(long, env = crate::outbound::DATABASE_URL_ENV)]
     database_url: Option<String>,
+    /// Let callbacks and webhooks reach loopback addresses (127.0.0.1, ::1). For local
+    /// development and tests only: it lets a client make the server call itself.
+    #[arg(long, env = "ROUNDTRIP_ALLOW_LOOPBACK")]
+    allow_loopback: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +120,7 @@ impl ServeArgs {
                 host: "127.0.0.1".to_owned(),
                 port: 8000,
                 database_url: None,
+                allow_loopback: false,
             })
     }
 }
@@ -134,6 +139,12 @@ async fn serve<S: Clone + Send + Sync + 'static>(app: App<S>, args: ServeArgs) -
     let app = match args.database_url {
         Some(url) => app.database_url(url),
         None => app,
+    };
+    let app = if args.allow_loopback {
+        tracing::warn!("callbacks and webhooks may reach loopback addresses (--allow-loopback)");
+        app.allow_loopback_deliveries()
+    } else {
+        app
     };
     let addr = format!("{}:{}", args.host, args.port);
     match app.serve(&addr).await {
