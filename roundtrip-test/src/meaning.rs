@@ -336,10 +336,12 @@ fn collect_types(schema: &Value, out: &mut BTreeSet<String>) {
             }
         }
     }
-    if let Some(all) = map.get("allOf").and_then(Value::as_array) {
-        if all.len() == 1 {
-            collect_types(&all[0], out);
-        }
+    if let Some([only]) = map
+        .get("allOf")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+    {
+        collect_types(only, out);
     }
     let types: Vec<&str> = match map.get("type") {
         Some(Value::String(t)) => vec![t.as_str()],

@@ -567,12 +567,12 @@ impl std::fmt::Debug for BuiltApp {
 fn warn_duplicate_operation_ids(doc: &OpenApi) {
     let mut seen: HashMap<&str, (String, Method)> = HashMap::new();
     for (path, method, op) in doc.operations() {
-        if let Some(id) = op.operation_id.as_deref() {
-            if let Some((other_path, other_method)) = seen.insert(id, (path.to_owned(), method)) {
-                tracing::warn!(
-                    "duplicate operation id `{id}`: {other_method} {other_path} and {method} {path}; set `.operation_id(..)` on one of them"
-                );
-            }
+        if let Some(id) = op.operation_id.as_deref()
+            && let Some((other_path, other_method)) = seen.insert(id, (path.to_owned(), method))
+        {
+            tracing::warn!(
+                "duplicate operation id `{id}`: {other_method} {other_path} and {method} {path}; set `.operation_id(..)` on one of them"
+            );
         }
     }
 }

@@ -45,17 +45,17 @@ pub(crate) struct Collector {
 }
 
 impl Collector {
-    /// Keeps a validation rejection's errors; any other rejection is returned to be
+    /// Keeps a validation rejection's errors; any other rejection is returned, to be
     /// answered at once.
-    pub(crate) fn absorb(&mut self, rejection: Response) -> Result<(), Response> {
+    pub(crate) fn absorb(&mut self, rejection: Response) -> Option<Response> {
         let mut rejection = rejection;
         match rejection.extensions_mut().remove::<CollectedErrors>() {
             Some(CollectedErrors(errors)) => {
                 self.errors.extend(errors);
                 self.failed = true;
-                Ok(())
+                None
             }
-            None => Err(rejection),
+            None => Some(rejection),
         }
     }
 
@@ -89,8 +89,8 @@ macro_rules! impl_handler {
                         let $ty = match $ty::from_request_parts(&mut parts, &state).await {
                             Ok(value) => Some(value),
                             Err(rejection) => match collector.absorb(rejection.into_response()) {
-                                Ok(()) => None,
-                                Err(response) => return response,
+                                None => None,
+                                Some(response) => return response,
                             },
                         };
                     )*
@@ -98,8 +98,8 @@ macro_rules! impl_handler {
                     let $last = match $last::from_request(req, &state).await {
                         Ok(value) => Some(value),
                         Err(rejection) => match collector.absorb(rejection.into_response()) {
-                            Ok(()) => None,
-                            Err(response) => return response,
+                            None => None,
+                            Some(response) => return response,
                         },
                     };
                     if let Some(response) = collector.finish() {

@@ -499,13 +499,13 @@ fn serialize_checked<P: Serialize + JsonSchema + 'static>(
             Value::Null,
         )])
     })?;
-    if let Ok(tv) = type_validator::<P>() {
-        if !tv.serde_covers {
-            let mut errors = Vec::new();
-            tv.validator.validate(&mut value, &[], &mut errors);
-            if !errors.is_empty() {
-                return Err(invalid(errors));
-            }
+    if let Ok(tv) = type_validator::<P>()
+        && !tv.serde_covers
+    {
+        let mut errors = Vec::new();
+        tv.validator.validate(&mut value, &[], &mut errors);
+        if !errors.is_empty() {
+            return Err(invalid(errors));
         }
     }
     let body = serde_json::to_vec(&value).map_err(|err| {

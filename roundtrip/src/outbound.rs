@@ -170,10 +170,10 @@ impl PreparedDelivery {
     /// the dispatcher's unique default, so its replicas never take each other's leases;
     /// give each replica a stable `ROUNDTRIP_WORKER_ID` to get the same at restart.
     fn stable_worker_id(&self) -> Option<String> {
-        if let Ok(id) = std::env::var(WORKER_ID_ENV) {
-            if !id.is_empty() {
-                return Some(id);
-            }
+        if let Ok(id) = std::env::var(WORKER_ID_ENV)
+            && !id.is_empty()
+        {
+            return Some(id);
         }
         self.sqlite_path().map(|_| {
             let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".to_owned());

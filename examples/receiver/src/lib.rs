@@ -75,8 +75,7 @@ async fn receive(
     verified: Verified<Value>,
 ) -> Json<Value> {
     println!(
-        "receiver: {} {} verified (webhook-id {}): {}",
-        "POST",
+        "receiver: POST {} verified (webhook-id {}): {}",
         uri.path(),
         verified.id,
         verified.payload

@@ -1,1 +1,3 @@
+//! The tour of every foundation feature (FastAPI's `tour.py` in roundtrip).
+
 fn main() {}

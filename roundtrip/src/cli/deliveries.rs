@@ -122,13 +122,13 @@ pub(super) async fn run<S: Clone + Send + Sync + 'static>(
         Ok(built) => built,
         Err(err) => return fail(&err.to_string()),
     };
-    if let Some(path) = built.sqlite_path() {
-        if !path.exists() {
-            return fail(&format!(
-                "no outbox at {}: the file does not exist (pass --database-url, or run from the app's directory)",
-                path.display()
-            ));
-        }
+    if let Some(path) = built.sqlite_path()
+        && !path.exists()
+    {
+        return fail(&format!(
+            "no outbox at {}: the file does not exist (pass --database-url, or run from the app's directory)",
+            path.display()
+        ));
     }
     let outbox = match built.outbox().await {
         Ok(outbox) => outbox,

@@ -95,10 +95,10 @@ where
         return Err(single_error(ValidationError::missing(vec![body_loc()])));
     }
     let validator = type_validator::<T>().ok();
-    if validator.is_none_or(|v| v.serde_covers) {
-        if let Ok(value) = serde_json::from_slice::<T>(bytes) {
-            return Ok(value);
-        }
+    if validator.is_none_or(|v| v.serde_covers)
+        && let Ok(value) = serde_json::from_slice::<T>(bytes)
+    {
+        return Ok(value);
     }
     let mut value: Value = match serde_json::from_slice(bytes) {
         Ok(value) => value,

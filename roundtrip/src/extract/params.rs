@@ -202,10 +202,10 @@ where
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
         let tv = type_validator::<T>().ok();
-        if tv.is_none_or(|tv| tv.serde_covers) {
-            if let Ok(value) = serde_urlencoded::from_str::<T>(query) {
-                return Ok(Query(value));
-            }
+        if tv.is_none_or(|tv| tv.serde_covers)
+            && let Ok(value) = serde_urlencoded::from_str::<T>(query)
+        {
+            return Ok(Query(value));
         }
         let object = urlencoded_object(params_of(tv), query);
         from_params(&QUERY, tv, object).map(Query)
@@ -221,12 +221,11 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let tv = type_validator::<T>().ok();
-        if tv.is_none_or(|tv| tv.serde_covers) {
-            if let Ok(axum::extract::Path(value)) =
+        if tv.is_none_or(|tv| tv.serde_covers)
+            && let Ok(axum::extract::Path(value)) =
                 axum::extract::Path::<T>::from_request_parts(parts, state).await
-            {
-                return Ok(Path(value));
-            }
+        {
+            return Ok(Path(value));
         }
         let raw: Vec<(String, String)> = match RawPathParams::from_request_parts(parts, state).await
         {

@@ -35,10 +35,10 @@ fn cache() -> &'static Cache {
 pub(crate) fn type_validator<T: JsonSchema + ?Sized + 'static>()
 -> Result<&'static TypeValidator, &'static str> {
     let id = TypeId::of::<T>();
-    if let Ok(map) = cache().read() {
-        if let Some(found) = map.get(&id) {
-            return *found;
-        }
+    if let Ok(map) = cache().read()
+        && let Some(found) = map.get(&id)
+    {
+        return *found;
     }
     let compiled = compile::<T>();
     let mut map = match cache().write() {
