@@ -1,0 +1,1 @@
+//! Benchmark servers and drivers for roundtrip. See `bench/README.md`.
