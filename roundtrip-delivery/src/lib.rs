@@ -5,6 +5,7 @@
 mod ids;
 pub mod message;
 pub mod outbox;
+pub mod postgres;
 pub mod retry;
 pub mod signing;
 pub mod sqlite;
