@@ -398,7 +398,9 @@ impl PgOutbox {
             .with_source(e)
         };
         let connect = options.connect_options(&options.url).map_err(opening)?;
-        migrate(&connect, &options.schema).await.map_err(opening)?;
+        migrate(&connect, &options.schema, options.acquire_timeout)
+            .await
+            .map_err(opening)?;
 
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
@@ -581,13 +583,18 @@ impl PgOutbox {
 /// Creates the schema and applies the migrations, on a pool of one connection (the
 /// migrator's `run` takes a pool without tripping the compiler's proof that
 /// [`PgOutbox::connect_with`] is `Send`).
-async fn migrate(connect: &PgConnectOptions, schema: &str) -> Result<(), Error> {
+async fn migrate(
+    connect: &PgConnectOptions,
+    schema: &str,
+    acquire_timeout: Duration,
+) -> Result<(), Error> {
     let quoted = sql::quote_ident(schema);
     // The migrations name their tables without a schema: they go in the first schema of the
     // search path, which is ours once the migrator has created it.
     let pool = PgPoolOptions::new()
         .max_connections(1)
         .min_connections(0)
+        .acquire_timeout(acquire_timeout)
         .connect_with(connect.clone().options([("search_path", quoted.as_str())]))
         .await
         .map_err(from_sqlx)?;
