@@ -29,6 +29,34 @@ use tower::ServiceExt;
 pub struct TestClient {
     router: axum::Router,
     default_headers: HeaderMap,
+    extensions: Extensions,
+}
+
+/// Request extensions a client puts in every request it sends.
+#[derive(Clone, Default)]
+struct Extensions(Vec<InsertExtension>);
+
+type InsertExtension = std::sync::Arc<dyn Fn(&mut http::Extensions) + Send + Sync>;
+
+impl Extensions {
+    fn push<T: Clone + Send + Sync + 'static>(&mut self, value: T) {
+        self.0
+            .push(std::sync::Arc::new(move |ext: &mut http::Extensions| {
+                ext.insert(value.clone());
+            }));
+    }
+
+    fn apply(&self, extensions: &mut http::Extensions) {
+        for insert in &self.0 {
+            insert(extensions);
+        }
+    }
+}
+
+impl std::fmt::Debug for Extensions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} extension(s)", self.0.len())
+    }
 }
 
 impl TestClient {
@@ -37,7 +65,16 @@ impl TestClient {
         TestClient {
             router: router.into(),
             default_headers: HeaderMap::new(),
+            extensions: Extensions::default(),
         }
+    }
+
+    /// A request extension inserted into every request of this client, as a layer of
+    /// `axum::Extension(value)` would: how tests replace dependencies
+    /// (`roundtrip::DependencyOverrides`, FastAPI's `app.dependency_overrides`).
+    pub fn extension<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.extensions.push(value);
+        self
     }
 
     /// A header sent with every request of this client.
@@ -61,6 +98,7 @@ impl TestClient {
             headers: self.default_headers.clone(),
             cookies: Vec::new(),
             body: Bytes::new(),
+            extensions: self.extensions.clone(),
             error: None,
         }
     }
@@ -112,6 +150,7 @@ pub struct TestRequest {
     headers: HeaderMap,
     cookies: Vec<(String, String)>,
     body: Bytes,
+    extensions: Extensions,
     error: Option<String>,
 }
 
@@ -141,6 +180,12 @@ impl TestRequest {
             }
             _ => self.error = Some(format!("invalid header {name}: {value}")),
         }
+        self
+    }
+
+    /// A request extension for this request only (see [`TestClient::extension`]).
+    pub fn extension<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.extensions.push(value);
         self
     }
 
@@ -212,6 +257,7 @@ impl TestRequest {
             Err(err) => panic!("TestClient: invalid request {} {uri}: {err}", self.method),
         };
         *request.headers_mut() = self.headers;
+        self.extensions.apply(request.extensions_mut());
         if !self.cookies.is_empty() {
             let cookie = self
                 .cookies

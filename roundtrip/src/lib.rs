@@ -3,6 +3,7 @@
 mod app;
 mod callback;
 mod cli;
+pub mod depends;
 pub mod error;
 pub mod extract;
 mod handler;
@@ -13,10 +14,12 @@ pub mod receive;
 pub mod response;
 mod router;
 mod routing;
+pub mod security;
 mod serve;
 
 pub use app::{App, BuildError, BuiltApp, DEFAULT_BODY_LIMIT};
 pub use callback::{Callback, Webhook};
+pub use depends::{Dependency, DependencyOverrides, Depends};
 pub use error::{HttpError, RequestValidationError};
 pub use extract::{Cookie, Form, Header, Json, Path, Query};
 pub use handler::Handler;

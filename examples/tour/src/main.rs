@@ -1,3 +1,6 @@
-//! The tour of every foundation feature (FastAPI's `tour.py` in roundtrip).
+//! Serves the tour: `example-tour serve --port 8000` (see `--help`).
 
-fn main() {}
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    example_tour::app().run().await
+}

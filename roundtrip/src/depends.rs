@@ -1,0 +1,316 @@
+//! Dependencies: FastAPI's `Depends(...)`. A [`Dependency`] declares the extractors it
+//! reads; [`Depends<D>`] runs them, documents their parameters on every operation that
+//! uses it, merges their validation errors into the handler's one 422, and hands the
+//! resolved value to the handler.
+//!
+//! ```
+//! use roundtrip::depends::{Dependency, Depends};
+//! use roundtrip::{HttpError, Json, Query};
+//!
+//! #[derive(serde::Deserialize, schemars::JsonSchema)]
+//! struct PageParams {
+//!     #[serde(default)]
+//!     skip: i64,
+//!     #[serde(default = "ten")]
+//!     #[schemars(range(max = 100))]
+//!     limit: i64,
+//! }
+//! fn ten() -> i64 { 10 }
+//!
+//! /// FastAPI's `def pagination(skip: int = 0, limit: Annotated[int, Query(le=100)] = 10)`.
+//! #[derive(serde::Serialize)]
+//! struct Pagination { skip: i64, limit: i64 }
+//!
+//! impl Dependency for Pagination {
+//!     type Inputs = Query<PageParams>;
+//!     type Rejection = HttpError;
+//!
+//!     async fn resolve(Query(p): Query<PageParams>) -> Result<Self, HttpError> {
+//!         Ok(Pagination { skip: p.skip, limit: p.limit })
+//!     }
+//! }
+//!
+//! async fn list_items(Depends(page): Depends<Pagination>) -> Json<Pagination> {
+//!     Json(page)
+//! }
+//! ```
+//!
+//! A dependency's inputs may be any extractors a handler could take (several as a tuple),
+//! including security schemes, `State`, and other `Depends<_>`, so dependencies nest.
+//!
+//! # Overrides
+//!
+//! Tests replace a dependency as FastAPI's `app.dependency_overrides` does: put a
+//! [`DependencyOverrides`] in the request's extensions (`TestClient::extension(..)` does
+//! it for every request, and `App::layer(axum::Extension(..))` for a whole app). A
+//! `Depends<D>` with an override for `D` uses it and reads none of `D`'s inputs, so an
+//! overridden `CurrentUser` needs no credentials.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::response::{IntoResponse, Response};
+use http::request::Parts;
+
+use crate::handler::Collector;
+use crate::operation::{OperationContext, OperationInput};
+
+/// A value computed from the request before the handler runs: FastAPI's dependency
+/// function.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a dependency",
+    note = "implement `roundtrip::depends::Dependency` for `{Self}`: name the extractors it reads in `type Inputs` and compute it in `resolve`"
+)]
+pub trait Dependency: Sized + Send + 'static {
+    /// The extractors the dependency reads: one (`Query<PageParams>`), several as a tuple
+    /// (`(Header<H>, Depends<Db>)`), or none (`()`). Their parameters are documented on
+    /// the operation and their validation errors join the handler's 422.
+    type Inputs: DependencyInputs;
+
+    /// What the dependency answers when it refuses the request (usually
+    /// [`HttpError`](crate::HttpError)).
+    type Rejection: IntoResponse;
+
+    /// Computes the value from the extracted inputs.
+    fn resolve(inputs: Self::Inputs) -> impl Future<Output = Result<Self, Self::Rejection>> + Send;
+
+    /// Adds what the inputs do not say to the operation (an extra response, say).
+    /// The inputs document themselves.
+    fn describe(ctx: &mut OperationContext<'_>) {
+        let _ = ctx;
+    }
+}
+
+/// The extractors a [`Dependency`] reads: one extractor, a tuple of up to eight, or `()`.
+pub trait DependencyInputs: Sized + Send {
+    /// Documents the extractors.
+    fn describe(ctx: &mut OperationContext<'_>);
+}
+
+/// Runs a dependency's extractors for an app with state `S`.
+///
+/// All of them run, so a request with errors in several gets every error in one 422, as
+/// a handler's arguments do.
+pub trait ExtractInputs<S>: DependencyInputs {
+    /// Runs the extractors; a response means the request is refused (a 422 that the
+    /// handler merges with its other errors, or any other rejection as is).
+    fn extract(parts: &mut Parts, state: &S)
+    -> impl Future<Output = Result<Self, Response>> + Send;
+}
+
+impl<T: OperationInput + Send> DependencyInputs for T {
+    fn describe(ctx: &mut OperationContext<'_>) {
+        <T as OperationInput>::describe(ctx);
+    }
+}
+
+impl<S, T> ExtractInputs<S> for T
+where
+    T: FromRequestParts<S> + OperationInput + Send,
+    S: Send + Sync,
+{
+    async fn extract(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        T::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)
+    }
+}
+
+impl DependencyInputs for () {
+    fn describe(_ctx: &mut OperationContext<'_>) {}
+}
+
+impl<S: Send + Sync> ExtractInputs<S> for () {
+    async fn extract(_parts: &mut Parts, _state: &S) -> Result<Self, Response> {
+        Ok(())
+    }
+}
+
+macro_rules! tuple_inputs {
+    ($($ty:ident),+) => {
+        impl<$($ty,)+> DependencyInputs for ($($ty,)+)
+        where
+            $($ty: OperationInput + Send,)+
+        {
+            fn describe(ctx: &mut OperationContext<'_>) {
+                $( <$ty as OperationInput>::describe(ctx); )+
+            }
+        }
+
+        #[allow(non_snake_case)]
+        impl<S, $($ty,)+> ExtractInputs<S> for ($($ty,)+)
+        where
+            S: Send + Sync,
+            $($ty: FromRequestParts<S> + OperationInput + Send,)+
+        {
+            async fn extract(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+                let mut collector = Collector::default();
+                $(
+                    let $ty = match $ty::from_request_parts(parts, state).await {
+                        Ok(value) => Some(value),
+                        Err(rejection) => match collector.absorb(rejection.into_response()) {
+                            None => None,
+                            Some(response) => return Err(response),
+                        },
+                    };
+                )+
+                if let Some(response) = collector.finish() {
+                    return Err(response);
+                }
+                match ($($ty,)+) {
+                    ($(Some($ty),)+) => Ok(($($ty,)+)),
+                    // Every `None` went through the collector, which answered above.
+                    _ => Err(crate::error::operation_error_response(
+                        "a dependency input produced no value and no error",
+                    )),
+                }
+            }
+        }
+    };
+}
+
+tuple_inputs!(T1);
+tuple_inputs!(T1, T2);
+tuple_inputs!(T1, T2, T3);
+tuple_inputs!(T1, T2, T3, T4);
+tuple_inputs!(T1, T2, T3, T4, T5);
+tuple_inputs!(T1, T2, T3, T4, T5, T6);
+tuple_inputs!(T1, T2, T3, T4, T5, T6, T7);
+tuple_inputs!(T1, T2, T3, T4, T5, T6, T7, T8);
+
+/// The resolved value of a [`Dependency`], as a handler argument: FastAPI's
+/// `Annotated[T, Depends(dep)]`.
+///
+/// It is resolved once for each place it appears (FastAPI's `use_cache=False`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Depends<D>(pub D);
+
+impl<D> std::ops::Deref for Depends<D> {
+    type Target = D;
+    fn deref(&self) -> &D {
+        &self.0
+    }
+}
+
+impl<D> std::ops::DerefMut for Depends<D> {
+    fn deref_mut(&mut self) -> &mut D {
+        &mut self.0
+    }
+}
+
+impl<S, D> FromRequestParts<S> for Depends<D>
+where
+    D: Dependency,
+    D::Inputs: ExtractInputs<S>,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        if let Some(overrides) = parts.extensions.get::<DependencyOverrides>()
+            && let Some(replacement) = overrides.resolve::<D>(parts)
+        {
+            return replacement.map(Depends);
+        }
+        let inputs = D::Inputs::extract(parts, state).await?;
+        D::resolve(inputs)
+            .await
+            .map(Depends)
+            .map_err(IntoResponse::into_response)
+    }
+}
+
+/// Documents the dependency's inputs. A parameter that two dependencies share (the same
+/// name and location) is documented once.
+impl<D: Dependency> OperationInput for Depends<D> {
+    fn describe(ctx: &mut OperationContext<'_>) {
+        <D::Inputs as DependencyInputs>::describe(ctx);
+        D::describe(ctx);
+    }
+}
+
+// The error is boxed: a `Response` is large, and most replacements never fail.
+type Replacement =
+    Arc<dyn Fn(&Parts) -> Result<Box<dyn Any + Send>, Box<Response>> + Send + Sync>;
+
+/// Replacements for dependencies, by type: FastAPI's `app.dependency_overrides`.
+///
+/// Put it in the request's extensions: `TestClient::new(router).extension(overrides)` in
+/// tests, or `App::layer(axum::Extension(overrides))`.
+///
+/// ```
+/// use roundtrip::depends::DependencyOverrides;
+/// use http::StatusCode;
+/// # #[derive(Clone)] struct CurrentUser { name: String }
+/// # struct Admin;
+/// let overrides = DependencyOverrides::new()
+///     .value(CurrentUser { name: "alice".into() })
+///     .with(|_parts| Err::<Admin, _>(StatusCode::FORBIDDEN));
+/// assert!(overrides.overrides::<CurrentUser>());
+/// ```
+#[derive(Clone, Default)]
+pub struct DependencyOverrides {
+    replacements: HashMap<TypeId, Replacement>,
+}
+
+impl DependencyOverrides {
+    /// No overrides.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every `Depends<D>` gets a clone of `value`.
+    pub fn value<D: Clone + Send + Sync + 'static>(mut self, value: D) -> Self {
+        let replacement: Replacement = Arc::new(move |_parts| Ok(Box::new(value.clone())));
+        self.replacements.insert(TypeId::of::<D>(), replacement);
+        self
+    }
+
+    /// Every `Depends<D>` is computed by `f` from the request's head (method, URI,
+    /// headers, extensions); an `Err` refuses the request with that response.
+    pub fn with<D, E, F>(mut self, f: F) -> Self
+    where
+        D: Send + 'static,
+        E: IntoResponse,
+        F: Fn(&Parts) -> Result<D, E> + Send + Sync + 'static,
+    {
+        let replacement: Replacement = Arc::new(move |parts| match f(parts) {
+            Ok(value) => Ok(Box::new(value)),
+            Err(refusal) => Err(Box::new(refusal.into_response())),
+        });
+        self.replacements.insert(TypeId::of::<D>(), replacement);
+        self
+    }
+
+    /// Whether `D` is replaced.
+    pub fn overrides<D: 'static>(&self) -> bool {
+        self.replacements.contains_key(&TypeId::of::<D>())
+    }
+
+    fn resolve<D: 'static>(&self, parts: &Parts) -> Option<Result<D, Response>> {
+        let replacement = self.replacements.get(&TypeId::of::<D>())?;
+        Some(match replacement(parts) {
+            Ok(boxed) => {
+                let any: Box<dyn Any> = boxed;
+                // Only `value` and `with` insert, both under `D`'s own id.
+                any.downcast::<D>().map(|d| *d).map_err(|_| {
+                    crate::error::operation_error_response(
+                        "a dependency override produced a value of another type",
+                    )
+                })
+            }
+            Err(refusal) => Err(*refusal),
+        })
+    }
+}
+
+impl std::fmt::Debug for DependencyOverrides {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DependencyOverrides")
+            .field("count", &self.replacements.len())
+            .finish()
+    }
+}
