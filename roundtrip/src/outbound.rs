@@ -191,6 +191,9 @@ impl PreparedDelivery {
 
     /// The outbox, opened (and migrated) on first use.
     pub(crate) async fn outbox(&self) -> Result<Arc<dyn Outbox>, String> {
+        if let Some(outbox) = self.inner.outbox.get() {
+            return Ok(outbox.clone());
+        }
         // Boxed: the store's opening future is not `Send` for every lifetime the handler's
         // future would need, so it is erased here once.
         let open: futures_util::future::BoxFuture<'static, Result<Arc<dyn Outbox>, String>> =

@@ -5,6 +5,8 @@
 //! * `callback`: the same, and every request commits its callback durably to an embedded
 //!   SQLite outbox before answering (no idempotency key, so each request is one message).
 //!   Workers are off unless `--deliver` is given: the enqueue is what is measured.
+//!   `--sync normal` commits without fsync (durable across a process crash, not across a
+//!   power loss); the default, `full`, fsyncs every group commit.
 //!
 //! `GET /` answers `{"hello": "world"}` as the peers do. Listens on 127.0.0.1 only.
 
@@ -92,6 +94,10 @@ async fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            let sync = match arg("--sync").as_deref() {
+                Some("normal") => roundtrip::delivery::sqlite::SqliteSynchronous::Normal,
+                _ => roundtrip::delivery::sqlite::SqliteSynchronous::Full,
+            };
             app.route(
                 "/invoices/",
                 post(create_invoice_with_callback).callback(Callback::<InvoiceEvent>::post(
@@ -99,7 +105,7 @@ async fn main() -> ExitCode {
                     "{$callback_url}/invoices/{$request.body.id}",
                 )),
             )
-            .database_url(format!("sqlite://{db}"))
+            .sqlite(roundtrip::delivery::sqlite::SqliteOptions::new(db).synchronous(sync))
             .signing_secret(secret)
             .allow_loopback_deliveries()
             .delivery_workers(deliver)
