@@ -24,7 +24,7 @@ pub(crate) enum Entry<S> {
 /// ```
 /// use roundtrip::{Router, get};
 /// async fn read_item() -> &'static str { "item" }
-/// let items = Router::new()
+/// let items: Router = Router::new()
 ///     .prefix("/items")
 ///     .tag("items")
 ///     .response_status(404, "Not found")
