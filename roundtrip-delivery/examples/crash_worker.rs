@@ -23,7 +23,7 @@ use roundtrip_delivery::ssrf::SsrfPolicy;
 use roundtrip_delivery::worker::{Dispatcher, DispatcherConfig, StaticSecrets};
 use url::Url;
 
-/// How many messages the workers hold at once: the most a crash can repeat.
+/// How many requests run at once; a crash repeats at most twice that many deliveries.
 const IN_FLIGHT: usize = 8;
 
 #[tokio::main]

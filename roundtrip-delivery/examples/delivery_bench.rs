@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use roundtrip_delivery::message::{MessageId, NewMessage};
+use roundtrip_delivery::message::{Completion, MessageId, NewAttempt, NewMessage, Outcome};
 use roundtrip_delivery::outbox::Outbox;
 use roundtrip_delivery::retry::RetrySchedule;
 use roundtrip_delivery::sqlite::SqliteOutbox;
@@ -111,6 +111,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let e2e = messages as f64 / started.elapsed().as_secs_f64();
     let stats = outbox.stats();
     let transactions = stats.transactions - stats_before.transactions;
+    let workers = dispatcher.stats();
+    println!(
+        "  claims: {} calls for {} messages; completions: {} writes",
+        workers.claims, workers.claimed, workers.completion_writes
+    );
     receiver.clear();
 
     // 3. Idle latency, one message at a time.
@@ -133,6 +138,55 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let p99 = latencies[latencies.len() * 99 / 100];
 
     dispatcher.shutdown(Duration::from_secs(5)).await;
+
+    // 4. The store alone: claim and complete with no HTTP (a no-op handler).
+    let store = Arc::new(SqliteOutbox::open_path(dir.join("store-only.db")).await?);
+    for _ in 0..messages / 1000 {
+        let batch = (0..1000)
+            .map(|_| NewMessage::callback("bench", url.clone(), BODY))
+            .collect();
+        store.enqueue(batch).await?;
+    }
+    let started = Instant::now();
+    let mut done = 0;
+    let (mut in_claim, mut in_complete) = (Duration::ZERO, Duration::ZERO);
+    loop {
+        let t = Instant::now();
+        let claimed = store.claim("bench", 64, Duration::from_secs(60)).await?;
+        in_claim += t.elapsed();
+        if claimed.is_empty() {
+            break;
+        }
+        let completions =
+            claimed
+                .iter()
+                .map(|m| Completion {
+                    message_id: m.meta.id.clone(),
+                    owner: "bench".into(),
+                    attempt: NewAttempt::new(1, SystemTime::now(), Duration::from_millis(1))
+                        .response(200, "{}".into(), false),
+                    outcome: Outcome::Succeeded,
+                })
+                .collect();
+        done += claimed.len();
+        let t = Instant::now();
+        store.complete(completions).await?;
+        in_complete += t.elapsed();
+    }
+    println!(
+        "  store alone: {:.0} ms claiming, {:.0} ms completing",
+        in_claim.as_secs_f64() * 1000.0,
+        in_complete.as_secs_f64() * 1000.0
+    );
+    let store_rate = done as f64 / started.elapsed().as_secs_f64();
+    let t = Instant::now();
+    for _ in 0..200 {
+        store.claim("bench", 64, Duration::from_secs(60)).await?;
+    }
+    println!(
+        "  an empty claim (one write transaction): {:.3} ms",
+        t.elapsed().as_secs_f64() * 1000.0 / 200.0
+    );
     let _ = std::fs::remove_dir_all(&dir);
 
     println!("messages: {messages}, concurrency: {concurrency}");
@@ -143,6 +197,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         enqueued_in.as_secs_f64() * 1000.0,
         transactions
     );
+    println!("store alone (claim 64 + complete, no HTTP): {store_rate:>9.0} messages/s");
     println!(
         "idle enqueue-to-delivery: p50 {:.2} ms, p99 {:.2} ms",
         p50.as_secs_f64() * 1000.0,

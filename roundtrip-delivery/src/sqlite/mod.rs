@@ -260,6 +260,9 @@ impl SqliteOutbox {
             run_migrations(&migrator, &mut conn)
                 .await
                 .map_err(|e| open_error(&path, migrate_error(e)))?;
+            queries::prepare_writer(&mut conn)
+                .await
+                .map_err(|e| open_error(&path, e))?;
             Some(writer::spawn(
                 conn,
                 writer::WriterConfig {

@@ -296,6 +296,98 @@ pub(crate) async fn insert_messages(
     Ok(out)
 }
 
+/// A claimed message as the claim query hands it over: all rows in one JSON document, so
+/// a batch crosses from SQLite's thread in one row instead of one per message.
+#[derive(serde::Deserialize)]
+struct ClaimedRow {
+    id: String,
+    kind: String,
+    name: String,
+    url: String,
+    method: String,
+    created_at: i64,
+    attempts: i64,
+    next_attempt_at: i64,
+    lease_owner: String,
+    lease_expires_at: i64,
+    lost_leases: i64,
+    last_error: Option<String>,
+    idempotency_key: Option<String>,
+    endpoint_id: Option<String>,
+    signing_key: Option<String>,
+    ordering_key: Option<String>,
+    metadata: serde_json::Map<String, serde_json::Value>,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+fn unhex(id: &str, text: &str) -> Result<Vec<u8>, Error> {
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    text.as_bytes()
+        .chunks(2)
+        .map(|pair| match pair {
+            [hi, lo] => Some(digit(*hi)? << 4 | digit(*lo)?),
+            _ => None,
+        })
+        .collect::<Option<Vec<u8>>>()
+        .ok_or_else(|| corrupt(format!("message {id}: the claimed body is not hex")))
+}
+
+impl ClaimedRow {
+    fn into_message(self) -> Result<Message, Error> {
+        let bad = |what: &str| corrupt(format!("message {}: stored {what} is invalid", self.id));
+        let mut headers = HeaderMap::with_capacity(self.headers.len());
+        for (name, value) in &self.headers {
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad("header name"))?;
+            let value = HeaderValue::from_str(value).map_err(|_| bad("header value"))?;
+            headers.append(name, value);
+        }
+        let body = Bytes::from(unhex(&self.id, &self.body)?);
+        let meta = MessageMeta {
+            kind: self.kind.parse().map_err(|_| bad("kind"))?,
+            url: Url::parse(&self.url).map_err(|_| bad("url"))?,
+            method: Method::from_bytes(self.method.as_bytes()).map_err(|_| bad("method"))?,
+            created_at: from_ms(self.created_at),
+            status: MessageStatus::Leased,
+            attempts: u32::try_from(self.attempts).unwrap_or(0),
+            next_attempt_at: Some(from_ms(self.next_attempt_at)),
+            lease: Some(Lease {
+                owner: self.lease_owner,
+                expires_at: from_ms(self.lease_expires_at),
+            }),
+            lost_leases: u32::try_from(self.lost_leases).unwrap_or(0),
+            finished_at: None,
+            last_error: self.last_error,
+            idempotency_key: self.idempotency_key,
+            endpoint_id: self.endpoint_id,
+            signing_key: self.signing_key,
+            ordering_key: self.ordering_key,
+            metadata: self.metadata,
+            name: self.name,
+            id: MessageId::from_stored(self.id),
+        };
+        Ok(Message {
+            meta,
+            headers,
+            body,
+        })
+    }
+}
+
+/// Creates the connection-local scratch table the claim uses (once per writer connection).
+pub(crate) async fn prepare_writer(conn: &mut SqliteConnection) -> Result<(), Error> {
+    sqlx::query("CREATE TEMP TABLE IF NOT EXISTS claim_ids (id TEXT PRIMARY KEY) WITHOUT ROWID")
+        .execute(&mut *conn)
+        .await
+        .map_err(from_sqlx)?;
+    Ok(())
+}
+
 pub(crate) async fn claim(
     conn: &mut SqliteConnection,
     owner: &str,
@@ -304,28 +396,49 @@ pub(crate) async fn claim(
     now: SystemTime,
 ) -> Result<Vec<Message>, Error> {
     let now = to_ms(now);
-    let rows = sqlx::query(concat!(
-        "UPDATE messages SET status = 'leased', lease_owner = ?1, lease_expires_at = ?2 \
-         WHERE id IN (SELECT id FROM messages WHERE status = 'pending' AND next_attempt_at <= ?3 \
-         ORDER BY next_attempt_at, id LIMIT ?4) RETURNING ",
-        live_meta!(),
-        ", headers, body"
-    ))
-    .bind(owner)
-    .bind(now.saturating_add(duration_ms(lease)))
+    let picked = sqlx::query(
+        "INSERT INTO temp.claim_ids (id) SELECT id FROM messages WHERE status = 'pending' \
+         AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2",
+    )
     .bind(now)
     .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-    .fetch_all(&mut *conn)
+    .execute(&mut *conn)
+    .await
+    .map_err(from_sqlx)?
+    .rows_affected();
+    if picked == 0 {
+        return Ok(Vec::new());
+    }
+    sqlx::query(
+        "UPDATE messages SET status = 'leased', lease_owner = ?1, lease_expires_at = ?2 \
+         WHERE id IN (SELECT id FROM temp.claim_ids)",
+    )
+    .bind(owner)
+    .bind(now.saturating_add(duration_ms(lease)))
+    .execute(&mut *conn)
     .await
     .map_err(from_sqlx)?;
-    let mut messages = rows
-        .iter()
-        .map(message_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    messages.sort_by(|a, b| {
-        (a.meta.next_attempt_at, &a.meta.id).cmp(&(b.meta.next_attempt_at, &b.meta.id))
-    });
-    Ok(messages)
+    let document: String = sqlx::query_scalar(
+        "SELECT json_group_array(json_object('id', id, 'kind', kind, 'name', name, 'url', url, \
+         'method', method, 'created_at', created_at, 'attempts', attempts, \
+         'next_attempt_at', next_attempt_at, 'lease_owner', lease_owner, \
+         'lease_expires_at', lease_expires_at, 'lost_leases', lost_leases, \
+         'last_error', last_error, 'idempotency_key', idempotency_key, \
+         'endpoint_id', endpoint_id, 'signing_key', signing_key, 'ordering_key', ordering_key, \
+         'metadata', json(metadata), 'headers', json(headers), 'body', hex(body))) \
+         FROM (SELECT * FROM messages WHERE id IN (SELECT id FROM temp.claim_ids) \
+         ORDER BY next_attempt_at, id)",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(from_sqlx)?;
+    sqlx::query("DELETE FROM temp.claim_ids")
+        .execute(&mut *conn)
+        .await
+        .map_err(from_sqlx)?;
+    let rows: Vec<ClaimedRow> = serde_json::from_str(&document)
+        .map_err(|e| corrupt(format!("claimed messages could not be read back: {e}")))?;
+    rows.into_iter().map(ClaimedRow::into_message).collect()
 }
 
 fn last_error_of(c: &Completion) -> Option<String> {
@@ -395,9 +508,18 @@ pub(crate) async fn complete(
             .map(|c| c.message_id.as_str())
             .collect();
         let json = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".to_owned());
-        let moved: Vec<String> = sqlx::query_scalar(to_history!(
-            "id IN (SELECT value FROM json_each(?6)) AND status = 'leased' AND lease_owner = ?7 \
-             RETURNING id"
+        // Usually none: the ids whose lease this owner no longer holds.
+        let lost: Vec<String> = sqlx::query_scalar(
+            "SELECT value FROM json_each(?1) WHERE value NOT IN \
+             (SELECT id FROM messages WHERE status = 'leased' AND lease_owner = ?2)",
+        )
+        .bind(&json)
+        .bind(owner)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(from_sqlx)?;
+        sqlx::query(to_history!(
+            "id IN (SELECT value FROM json_each(?6)) AND status = 'leased' AND lease_owner = ?7"
         ))
         .bind("succeeded")
         .bind(1i64)
@@ -406,22 +528,22 @@ pub(crate) async fn complete(
         .bind(None::<String>)
         .bind(&json)
         .bind(owner)
-        .fetch_all(&mut *conn)
+        .execute(&mut *conn)
         .await
         .map_err(from_sqlx)?;
-        if moved.is_empty() {
-            continue;
-        }
-        let moved_json = serde_json::to_string(&moved).unwrap_or_else(|_| "[]".to_owned());
-        sqlx::query("DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?1))")
-            .bind(moved_json)
-            .execute(&mut *conn)
-            .await
-            .map_err(from_sqlx)?;
+        sqlx::query(
+            "DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?1)) \
+             AND status = 'leased' AND lease_owner = ?2",
+        )
+        .bind(&json)
+        .bind(owner)
+        .execute(&mut *conn)
+        .await
+        .map_err(from_sqlx)?;
         for (done, c) in applied.iter_mut().zip(completions) {
             if matches!(c.outcome, Outcome::Succeeded)
                 && c.owner == owner
-                && moved.iter().any(|id| id == c.message_id.as_str())
+                && !lost.iter().any(|id| id == c.message_id.as_str())
             {
                 *done = true;
             }

@@ -9,9 +9,13 @@
 //!   new work ([`Outbox::subscribe`]), a scheduled retry falls due, or the poll interval
 //!   (250 ms) runs out, which covers messages enqueued inside an application's transaction
 //!   and by other processes.
-//! * **Bounded.** At most `max_in_flight` messages are held at once, and at most
-//!   `per_destination` requests go to one `host:port` at a time; messages for a busy
-//!   destination wait for it while holding their slot.
+//! * **Bounded.** At most `max_in_flight` requests run at once, and at most
+//!   `per_destination` go to one `host:port`. A dispatcher holds at most twice
+//!   `max_in_flight` messages (from claim until the attempt is recorded): the extra ones are
+//!   claimed ahead, so a freed request slot starts the next message without waiting for a
+//!   claim, and attempt records are written while the next requests run. A crash can
+//!   therefore repeat at most `2 × max_in_flight` deliveries. Messages for a busy
+//!   destination wait for it while holding their place.
 //! * **Leases outlive requests.** The lease must be longer than the total request timeout
 //!   (checked at start), and it is renewed every third of its length while the message is
 //!   held, so a slow receiver never lets another worker take a message that is still being
@@ -153,9 +157,9 @@ impl DispatcherConfig {
         self
     }
 
-    /// The most messages held at once, from claim until their attempt is recorded
-    /// (default 64). This bounds the requests in flight, and the deliveries a crash can
-    /// repeat.
+    /// The most requests in flight at once (default 64). Twice as many messages may be held
+    /// (claimed ahead, or waiting for their attempt to be recorded): that bounds the
+    /// deliveries a crash can repeat.
     pub fn max_in_flight(mut self, n: usize) -> Self {
         self.max_in_flight = n;
         self
@@ -292,8 +296,12 @@ pub enum StartError {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DispatcherStats {
+    /// Claim calls made to the outbox.
+    pub claims: u64,
     /// Messages claimed.
     pub claimed: u64,
+    /// Writes of attempt records to the outbox (each holds a batch of attempts).
+    pub completion_writes: u64,
     /// Attempts made.
     pub attempts: u64,
     /// Messages delivered.
@@ -308,7 +316,9 @@ pub struct DispatcherStats {
 
 #[derive(Default)]
 struct Counters {
+    claims: AtomicU64,
     claimed: AtomicU64,
+    completion_writes: AtomicU64,
     attempts: AtomicU64,
     succeeded: AtomicU64,
     retried: AtomicU64,
@@ -336,7 +346,10 @@ struct Shared {
     lease: Duration,
     poll_interval: Duration,
     claim_batch: usize,
-    in_flight: Arc<Semaphore>,
+    /// Messages held, from claim until their attempt is recorded (2 × max_in_flight).
+    held_slots: Arc<Semaphore>,
+    /// Requests running (max_in_flight).
+    requests: Arc<Semaphore>,
     destinations: Destinations,
     held: Mutex<HashSet<MessageId>>,
     next_due: Mutex<Option<Instant>>,
@@ -468,8 +481,11 @@ impl Dispatcher {
             retry: config.retry.clone(),
             lease: config.lease,
             poll_interval: config.poll_interval,
-            claim_batch: config.claim_batch.min(config.max_in_flight),
-            in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
+            claim_batch: config
+                .claim_batch
+                .min(config.max_in_flight.saturating_mul(2)),
+            held_slots: Arc::new(Semaphore::new(config.max_in_flight.saturating_mul(2))),
+            requests: Arc::new(Semaphore::new(config.max_in_flight)),
             destinations: Destinations {
                 limit: config.per_destination,
                 map: Mutex::new(HashMap::new()),
@@ -503,7 +519,9 @@ impl Dispatcher {
     pub fn stats(&self) -> DispatcherStats {
         let c = &self.shared.counters;
         DispatcherStats {
+            claims: c.claims.load(Ordering::Relaxed),
             claimed: c.claimed.load(Ordering::Relaxed),
+            completion_writes: c.completion_writes.load(Ordering::Relaxed),
             attempts: c.attempts.load(Ordering::Relaxed),
             succeeded: c.succeeded.load(Ordering::Relaxed),
             retried: c.retried.load(Ordering::Relaxed),
@@ -591,7 +609,7 @@ async fn claim_loop(
         }
         // Wait for a free slot, then take every free slot up to the batch size.
         let first = tokio::select! {
-            permit = shared.in_flight.clone().acquire_owned() => match permit {
+            permit = shared.held_slots.clone().acquire_owned() => match permit {
                 Ok(p) => p,
                 Err(_) => break,
             },
@@ -599,13 +617,14 @@ async fn claim_loop(
         };
         let mut permits = vec![first];
         while permits.len() < shared.claim_batch {
-            match shared.in_flight.clone().try_acquire_owned() {
+            match shared.held_slots.clone().try_acquire_owned() {
                 Ok(p) => permits.push(p),
                 Err(_) => break,
             }
         }
         let wanted = permits.len();
         wakeup.mark_seen();
+        shared.counters.claims.fetch_add(1, Ordering::Relaxed);
         let claimed = shared
             .outbox
             .claim(&shared.owner, wanted, shared.lease)
@@ -724,8 +743,11 @@ async fn deliver(
     );
     let destination = attempt::destination(&meta.url);
     async {
-        let _destination = shared.destinations.acquire(&destination).await;
+        let destination_slot = shared.destinations.acquire(&destination).await;
+        let request_slot = shared.requests.clone().acquire_owned().await.ok();
         let (record, observed) = shared.transport.attempt(&message, number).await;
+        drop(request_slot);
+        drop(destination_slot);
         let outcome = judge(&shared.retry, number, &observed);
         let span = tracing::Span::current();
         span.record("duration_ms", record.duration.as_millis() as u64);
@@ -759,8 +781,8 @@ async fn deliver(
         if let Some(violation) = &record.contract_violation {
             tracing::warn!(%violation, "the receiver's response breaks the declared contract");
         }
-        // The slot stays taken until the attempt is recorded: a crash can then repeat at
-        // most `max_in_flight` deliveries.
+        // The held slot stays taken until the attempt is recorded: a crash can then repeat
+        // at most `2 × max_in_flight` deliveries.
         let completion = Completion {
             message_id: message.meta.id.clone(),
             owner: shared.owner.clone(),
@@ -795,6 +817,10 @@ async fn complete_loop(
         }
         let mut failures = 0u32;
         loop {
+            shared
+                .counters
+                .completion_writes
+                .fetch_add(1, Ordering::Relaxed);
             match shared.outbox.complete(batch.clone()).await {
                 Ok(statuses) => {
                     for (c, status) in batch.iter().zip(statuses) {
