@@ -21,7 +21,7 @@ pub use app::{App, BuildError, BuiltApp, DEFAULT_BODY_LIMIT};
 pub use callback::{Callback, Webhook};
 pub use depends::{Dependency, DependencyOverrides, Depends};
 pub use error::{HttpError, RequestValidationError};
-pub use extract::{Cookie, Form, Header, Json, Path, Query};
+pub use extract::{Cookie, Form, Header, Json, Multipart, Path, Query, UploadFile};
 pub use handler::Handler;
 pub use notify::{Notify, Publisher, SendError, SendOptions};
 pub use operation::{OperationContext, OperationInput, OperationOutput};

@@ -1,11 +1,12 @@
 //! Extractors that validate their input against the schema they publish and report
 //! errors in FastAPI's shape: [`Json`], [`Query`], [`Path`], [`Header`], [`Cookie`] and
-//! [`Form`].
+//! [`Form`], and [`Multipart`] for files.
 //!
 //! Each one is an axum extractor: it works in any axum router too. In a roundtrip
 //! handler, the errors of all of them are reported together.
 
 mod json;
+mod multipart;
 mod params;
 pub(crate) mod validation;
 
@@ -16,6 +17,7 @@ use http::{HeaderMap, StatusCode, header};
 
 pub use json::Json;
 pub(crate) use json::deserialize_value;
+pub use multipart::{Multipart, UploadFile};
 pub use params::{Cookie, Form, Header, Path, Query};
 
 use crate::error::{RequestValidationError, detail_response};
