@@ -1,6 +1,6 @@
 //! Extractors that validate their input against the schema they publish and report
-//! errors in FastAPI's shape: [`Json`], [`Query`], [`Path`], [`Header`], [`Cookie`] and
-//! [`Form`], and [`Multipart`] for files.
+//! errors in FastAPI's shape: [`Json`], [`Query`], [`Path`], [`Header`], [`Cookie`],
+//! [`Form`] and [`Multipart`] (files).
 //!
 //! Each one is an axum extractor: it works in any axum router too. In a roundtrip
 //! handler, the errors of all of them are reported together.
