@@ -4,6 +4,7 @@
 pub mod client;
 pub mod meaning;
 pub mod oas;
+pub mod postgres;
 pub mod receiver;
 pub mod snapshot;
 pub mod temp;

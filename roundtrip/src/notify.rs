@@ -411,20 +411,34 @@ where
         payload: P,
         options: SendOptions,
     ) -> Result<MessageId, SendError> {
+        let message = self.message(payload, options)?;
+        store(&self.callback.delivery, &self.callback.spec.name, message).await
+    }
+
+    /// Builds, checks and returns the message [`send`](Self::send) would store, without
+    /// storing it: for an enqueue inside the application's own database transaction, so
+    /// that a business row and its callback commit together or not at all.
+    ///
+    /// ```ignore
+    /// let message = notify.message(event, SendOptions::new())?;
+    /// let mut tx = pool.begin().await?;
+    /// sqlx::query("INSERT INTO invoices (id) VALUES ($1)").bind(&id).execute(&mut *tx).await?;
+    /// outbox.enqueue_in(&mut tx, vec![message]).await?;   // PgOutbox or SqliteOutbox
+    /// tx.commit().await?;
+    /// ```
+    pub fn message(&self, payload: P, options: SendOptions) -> Result<NewMessage, SendError> {
         let url = self.url()?;
         let spec = &self.callback.spec;
         let method = spec.methods.first().copied().unwrap_or(Method::Post);
-        let delivery = &self.callback.delivery;
-        let message = prepare(
-            delivery,
+        prepare(
+            &self.callback.delivery,
             MessageKind::Callback,
             &spec.name,
             url,
             method,
             &payload,
             options,
-        )?;
-        store(delivery, &spec.name, message).await
+        )
     }
 }
 

@@ -317,11 +317,53 @@ async fn open_store(store: Option<Store>) -> Result<Arc<dyn Outbox>, String> {
     }
 }
 
+/// Opens a PostgreSQL outbox. A `schema` query parameter names the schema the outbox's
+/// tables live in (`postgres://app@db/app?schema=outbox`; `roundtrip` by default); it is
+/// taken out before the URL goes to the driver.
 async fn open_postgres(url: &str) -> Result<Arc<dyn Outbox>, String> {
-    Err(format!(
-        "the PostgreSQL outbox is not available yet: {}",
-        redact_credentials(url)
-    ))
+    use roundtrip_delivery::postgres::{PgOptions, PgOutbox};
+    let (url, schema) = split_schema(url);
+    let mut options = PgOptions::new(url.clone());
+    if let Some(schema) = schema {
+        options = options.schema(schema);
+    }
+    PgOutbox::connect_with(options)
+        .await
+        .map(|outbox| Arc::new(outbox) as Arc<dyn Outbox>)
+        .map_err(|err| {
+            format!(
+                "cannot open the PostgreSQL outbox {}: {err}",
+                redact_credentials(&url)
+            )
+        })
+}
+
+/// Takes a `schema=` query parameter out of a database URL.
+fn split_schema(url: &str) -> (String, Option<String>) {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return (url.to_owned(), None);
+    };
+    let mut schema = None;
+    let rest: Vec<(String, String)> = parsed
+        .query_pairs()
+        .filter_map(|(k, v)| {
+            if k == "schema" {
+                schema = Some(v.into_owned());
+                None
+            } else {
+                Some((k.into_owned(), v.into_owned()))
+            }
+        })
+        .collect();
+    if schema.is_none() {
+        return (url.to_owned(), None);
+    }
+    if rest.is_empty() {
+        parsed.set_query(None);
+    } else {
+        parsed.query_pairs_mut().clear().extend_pairs(rest);
+    }
+    (parsed.to_string(), schema)
 }
 
 async fn open_sqlite(options: SqliteOptions) -> Result<Arc<dyn Outbox>, String> {
@@ -330,6 +372,38 @@ async fn open_sqlite(options: SqliteOptions) -> Result<Arc<dyn Outbox>, String> 
         .await
         .map(|outbox| Arc::new(outbox) as Arc<dyn Outbox>)
         .map_err(|err| format!("cannot open the SQLite outbox {path}: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schema_parameter_is_taken_out_of_the_url() {
+        assert_eq!(
+            split_schema("postgres://u@h/db?schema=outbox&sslmode=disable"),
+            (
+                "postgres://u@h/db?sslmode=disable".to_owned(),
+                Some("outbox".to_owned())
+            )
+        );
+        assert_eq!(
+            split_schema("postgres://u@h/db?schema=x"),
+            ("postgres://u@h/db".to_owned(), Some("x".to_owned()))
+        );
+        assert_eq!(
+            split_schema("postgres://u@h/db"),
+            ("postgres://u@h/db".to_owned(), None)
+        );
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_credentials("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+    }
 }
 
 /// A database URL with its password hidden, for messages and logs.

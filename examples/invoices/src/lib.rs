@@ -8,6 +8,8 @@
 //! it, signed, with retries.
 
 use roundtrip::{App, Callback, HttpUrl, Json, Notify, Query, SendError, SendOptions, post};
+
+pub mod transactional;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};

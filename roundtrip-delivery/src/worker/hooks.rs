@@ -83,3 +83,30 @@ where
         self(message, status, body)
     }
 }
+
+/// What one finished attempt did, as an [`AttemptObserver`] sees it.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct AttemptReport<'a> {
+    /// The message, as it was when claimed.
+    pub message: &'a MessageMeta,
+    /// The attempt as it will be recorded.
+    pub attempt: &'a crate::message::NewAttempt,
+    /// What follows from it for the message.
+    pub outcome: &'a crate::message::Outcome,
+}
+
+/// Learns about every attempt as it starts and finishes: for metrics, or to act on what
+/// receivers answer (a webhook endpoint that answers 410 is disabled).
+///
+/// Called on the worker's task: keep it quick and never block; hand slow work to a task of
+/// your own.
+pub trait AttemptObserver: Send + Sync + 'static {
+    /// An attempt is about to be made.
+    fn started(&self, message: &MessageMeta) {
+        let _ = message;
+    }
+
+    /// An attempt finished and its outcome is decided.
+    fn finished(&self, report: &AttemptReport<'_>);
+}

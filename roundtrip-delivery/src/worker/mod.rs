@@ -60,7 +60,9 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 use tracing::Instrument;
 
-pub use hooks::{ResponseCheck, SecretSource, SecretSourceError, StaticSecrets};
+pub use hooks::{
+    AttemptObserver, AttemptReport, ResponseCheck, SecretSource, SecretSourceError, StaticSecrets,
+};
 
 use crate::message::{Completion, CompletionStatus, Message, MessageId, Outcome, redact_url};
 use crate::outbox::Outbox;
@@ -93,6 +95,7 @@ pub struct DispatcherConfig {
     secrets: Arc<dyn SecretSource>,
     response_body_cap: usize,
     response_check: Option<Arc<dyn ResponseCheck>>,
+    observer: Option<Arc<dyn AttemptObserver>>,
 }
 
 impl fmt::Debug for DispatcherConfig {
@@ -145,6 +148,7 @@ impl DispatcherConfig {
             secrets: Arc::new(secrets),
             response_body_cap: 4096,
             response_check: None,
+            observer: None,
         }
     }
 
@@ -237,6 +241,12 @@ impl DispatcherConfig {
     /// How many bytes of each response are read and stored (default 4096).
     pub fn response_body_cap(mut self, bytes: usize) -> Self {
         self.response_body_cap = bytes;
+        self
+    }
+
+    /// Observes every attempt (metrics, endpoint health).
+    pub fn observer(mut self, observer: impl AttemptObserver) -> Self {
+        self.observer = Some(Arc::new(observer));
         self
     }
 
@@ -355,6 +365,7 @@ struct Shared {
     next_due: Mutex<Option<Instant>>,
     due_changed: Notify,
     counters: Counters,
+    observer: Option<Arc<dyn AttemptObserver>>,
 }
 
 impl Shared {
@@ -494,6 +505,7 @@ impl Dispatcher {
             next_due: Mutex::new(None),
             due_changed: Notify::new(),
             counters: Counters::default(),
+            observer: config.observer.clone(),
         });
         let (stop, stop_rx) = watch::channel(None);
         let (done_tx, done_rx) = mpsc::unbounded_channel();
@@ -745,6 +757,9 @@ async fn deliver(
     async {
         let destination_slot = shared.destinations.acquire(&destination).await;
         let request_slot = shared.requests.clone().acquire_owned().await.ok();
+        if let Some(observer) = &shared.observer {
+            observer.started(meta);
+        }
         let (record, observed) = shared.transport.attempt(&message, number).await;
         drop(request_slot);
         drop(destination_slot);
@@ -780,6 +795,13 @@ async fn deliver(
         }
         if let Some(violation) = &record.contract_violation {
             tracing::warn!(%violation, "the receiver's response breaks the declared contract");
+        }
+        if let Some(observer) = &shared.observer {
+            observer.finished(&AttemptReport {
+                message: meta,
+                attempt: &record,
+                outcome: &outcome,
+            });
         }
         // The held slot stays taken until the attempt is recorded: a crash can then repeat
         // at most `2 × max_in_flight` deliveries.
