@@ -200,9 +200,12 @@ mod tests {
     fn finds_duplicates_dangling_refs_dialect_and_missing_text() {
         let mut doc = OpenApi::new("t", "1");
         let mut a = op("same");
-        a.request_body = Some(serde_json::from_value(json!({
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Nope"}}}
-        })).expect("body"));
+        a.request_body = Some(
+            serde_json::from_value(json!({
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Nope"}}}
+            }))
+            .expect("body"),
+        );
         let mut cb_item = PathItem::default();
         *cb_item.operation_mut(Method::Post) = Some(op("cb"));
         let mut callback = IndexMap::new();
@@ -223,7 +226,10 @@ mod tests {
         assert!(has("$request.query.callback_url"), "{messages:#?}");
         assert!(has("no summary and no description"), "{messages:#?}");
         assert_eq!(
-            findings.iter().filter(|f| f.severity == Severity::Error).count(),
+            findings
+                .iter()
+                .filter(|f| f.severity == Severity::Error)
+                .count(),
             2
         );
     }

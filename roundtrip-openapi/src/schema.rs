@@ -185,8 +185,12 @@ fn generator() -> SchemaGenerator {
 
 fn contains_value(haystack: &Value, needle: &Value) -> bool {
     match haystack {
-        Value::Object(map) => map.values().any(|v| v == needle || contains_value(v, needle)),
-        Value::Array(items) => items.iter().any(|v| v == needle || contains_value(v, needle)),
+        Value::Object(map) => map
+            .values()
+            .any(|v| v == needle || contains_value(v, needle)),
+        Value::Array(items) => items
+            .iter()
+            .any(|v| v == needle || contains_value(v, needle)),
         _ => false,
     }
 }
