@@ -90,8 +90,8 @@ pub struct App<S = ()> {
     redoc_url: Option<String>,
     swagger_ui_parameters: Map<String, Value>,
     body_limit: usize,
-    root: Router<S>,
-    webhooks: Vec<WebhookSpec>,
+    pub(crate) root: Router<S>,
+    pub(crate) webhooks: Vec<WebhookSpec>,
     state: S,
     pub(crate) delivery: crate::outbound::DeliverySetup,
 }

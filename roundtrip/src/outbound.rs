@@ -13,7 +13,8 @@ use roundtrip_delivery::signing::Secret;
 use roundtrip_delivery::sqlite::{SqliteOptions, SqliteOutbox};
 use roundtrip_delivery::ssrf::SsrfPolicy;
 use roundtrip_delivery::worker::{
-    Dispatcher, DispatcherConfig, ResponseCheck, SecretSource, StaticSecrets,
+    AttemptObserver, AttemptReport, Dispatcher, DispatcherConfig, ResponseCheck, SecretSource,
+    StaticSecrets,
 };
 use serde_json::Value;
 use tokio::sync::OnceCell;
@@ -45,6 +46,11 @@ pub(crate) struct DeliverySetup {
     pub(crate) configure: Option<ConfigureDispatcher>,
     pub(crate) max_payload_bytes: usize,
     pub(crate) start_workers: bool,
+    /// Observers of every attempt (metrics, webhook endpoint health), all called in turn.
+    pub(crate) observers: Vec<Arc<dyn AttemptObserver>>,
+    /// Where the secrets of messages bound for a webhook endpoint come from (the
+    /// endpoint's own); other messages are signed by `secrets`.
+    pub(crate) endpoint_secrets: Option<Arc<dyn SecretSource>>,
 }
 
 /// The default largest payload `send` accepts: 256 KiB.
@@ -68,6 +74,8 @@ impl Default for DeliverySetup {
             configure: None,
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
             start_workers: true,
+            observers: Vec::new(),
+            endpoint_secrets: None,
         }
     }
 }
@@ -244,9 +252,16 @@ impl PreparedDelivery {
             return Ok(None);
         }
         let outbox = self.outbox().await?;
-        let mut config = DispatcherConfig::new(SharedSecrets(self.secrets()))
+        let secrets = RoutedSecrets {
+            app: self.secrets(),
+            endpoints: setup.endpoint_secrets.clone(),
+        };
+        let mut config = DispatcherConfig::new(secrets)
             .ssrf_policy(setup.ssrf.clone())
             .response_check(SharedContracts(self.inner.contracts.clone()));
+        if !setup.observers.is_empty() {
+            config = config.observer(Observers(setup.observers.clone()));
+        }
         if let Some(id) = self.stable_worker_id() {
             config = config.worker_id(id);
         }
@@ -260,9 +275,14 @@ impl PreparedDelivery {
     }
 }
 
-struct SharedSecrets(Arc<dyn SecretSource>);
+/// Messages bound for a webhook endpoint are signed with the endpoint's secrets; every
+/// other message with the app's.
+struct RoutedSecrets {
+    app: Arc<dyn SecretSource>,
+    endpoints: Option<Arc<dyn SecretSource>>,
+}
 
-impl SecretSource for SharedSecrets {
+impl SecretSource for RoutedSecrets {
     fn secrets<'a>(
         &'a self,
         message: &'a MessageMeta,
@@ -270,7 +290,27 @@ impl SecretSource for SharedSecrets {
         'a,
         Result<Vec<Secret>, roundtrip_delivery::worker::SecretSourceError>,
     > {
-        self.0.secrets(message)
+        match (&message.endpoint_id, &self.endpoints) {
+            (Some(_), Some(endpoints)) => endpoints.secrets(message),
+            _ => self.app.secrets(message),
+        }
+    }
+}
+
+/// Several observers behind the dispatcher's one.
+struct Observers(Vec<Arc<dyn AttemptObserver>>);
+
+impl AttemptObserver for Observers {
+    fn started(&self, message: &MessageMeta) {
+        for observer in &self.0 {
+            observer.started(message);
+        }
+    }
+
+    fn finished(&self, report: &AttemptReport<'_>) {
+        for observer in &self.0 {
+            observer.finished(report);
+        }
     }
 }
 
