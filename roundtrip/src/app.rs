@@ -315,7 +315,8 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
     }
 
     /// Adjusts the delivery workers' settings (concurrency, timeouts, retry schedule...).
-    /// The app's signing secrets, SSRF policy and response checks are set before `f` runs.
+    /// The app's signing secrets, SSRF policy and response checks are set before `f` runs;
+    /// several adjustments apply in the order given.
     pub fn configure_dispatcher(
         mut self,
         f: impl Fn(
@@ -325,7 +326,7 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
         + Sync
         + 'static,
     ) -> Self {
-        self.delivery.configure = Some(Arc::new(f));
+        self.delivery.configure.push(Arc::new(f));
         self
     }
 

@@ -43,7 +43,7 @@ pub(crate) struct DeliverySetup {
     pub(crate) store: Option<Store>,
     pub(crate) secrets: Option<Arc<dyn SecretSource>>,
     pub(crate) ssrf: SsrfPolicy,
-    pub(crate) configure: Option<ConfigureDispatcher>,
+    pub(crate) configure: Vec<ConfigureDispatcher>,
     pub(crate) max_payload_bytes: usize,
     pub(crate) start_workers: bool,
     /// Observers of every attempt (metrics, webhook endpoint health), all called in turn.
@@ -51,6 +51,8 @@ pub(crate) struct DeliverySetup {
     /// Where the secrets of messages bound for a webhook endpoint come from (the
     /// endpoint's own); other messages are signed by `secrets`.
     pub(crate) endpoint_secrets: Option<Arc<dyn SecretSource>>,
+    /// Delivery metrics, when the app counts them (their observer is in `observers`).
+    pub(crate) metrics: Option<crate::metrics::AttachedMetrics>,
 }
 
 /// The default largest payload `send` accepts: 256 KiB.
@@ -71,11 +73,12 @@ impl Default for DeliverySetup {
             store: None,
             secrets: None,
             ssrf: SsrfPolicy::default(),
-            configure: None,
+            configure: Vec::new(),
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
             start_workers: true,
             observers: Vec::new(),
             endpoint_secrets: None,
+            metrics: None,
         }
     }
 }
@@ -166,6 +169,11 @@ impl PreparedDelivery {
 
     pub(crate) fn ssrf(&self) -> &SsrfPolicy {
         &self.inner.setup.ssrf
+    }
+
+    /// The metrics that count this app's enqueues, if it has any.
+    pub(crate) fn metrics(&self) -> Option<&crate::metrics::DeliveryMetrics> {
+        self.inner.setup.metrics.as_ref().map(|m| &m.metrics)
     }
 
     pub(crate) fn max_payload_bytes(&self) -> usize {
@@ -265,7 +273,7 @@ impl PreparedDelivery {
         if let Some(id) = self.stable_worker_id() {
             config = config.worker_id(id);
         }
-        if let Some(configure) = &setup.configure {
+        for configure in &setup.configure {
             config = configure(config);
         }
         let dispatcher = Dispatcher::start(outbox, config)

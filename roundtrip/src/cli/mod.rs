@@ -57,6 +57,13 @@ struct ServeArgs {
     /// development and tests only: it lets a client make the server call itself.
     #[arg(long, env = "ROUNDTRIP_ALLOW_LOOPBACK")]
     allow_loopback: bool,
+    /// How long a worker's claim on a message lasts before other workers may take it
+    /// over, in seconds (60 by default; must exceed the delivery timeout).
+    #[arg(long, env = "ROUNDTRIP_DELIVERY_LEASE")]
+    delivery_lease: Option<f64>,
+    /// How long one delivery attempt may take in all, in seconds (15 by default).
+    #[arg(long, env = "ROUNDTRIP_DELIVERY_TIMEOUT")]
+    delivery_timeout: Option<f64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,6 +128,8 @@ impl ServeArgs {
                 port: 8000,
                 database_url: None,
                 allow_loopback: false,
+                delivery_lease: None,
+                delivery_timeout: None,
             })
     }
 }
@@ -139,6 +148,40 @@ async fn serve<S: Clone + Send + Sync + 'static>(app: App<S>, args: ServeArgs) -
     let app = match args.database_url {
         Some(url) => app.database_url(url),
         None => app,
+    };
+    let seconds = |value: Option<f64>, flag: &str| -> Result<Option<std::time::Duration>, String> {
+        value
+            .map(|v| {
+                std::time::Duration::try_from_secs_f64(v)
+                    .map_err(|_| format!("{flag} must be a positive number of seconds"))
+            })
+            .transpose()
+    };
+    let (lease, timeout) = match (
+        seconds(args.delivery_lease, "--delivery-lease"),
+        seconds(args.delivery_timeout, "--delivery-timeout"),
+    ) {
+        (Ok(lease), Ok(timeout)) => (lease, timeout),
+        (Err(err), _) | (_, Err(err)) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let app = if lease.is_some() || timeout.is_some() {
+        app.configure_dispatcher(move |mut config| {
+            if let Some(lease) = lease {
+                config = config.lease(lease);
+            }
+            if let Some(timeout) = timeout {
+                // The connect timeout is part of the total: never longer than it.
+                config = config
+                    .request_timeout(timeout)
+                    .connect_timeout(timeout.min(std::time::Duration::from_secs(5)));
+            }
+            config
+        })
+    } else {
+        app
     };
     let app = if args.allow_loopback {
         tracing::warn!("callbacks and webhooks may reach loopback addresses (--allow-loopback)");
