@@ -358,8 +358,11 @@ where
     }
 }
 
+/// Whether the template reads `$url`, which is rebuilt from the `Host` header.
 fn uses_url(template: &Template) -> bool {
-    template.to_string().contains("$url")
+    template
+        .expressions()
+        .any(|e| matches!(e, roundtrip_openapi::expr::RuntimeExpr::Url))
 }
 
 impl<P: 'static> OperationInput for Notify<P> {
@@ -412,7 +415,13 @@ where
         options: SendOptions,
     ) -> Result<MessageId, SendError> {
         let message = self.message(payload, options)?;
-        store(&self.callback.delivery, &self.callback.spec.name, message).await
+        store(
+            &self.callback.delivery,
+            MessageKind::Callback,
+            &self.callback.spec.name,
+            message,
+        )
+        .await
     }
 
     /// Builds, checks and returns the message [`send`](Self::send) would store, without
@@ -477,6 +486,7 @@ fn prepare<P: Serialize + JsonSchema + 'static>(
 /// Commits a message to the outbox and answers its id once it is durable.
 async fn store(
     delivery: &PreparedDelivery,
+    kind: MessageKind,
     name: &str,
     message: NewMessage,
 ) -> Result<MessageId, SendError> {
@@ -489,6 +499,10 @@ async fn store(
         .enqueue(vec![message])
         .await
         .map_err(|err| unavailable(err.to_string()))?;
+    if let Some(metrics) = delivery.metrics() {
+        let new = stored.iter().filter(|e| !e.deduplicated).count();
+        metrics.count_enqueued(kind, name, new as u64);
+    }
     stored
         .pop()
         .map(|enqueued| enqueued.id)
@@ -594,7 +608,7 @@ impl Publisher {
             payload,
             options,
         )?;
-        store(&self.delivery, event, message).await
+        store(&self.delivery, MessageKind::Webhook, event, message).await
     }
 }
 
