@@ -211,6 +211,19 @@ async fn a_ten_megabyte_body_gets_413() {
 }
 
 #[tokio::test]
+async fn a_byte_order_mark_before_the_json_is_accepted() {
+    let mut body = b"\xEF\xBB\xBF".to_vec();
+    body.extend_from_slice(GOOD_USER.as_bytes());
+    let response = client()
+        .post("/users/")
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await;
+    assert_eq!(response.status(), 200, "{}", response.text());
+}
+
+#[tokio::test]
 async fn missing_body_is_field_required() {
     let response = client().post("/users/").send().await;
     assert_eq!(response.status(), 422);

@@ -94,6 +94,8 @@ where
     if bytes.is_empty() {
         return Err(single_error(ValidationError::missing(vec![body_loc()])));
     }
+    // A UTF-8 byte order mark is not JSON, but clients send it and FastAPI accepts it.
+    let bytes: &[u8] = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let validator = type_validator::<T>().ok();
     if validator.is_none_or(|v| v.serde_covers)
         && let Ok(value) = serde_json::from_slice::<T>(bytes)
