@@ -7,6 +7,7 @@ pub mod depends;
 pub mod error;
 pub mod extract;
 mod handler;
+pub mod metrics;
 mod notify;
 mod operation;
 mod outbound;
@@ -23,6 +24,7 @@ pub use depends::{Dependency, DependencyOverrides, Depends};
 pub use error::{HttpError, RequestValidationError};
 pub use extract::{Cookie, Form, Header, Json, Multipart, Path, Query, UploadFile};
 pub use handler::Handler;
+pub use metrics::DeliveryMetrics;
 pub use notify::{Notify, Publisher, SendError, SendOptions};
 pub use operation::{OperationContext, OperationInput, OperationOutput};
 pub use outbound::{
