@@ -2,6 +2,7 @@
 //! outbox, workers that claim and send, retries, Standard Webhooks signing and an SSRF
 //! guard.
 
+pub mod endpoints;
 mod ids;
 pub mod message;
 pub mod outbox;

@@ -1,0 +1,973 @@
+//! Webhook endpoints in the PostgreSQL schema of the outbox.
+//!
+//! Statements name their tables with the schema, so they work whatever a connection's
+//! `search_path` is. Changes of one endpoint lock its row (`FOR UPDATE`), so concurrent
+//! updates and rotations from several processes apply one after the other. Times are the
+//! callers' clocks, stored as `timestamptz`.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::future::BoxFuture;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Postgres, Row, Transaction};
+
+use super::error::{from_migrate, from_postgres};
+use super::sqlite::disabled_error;
+use super::{
+    AttemptResult, CreatedEndpoint, DEFAULT_FAILURE_WINDOW, DEFAULT_ROTATION_GRACE, Endpoint,
+    EndpointFilter, EndpointPage, EndpointStore, EndpointUpdate, Error, HealthUpdate, NewEndpoint,
+    RotatedSecret, Rotation, check_url, disabled_from, event_rows, event_types_key, failing_reason,
+    generate_id, gone_reason, health, log_disabled, normalize_event_types, parse_event_types,
+    parse_metadata, parse_secret, parse_url, secret_or_generate,
+};
+use crate::message::MessageMeta;
+use crate::signing::Secret;
+use crate::worker::{AttemptObserver, AttemptReport, SecretSource, SecretSourceError};
+
+/// A `timestamptz` column as microseconds since the Unix epoch.
+macro_rules! us {
+    ($col:literal) => {
+        concat!("(extract(epoch from ", $col, ") * 1000000)::int8")
+    };
+}
+
+/// Microseconds since the Unix epoch (a parameter) as a `timestamptz`.
+macro_rules! ts {
+    ($param:literal) => {
+        concat!(
+            "(timestamptz 'epoch' + ",
+            $param,
+            "::int8 * interval '1 microsecond')"
+        )
+    };
+}
+
+/// The endpoint columns every read returns; `$1` is the current time (for the rotation).
+macro_rules! columns {
+    () => {
+        concat!(
+            "e.id, e.url, e.description, e.event_types::text AS event_types, \
+             e.metadata::text AS metadata, e.enabled, ",
+            us!("e.disabled_at"),
+            " AS disabled_at, e.disabled_kind, e.disabled_reason, ",
+            us!("e.failing_since"),
+            " AS failing_since, ",
+            us!("e.last_success_at"),
+            " AS last_success_at, ",
+            us!("e.created_at"),
+            " AS created_at, ",
+            us!("e.updated_at"),
+            " AS updated_at, (SELECT ",
+            us!("MAX(s.expires_at)"),
+            " FROM _rt_.webhook_endpoint_secrets s WHERE s.endpoint_id = e.id AND s.expires_at > ",
+            ts!("$1"),
+            ") AS rotation_ends_at"
+        )
+    };
+}
+
+const GET: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM _rt_.webhook_endpoints e WHERE e.id = $2"
+);
+
+const LIST: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM _rt_.webhook_endpoints e WHERE ($2::boolean IS NULL OR e.enabled = $2) \
+     AND ($3::text IS NULL OR e.id IN (SELECT endpoint_id FROM _rt_.webhook_endpoint_events \
+     WHERE event_type IN ($3, '*'))) AND ($4::text IS NULL OR e.id > $4) ORDER BY e.id LIMIT $5"
+);
+
+const MATCHING: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM _rt_.webhook_endpoints e WHERE e.enabled AND e.id IN (SELECT endpoint_id \
+     FROM _rt_.webhook_endpoint_events WHERE event_type IN ($2, '*')) ORDER BY e.id"
+);
+
+const DUPLICATE: &str = "SELECT id FROM _rt_.webhook_endpoints \
+     WHERE url = $1 AND event_types_key = $2 AND id <> $3";
+
+const LOCK: &str = "SELECT id FROM _rt_.webhook_endpoints WHERE id = $1 FOR UPDATE";
+
+const INSERT: &str = concat!(
+    "INSERT INTO _rt_.webhook_endpoints (id, url, description, event_types, event_types_key, \
+     metadata, enabled, created_at, updated_at) VALUES ($1, $2, $3, $4::jsonb, $5, $6::jsonb, \
+     true, ",
+    ts!("$7"),
+    ", ",
+    ts!("$7"),
+    ")"
+);
+
+const INSERT_EVENTS: &str = "INSERT INTO _rt_.webhook_endpoint_events (event_type, endpoint_id) \
+     SELECT unnest($2::text[]), $1";
+
+const DELETE_EVENTS: &str = "DELETE FROM _rt_.webhook_endpoint_events WHERE endpoint_id = $1";
+
+const INSERT_FIRST_SECRET: &str = concat!(
+    "INSERT INTO _rt_.webhook_endpoint_secrets (endpoint_id, seq, secret, created_at) \
+     VALUES ($1, 1, $2, ",
+    ts!("$3"),
+    ")"
+);
+
+const UPDATE: &str = concat!(
+    "UPDATE _rt_.webhook_endpoints SET url = $2, description = $3, event_types = $4::jsonb, \
+     event_types_key = $5, metadata = $6::jsonb, updated_at = ",
+    ts!("$7"),
+    " WHERE id = $1"
+);
+
+const DELETE: &str = "DELETE FROM _rt_.webhook_endpoints WHERE id = $1";
+
+const ROTATE: &str = concat!(
+    "WITH purged AS (DELETE FROM _rt_.webhook_endpoint_secrets WHERE endpoint_id = $1 \
+     AND expires_at IS NOT NULL AND expires_at <= ",
+    ts!("$2"),
+    "), retired AS (UPDATE _rt_.webhook_endpoint_secrets SET expires_at = ",
+    ts!("$3"),
+    " WHERE endpoint_id = $1 AND expires_at IS NULL), touched AS (UPDATE _rt_.webhook_endpoints \
+     SET updated_at = ",
+    ts!("$2"),
+    " WHERE id = $1) INSERT INTO _rt_.webhook_endpoint_secrets (endpoint_id, seq, secret, \
+     created_at) SELECT $1, COALESCE(MAX(seq), 0) + 1, $4, ",
+    ts!("$2"),
+    " FROM _rt_.webhook_endpoint_secrets WHERE endpoint_id = $1"
+);
+
+const ENABLE: &str = concat!(
+    "UPDATE _rt_.webhook_endpoints SET enabled = true, disabled_at = NULL, disabled_kind = NULL, \
+     disabled_reason = NULL, failing_since = NULL, updated_at = ",
+    ts!("$2"),
+    " WHERE id = $1 AND NOT enabled"
+);
+
+const DISABLE: &str = concat!(
+    "UPDATE _rt_.webhook_endpoints SET enabled = false, disabled_at = ",
+    ts!("$2"),
+    ", disabled_kind = $3, disabled_reason = $4, failing_since = CASE WHEN $3 = 'gone' \
+     THEN COALESCE(failing_since, ",
+    ts!("$2"),
+    ") ELSE failing_since END, updated_at = ",
+    ts!("$2"),
+    " WHERE id = $1 AND enabled"
+);
+
+const SECRETS: &str = concat!(
+    "SELECT e.enabled, e.disabled_reason, s.secret FROM _rt_.webhook_endpoints e \
+     LEFT JOIN _rt_.webhook_endpoint_secrets s ON s.endpoint_id = e.id \
+     AND (s.expires_at IS NULL OR s.expires_at > ",
+    ts!("$2"),
+    ") WHERE e.id = $1 ORDER BY s.seq DESC"
+);
+
+const SUCCEEDED: &str = concat!(
+    "UPDATE _rt_.webhook_endpoints SET failing_since = NULL, last_success_at = ",
+    ts!("$2"),
+    " WHERE id = $1"
+);
+
+const FAILED: &str = concat!(
+    "UPDATE _rt_.webhook_endpoints SET failing_since = COALESCE(failing_since, ",
+    ts!("$2"),
+    ") WHERE id = $1 RETURNING ",
+    us!("failing_since"),
+    " AS failing_since, enabled"
+);
+
+/// The statements, with the schema filled in once when the store opens.
+struct Statements {
+    get: String,
+    list: String,
+    matching: String,
+    duplicate: String,
+    lock: String,
+    insert: String,
+    insert_events: String,
+    delete_events: String,
+    insert_first_secret: String,
+    update: String,
+    delete: String,
+    rotate: String,
+    enable: String,
+    disable: String,
+    secrets: String,
+    succeeded: String,
+    failed: String,
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+impl Statements {
+    fn new(schema: &str) -> Self {
+        let prefix = format!("{}.", quote_ident(schema));
+        let q = |template: &str| template.replace("_rt_.", &prefix);
+        Statements {
+            get: q(GET),
+            list: q(LIST),
+            matching: q(MATCHING),
+            duplicate: q(DUPLICATE),
+            lock: q(LOCK),
+            insert: q(INSERT),
+            insert_events: q(INSERT_EVENTS),
+            delete_events: q(DELETE_EVENTS),
+            insert_first_secret: q(INSERT_FIRST_SECRET),
+            update: q(UPDATE),
+            delete: q(DELETE),
+            rotate: q(ROTATE),
+            enable: q(ENABLE),
+            disable: q(DISABLE),
+            secrets: q(SECRETS),
+            succeeded: q(SUCCEEDED),
+            failed: q(FAILED),
+        }
+    }
+}
+
+fn sql(text: &str) -> AssertSqlSafe<String> {
+    AssertSqlSafe(text.to_owned())
+}
+
+/// How to connect a [`PgEndpointStore`].
+///
+/// ```
+/// use roundtrip_delivery::endpoints::PgEndpointOptions;
+/// let options = PgEndpointOptions::new("postgres://app@127.0.0.1/app").schema("outbox");
+/// assert_eq!(options.get_schema(), "outbox");
+/// ```
+#[derive(Clone)]
+pub struct PgEndpointOptions {
+    url: String,
+    schema: String,
+    max_connections: u32,
+    acquire_timeout: Duration,
+    application_name: String,
+    rotation_grace: Duration,
+    failure_window: Duration,
+}
+
+impl std::fmt::Debug for PgEndpointOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgEndpointOptions")
+            .field("url", &redact(&self.url))
+            .field("schema", &self.schema)
+            .field("max_connections", &self.max_connections)
+            .finish_non_exhaustive()
+    }
+}
+
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(parsed) => crate::message::redact_url(&parsed),
+        Err(_) => "(an unparsable URL)".to_owned(),
+    }
+}
+
+impl PgEndpointOptions {
+    /// Options for the database at `url`, with the defaults: the outbox's default schema
+    /// (`roundtrip`), 4 connections, a 24-hour rotation grace and a 5-day failure window.
+    pub fn new(url: impl Into<String>) -> Self {
+        PgEndpointOptions {
+            url: url.into(),
+            schema: crate::postgres::DEFAULT_SCHEMA.to_owned(),
+            max_connections: 4,
+            acquire_timeout: Duration::from_secs(5),
+            application_name: "roundtrip-endpoints".to_owned(),
+            rotation_grace: DEFAULT_ROTATION_GRACE,
+            failure_window: DEFAULT_FAILURE_WINDOW,
+        }
+    }
+
+    /// The schema that holds the tables: the outbox's (default `roundtrip`). Letters,
+    /// digits and `_`, not starting with a digit, at most 63 bytes. Created if missing.
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = schema.into();
+        self
+    }
+
+    /// The schema.
+    pub fn get_schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// The most connections the store opens (default 4).
+    pub fn max_connections(mut self, n: u32) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+
+    /// How long a call waits for a connection before failing with
+    /// [`Error::is_unavailable`] (default 5 s).
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    /// The `application_name` of the store's connections (default `roundtrip-endpoints`).
+    pub fn application_name(mut self, name: impl Into<String>) -> Self {
+        self.application_name = name.into();
+        self
+    }
+
+    /// How long a rotated-out secret keeps signing, unless a rotation says otherwise
+    /// (default 24 hours).
+    pub fn rotation_grace(mut self, grace: Duration) -> Self {
+        self.rotation_grace = grace;
+        self
+    }
+
+    /// How long an endpoint may fail without a success before it is disabled (default 5
+    /// days).
+    pub fn failure_window(mut self, window: Duration) -> Self {
+        self.failure_window = window;
+        self
+    }
+
+    fn check_schema(&self) -> Result<(), Error> {
+        let ok = !self.schema.is_empty()
+            && self.schema.len() <= 63
+            && self
+                .schema
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && !self.schema.as_bytes()[0].is_ascii_digit();
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::invalid(format!(
+                "the schema name `{}` is invalid: use letters, digits and `_`, not starting with \
+                 a digit, at most 63 bytes",
+                self.schema.chars().take(80).collect::<String>()
+            )))
+        }
+    }
+}
+
+/// Webhook endpoints in a PostgreSQL schema. Cheap to clone; every clone is the same store.
+///
+/// It is also a [`SecretSource`] (the secrets of a message's endpoint) and an
+/// [`AttemptObserver`] (disables endpoints that answer 410 or fail for too long).
+#[derive(Clone)]
+pub struct PgEndpointStore {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    pool: PgPool,
+    sql: Statements,
+    options: PgEndpointOptions,
+    tracker: Arc<health::Tracker>,
+}
+
+impl std::fmt::Debug for PgEndpointStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgEndpointStore")
+            .field("schema", &self.shared.options.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+fn to_us(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_micros()).unwrap_or(i64::MAX),
+    }
+}
+
+fn from_us(us: i64) -> SystemTime {
+    if us >= 0 {
+        UNIX_EPOCH + Duration::from_micros(us.unsigned_abs())
+    } else {
+        UNIX_EPOCH - Duration::from_micros(us.unsigned_abs())
+    }
+}
+
+fn json_text<T: serde::Serialize>(value: &T) -> Result<String, Error> {
+    serde_json::to_string(value)
+        .map_err(|e| Error::invalid("a webhook endpoint value is not JSON").with_source(e))
+}
+
+fn endpoint_from_row(row: &PgRow) -> Result<Endpoint, Error> {
+    let get_err = |e: sqlx::Error| from_postgres(e);
+    let url: String = row.try_get("url").map_err(get_err)?;
+    let event_types: String = row.try_get("event_types").map_err(get_err)?;
+    let metadata: String = row.try_get("metadata").map_err(get_err)?;
+    let time = |column: &str| -> Result<Option<SystemTime>, Error> {
+        Ok(row
+            .try_get::<Option<i64>, _>(column)
+            .map_err(from_postgres)?
+            .map(from_us))
+    };
+    let kind: Option<String> = row.try_get("disabled_kind").map_err(get_err)?;
+    Ok(Endpoint {
+        id: row.try_get("id").map_err(get_err)?,
+        url: parse_url(&url)?,
+        description: row.try_get("description").map_err(get_err)?,
+        event_types: parse_event_types(&event_types)?,
+        metadata: parse_metadata(&metadata)?,
+        disabled: disabled_from(
+            row.try_get("enabled").map_err(get_err)?,
+            time("disabled_at")?,
+            kind.as_deref(),
+            row.try_get("disabled_reason").map_err(get_err)?,
+        ),
+        created_at: time("created_at")?.unwrap_or(UNIX_EPOCH),
+        updated_at: time("updated_at")?.unwrap_or(UNIX_EPOCH),
+        failing_since: time("failing_since")?,
+        last_success_at: time("last_success_at")?,
+        rotation_ends_at: time("rotation_ends_at")?,
+    })
+}
+
+/// Creates the schema and brings the tables up to date, on one connection whose
+/// `search_path` is the schema (the migration names its tables without one).
+async fn migrate(connect: &PgConnectOptions, schema: &str) -> Result<(), Error> {
+    let quoted = quote_ident(schema);
+    let mut conn: PgConnection = connect
+        .clone()
+        .options([("search_path", quoted.as_str())])
+        .connect()
+        .await
+        .map_err(from_postgres)?;
+    let mut migrator = sqlx::migrate!("./migrations/endpoints-postgres");
+    // Created under the migrator's advisory lock, so concurrent starts cannot race on it.
+    migrator.create_schema(quoted.clone());
+    migrator.dangerous_set_table_name(format!("{quoted}._roundtrip_endpoint_migrations"));
+    let result = migrator
+        .run_direct(None, &mut conn, false)
+        .await
+        .map_err(|e| from_migrate(e, from_postgres));
+    // Closing ends the session, which also drops the advisory lock if a failure left it held.
+    let _ = conn.close().await;
+    result
+}
+
+impl PgEndpointStore {
+    /// Connects to the database at `url` with the default options (schema `roundtrip`).
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        Self::connect_with(PgEndpointOptions::new(url)).await
+    }
+
+    /// Connects: creates the schema and brings the endpoint tables up to date (safe when
+    /// several processes start at once), and opens the pool.
+    pub async fn connect_with(options: PgEndpointOptions) -> Result<Self, Error> {
+        options.check_schema()?;
+        let shown = redact(&options.url);
+        let opening = |e: Error| {
+            let kind = e.kind();
+            Error::new(
+                kind,
+                format!(
+                    "cannot open the webhook endpoint tables in `{shown}` (schema `{}`)",
+                    options.schema
+                ),
+            )
+            .with_source(e)
+        };
+        let connect = options
+            .url
+            .parse::<PgConnectOptions>()
+            .map_err(|e| {
+                opening(
+                    Error::invalid(
+                        "the database URL is invalid; expected postgres://user:password@host:port/database",
+                    )
+                    .with_source(e),
+                )
+            })?
+            .application_name(&options.application_name)
+            .disable_statement_logging();
+        migrate(&connect, &options.schema).await.map_err(opening)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .min_connections(0)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_lazy_with(connect);
+        Ok(PgEndpointStore {
+            shared: Arc::new(Shared {
+                pool,
+                sql: Statements::new(&options.schema),
+                options,
+                tracker: Arc::new(health::Tracker::default()),
+            }),
+        })
+    }
+
+    /// The schema that holds the tables.
+    pub fn schema(&self) -> &str {
+        &self.shared.options.schema
+    }
+
+    /// Closes the pool; calls made afterwards fail with [`Error::is_unavailable`].
+    pub async fn close(&self) {
+        self.shared.pool.close().await;
+    }
+
+    async fn begin(&self) -> Result<Transaction<'static, Postgres>, Error> {
+        self.shared.pool.begin().await.map_err(from_postgres)
+    }
+
+    async fn read(
+        &self,
+        conn: &mut PgConnection,
+        id: &str,
+        now: SystemTime,
+    ) -> Result<Endpoint, Error> {
+        let row = sqlx::query(sql(&self.shared.sql.get))
+            .bind(to_us(now))
+            .bind(id)
+            .fetch_optional(conn)
+            .await
+            .map_err(from_postgres)?;
+        match row {
+            Some(row) => endpoint_from_row(&row),
+            None => Err(Error::not_found(id)),
+        }
+    }
+
+    /// Locks the endpoint's row for the rest of the transaction.
+    async fn lock(&self, conn: &mut PgConnection, id: &str) -> Result<(), Error> {
+        let found = sqlx::query(sql(&self.shared.sql.lock))
+            .bind(id)
+            .fetch_optional(conn)
+            .await
+            .map_err(from_postgres)?;
+        found.map(|_| ()).ok_or_else(|| Error::not_found(id))
+    }
+
+    async fn duplicate_of(
+        &self,
+        conn: &mut PgConnection,
+        url: &str,
+        key: &str,
+        except: &str,
+    ) -> Result<Option<String>, Error> {
+        sqlx::query_scalar::<_, String>(sql(&self.shared.sql.duplicate))
+            .bind(url)
+            .bind(key)
+            .bind(except)
+            .fetch_optional(conn)
+            .await
+            .map_err(from_postgres)
+    }
+
+    async fn insert_events(
+        &self,
+        conn: &mut PgConnection,
+        id: &str,
+        types: &[String],
+    ) -> Result<(), Error> {
+        let rows: Vec<String> = event_rows(types).into_iter().map(str::to_owned).collect();
+        sqlx::query(sql(&self.shared.sql.insert_events))
+            .bind(id)
+            .bind(&rows)
+            .execute(conn)
+            .await
+            .map_err(from_postgres)?;
+        Ok(())
+    }
+
+    async fn create_endpoint(&self, new: NewEndpoint) -> Result<CreatedEndpoint, Error> {
+        check_url(&new.url)?;
+        let types = normalize_event_types(&new.event_types)?;
+        let key = event_types_key(&types);
+        let types_json = json_text(&types)?;
+        let metadata = json_text(&new.metadata)?;
+        let secret = secret_or_generate(new.secret)?;
+        let id = generate_id();
+        let now = SystemTime::now();
+        let mut tx = self.begin().await?;
+        if let Some(existing) = self
+            .duplicate_of(&mut tx, new.url.as_str(), &key, &id)
+            .await?
+        {
+            return Err(Error::duplicate(&existing));
+        }
+        let inserted = sqlx::query(sql(&self.shared.sql.insert))
+            .bind(&id)
+            .bind(new.url.as_str())
+            .bind(&new.description)
+            .bind(&types_json)
+            .bind(&key)
+            .bind(&metadata)
+            .bind(to_us(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(from_postgres);
+        if let Err(err) = inserted {
+            // Another process created the same endpoint between the check and the insert.
+            if err.is_conflict() {
+                drop(tx);
+                let mut conn = self.shared.pool.acquire().await.map_err(from_postgres)?;
+                if let Some(existing) = self
+                    .duplicate_of(&mut conn, new.url.as_str(), &key, &id)
+                    .await?
+                {
+                    return Err(Error::duplicate(&existing));
+                }
+            }
+            return Err(err);
+        }
+        self.insert_events(&mut tx, &id, &types).await?;
+        sqlx::query(sql(&self.shared.sql.insert_first_secret))
+            .bind(&id)
+            .bind(secret.to_string())
+            .bind(to_us(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(from_postgres)?;
+        let endpoint = self.read(&mut tx, &id, now).await?;
+        tx.commit().await.map_err(from_postgres)?;
+        Ok(CreatedEndpoint { endpoint, secret })
+    }
+
+    async fn list_endpoints(&self, filter: &EndpointFilter) -> Result<EndpointPage, Error> {
+        let limit = filter.effective_limit();
+        let rows = sqlx::query(sql(&self.shared.sql.list))
+            .bind(to_us(SystemTime::now()))
+            .bind(filter.enabled)
+            .bind(filter.event_type.as_deref())
+            .bind(filter.after.as_deref())
+            .bind(i64::try_from(limit + 1).unwrap_or(i64::MAX))
+            .fetch_all(&self.shared.pool)
+            .await
+            .map_err(from_postgres)?;
+        let mut endpoints = rows
+            .iter()
+            .map(endpoint_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = if endpoints.len() > limit {
+            endpoints.truncate(limit);
+            endpoints.last().map(|e| e.id.clone())
+        } else {
+            None
+        };
+        Ok(EndpointPage { endpoints, next })
+    }
+
+    async fn update_endpoint(&self, id: &str, update: EndpointUpdate) -> Result<Endpoint, Error> {
+        if let Some(url) = &update.url {
+            check_url(url)?;
+        }
+        let types = update
+            .event_types
+            .as_deref()
+            .map(normalize_event_types)
+            .transpose()?;
+        let now = SystemTime::now();
+        let mut tx = self.begin().await?;
+        self.lock(&mut tx, id).await?;
+        let current = self.read(&mut tx, id, now).await?;
+        if update.is_empty() {
+            return Ok(current);
+        }
+        let url = update.url.unwrap_or_else(|| current.url.clone());
+        let types = types.unwrap_or_else(|| current.event_types.clone());
+        let key = event_types_key(&types);
+        let types_changed = types != current.event_types;
+        if (url != current.url || types_changed)
+            && let Some(existing) = self.duplicate_of(&mut tx, url.as_str(), &key, id).await?
+        {
+            return Err(Error::duplicate(&existing));
+        }
+        let description = update.description.unwrap_or(current.description);
+        let metadata = update.metadata.unwrap_or(current.metadata);
+        sqlx::query(sql(&self.shared.sql.update))
+            .bind(id)
+            .bind(url.as_str())
+            .bind(&description)
+            .bind(json_text(&types)?)
+            .bind(&key)
+            .bind(json_text(&metadata)?)
+            .bind(to_us(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(from_postgres)?;
+        if types_changed {
+            sqlx::query(sql(&self.shared.sql.delete_events))
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(from_postgres)?;
+            self.insert_events(&mut tx, id, &types).await?;
+        }
+        let endpoint = self.read(&mut tx, id, now).await?;
+        tx.commit().await.map_err(from_postgres)?;
+        Ok(endpoint)
+    }
+
+    async fn delete_endpoint(&self, id: &str) -> Result<(), Error> {
+        // The events and secrets go with it (ON DELETE CASCADE).
+        let deleted = sqlx::query(sql(&self.shared.sql.delete))
+            .bind(id)
+            .execute(&self.shared.pool)
+            .await
+            .map_err(from_postgres)?
+            .rows_affected();
+        if deleted == 0 {
+            return Err(Error::not_found(id));
+        }
+        self.shared.tracker.forget(id);
+        Ok(())
+    }
+
+    async fn rotate(&self, id: &str, rotation: Rotation) -> Result<RotatedSecret, Error> {
+        let grace = rotation.grace.unwrap_or(self.shared.options.rotation_grace);
+        let secret = secret_or_generate(rotation.secret)?;
+        let now = SystemTime::now();
+        let expires = now.checked_add(grace).unwrap_or(now);
+        let mut tx = self.begin().await?;
+        self.lock(&mut tx, id).await?;
+        sqlx::query(sql(&self.shared.sql.rotate))
+            .bind(id)
+            .bind(to_us(now))
+            .bind(to_us(expires))
+            .bind(secret.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(from_postgres)?;
+        let endpoint = self.read(&mut tx, id, now).await?;
+        tx.commit().await.map_err(from_postgres)?;
+        Ok(RotatedSecret {
+            endpoint,
+            secret,
+            previous_expires_at: expires,
+        })
+    }
+
+    /// Enables (`None`) or disables (`Some((kind, reason))`) an endpoint at `at`; answers the
+    /// endpoint and whether anything changed.
+    async fn set_enabled(
+        &self,
+        id: &str,
+        disable: Option<(&str, &str)>,
+        at: SystemTime,
+    ) -> Result<(Endpoint, bool), Error> {
+        let mut tx = self.begin().await?;
+        let query = match disable {
+            None => sqlx::query(sql(&self.shared.sql.enable))
+                .bind(id)
+                .bind(to_us(at)),
+            Some((kind, reason)) => sqlx::query(sql(&self.shared.sql.disable))
+                .bind(id)
+                .bind(to_us(at))
+                .bind(kind)
+                .bind(reason),
+        };
+        let changed = query
+            .execute(&mut *tx)
+            .await
+            .map_err(from_postgres)?
+            .rows_affected()
+            > 0;
+        let endpoint = self.read(&mut tx, id, at).await?;
+        tx.commit().await.map_err(from_postgres)?;
+        if changed {
+            self.shared.tracker.forget(id);
+            log_disabled(&endpoint);
+        }
+        Ok((endpoint, changed))
+    }
+
+    async fn matching_endpoints(&self, event: &str) -> Result<Vec<Endpoint>, Error> {
+        let rows = sqlx::query(sql(&self.shared.sql.matching))
+            .bind(to_us(SystemTime::now()))
+            .bind(event)
+            .fetch_all(&self.shared.pool)
+            .await
+            .map_err(from_postgres)?;
+        rows.iter().map(endpoint_from_row).collect()
+    }
+
+    async fn secrets_of(&self, id: &str) -> Result<Vec<Secret>, Error> {
+        let rows = sqlx::query(sql(&self.shared.sql.secrets))
+            .bind(id)
+            .bind(to_us(SystemTime::now()))
+            .fetch_all(&self.shared.pool)
+            .await
+            .map_err(from_postgres)?;
+        let Some(first) = rows.first() else {
+            return Err(Error::not_found(id));
+        };
+        let enabled: bool = first.try_get("enabled").map_err(from_postgres)?;
+        if !enabled {
+            let reason: Option<String> = first.try_get("disabled_reason").map_err(from_postgres)?;
+            return Err(disabled_error(id, reason.as_deref()));
+        }
+        let mut secrets = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if let Some(text) = row
+                .try_get::<Option<String>, _>("secret")
+                .map_err(from_postgres)?
+            {
+                secrets.push(parse_secret(&text)?);
+            }
+        }
+        if secrets.is_empty() {
+            return Err(Error::corrupt(format!(
+                "the webhook endpoint `{id}` has no current secret; rotate it to make one"
+            )));
+        }
+        Ok(secrets)
+    }
+
+    async fn record(
+        &self,
+        id: &str,
+        result: AttemptResult,
+        at: SystemTime,
+    ) -> Result<HealthUpdate, Error> {
+        let window = self.shared.options.failure_window;
+        match result {
+            AttemptResult::Delivered => {
+                let changed = sqlx::query(sql(&self.shared.sql.succeeded))
+                    .bind(id)
+                    .bind(to_us(at))
+                    .execute(&self.shared.pool)
+                    .await
+                    .map_err(from_postgres)?
+                    .rows_affected();
+                if changed == 0 {
+                    return Err(Error::not_found(id));
+                }
+                Ok(HealthUpdate {
+                    failing_since: None,
+                    disabled: None,
+                })
+            }
+            AttemptResult::Failed => {
+                let row = sqlx::query(sql(&self.shared.sql.failed))
+                    .bind(id)
+                    .bind(to_us(at))
+                    .fetch_optional(&self.shared.pool)
+                    .await
+                    .map_err(from_postgres)?
+                    .ok_or_else(|| Error::not_found(id))?;
+                let since = from_us(row.try_get("failing_since").map_err(from_postgres)?);
+                let enabled: bool = row.try_get("enabled").map_err(from_postgres)?;
+                let failing_for = at.duration_since(since).unwrap_or_default();
+                if enabled && failing_for >= window {
+                    let reason = failing_reason(window);
+                    let (endpoint, changed) =
+                        self.set_enabled(id, Some(("failing", &reason)), at).await?;
+                    return Ok(HealthUpdate {
+                        failing_since: endpoint.failing_since,
+                        disabled: changed.then_some(endpoint),
+                    });
+                }
+                Ok(HealthUpdate {
+                    failing_since: Some(since),
+                    disabled: None,
+                })
+            }
+            AttemptResult::Gone => {
+                let reason = gone_reason();
+                let (endpoint, changed) = self.set_enabled(id, Some(("gone", &reason)), at).await?;
+                Ok(HealthUpdate {
+                    failing_since: endpoint.failing_since,
+                    disabled: changed.then_some(endpoint),
+                })
+            }
+        }
+    }
+}
+
+impl EndpointStore for PgEndpointStore {
+    fn create(&self, endpoint: NewEndpoint) -> BoxFuture<'_, Result<CreatedEndpoint, Error>> {
+        Box::pin(self.create_endpoint(endpoint))
+    }
+
+    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Endpoint, Error>> {
+        Box::pin(async move {
+            let mut conn = self.shared.pool.acquire().await.map_err(from_postgres)?;
+            self.read(&mut conn, id, SystemTime::now()).await
+        })
+    }
+
+    fn list<'a>(
+        &'a self,
+        filter: &'a EndpointFilter,
+    ) -> BoxFuture<'a, Result<EndpointPage, Error>> {
+        Box::pin(self.list_endpoints(filter))
+    }
+
+    fn update<'a>(
+        &'a self,
+        id: &'a str,
+        update: EndpointUpdate,
+    ) -> BoxFuture<'a, Result<Endpoint, Error>> {
+        Box::pin(self.update_endpoint(id, update))
+    }
+
+    fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(self.delete_endpoint(id))
+    }
+
+    fn rotate_secret<'a>(
+        &'a self,
+        id: &'a str,
+        rotation: Rotation,
+    ) -> BoxFuture<'a, Result<RotatedSecret, Error>> {
+        Box::pin(self.rotate(id, rotation))
+    }
+
+    fn enable<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Endpoint, Error>> {
+        Box::pin(async move { Ok(self.set_enabled(id, None, SystemTime::now()).await?.0) })
+    }
+
+    fn disable<'a>(
+        &'a self,
+        id: &'a str,
+        reason: &'a str,
+    ) -> BoxFuture<'a, Result<Endpoint, Error>> {
+        Box::pin(async move {
+            Ok(self
+                .set_enabled(id, Some(("manual", reason)), SystemTime::now())
+                .await?
+                .0)
+        })
+    }
+
+    fn matching<'a>(&'a self, event: &'a str) -> BoxFuture<'a, Result<Vec<Endpoint>, Error>> {
+        Box::pin(self.matching_endpoints(event))
+    }
+
+    fn signing_secrets<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Vec<Secret>, Error>> {
+        Box::pin(self.secrets_of(id))
+    }
+
+    fn record_attempt<'a>(
+        &'a self,
+        id: &'a str,
+        result: AttemptResult,
+        at: SystemTime,
+    ) -> BoxFuture<'a, Result<HealthUpdate, Error>> {
+        Box::pin(self.record(id, result, at))
+    }
+
+    fn failure_window(&self) -> Duration {
+        self.shared.options.failure_window
+    }
+}
+
+impl SecretSource for PgEndpointStore {
+    fn secrets<'a>(
+        &'a self,
+        message: &'a MessageMeta,
+    ) -> BoxFuture<'a, Result<Vec<Secret>, SecretSourceError>> {
+        health::secrets(self, message)
+    }
+}
+
+impl AttemptObserver for PgEndpointStore {
+    fn finished(&self, report: &AttemptReport<'_>) {
+        let store: Arc<dyn EndpointStore> = Arc::new(self.clone());
+        health::observe(&store, &self.shared.tracker, report);
+    }
+}
