@@ -18,7 +18,7 @@
 //! fn ten() -> i64 { 10 }
 //!
 //! /// FastAPI's `def pagination(skip: int = 0, limit: Annotated[int, Query(le=100)] = 10)`.
-//! #[derive(serde::Serialize)]
+//! #[derive(serde::Serialize, schemars::JsonSchema)]
 //! struct Pagination { skip: i64, limit: i64 }
 //!
 //! impl Dependency for Pagination {
@@ -33,6 +33,10 @@
 //! async fn list_items(Depends(page): Depends<Pagination>) -> Json<Pagination> {
 //!     Json(page)
 //! }
+//!
+//! // `skip` and `limit` are documented as query parameters of `GET /items/`.
+//! let app = roundtrip::App::new().route("/items/", roundtrip::get(list_items));
+//! # app.into_router().expect("the app builds");
 //! ```
 //!
 //! A dependency's inputs may be any extractors a handler could take (several as a tuple),
@@ -45,6 +49,10 @@
 //! it for every request, and `App::layer(axum::Extension(..))` for a whole app). A
 //! `Depends<D>` with an override for `D` uses it and reads none of `D`'s inputs, so an
 //! overridden `CurrentUser` needs no credentials.
+//!
+//! The app's state is replaced by building the app with another one: write the app as a
+//! function of its state (`fn app_with(state: AppState) -> App<AppState>`) and give tests
+//! their own (`App::with_state`); a dependency that reads `State<_>` then sees it.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -233,8 +241,7 @@ impl<D: Dependency> OperationInput for Depends<D> {
 }
 
 // The error is boxed: a `Response` is large, and most replacements never fail.
-type Replacement =
-    Arc<dyn Fn(&Parts) -> Result<Box<dyn Any + Send>, Box<Response>> + Send + Sync>;
+type Replacement = Arc<dyn Fn(&Parts) -> Result<Box<dyn Any + Send>, Box<Response>> + Send + Sync>;
 
 /// Replacements for dependencies, by type: FastAPI's `app.dependency_overrides`.
 ///
