@@ -80,8 +80,8 @@ enum DeliveriesCommand {
     List {
         #[command(flatten)]
         filter: FilterArgs,
-        /// At most this many.
-        #[arg(long, default_value_t = 50)]
+        /// At most this many (1 or more).
+        #[arg(long, default_value_t = 50, value_parser = parse_limit)]
         limit: usize,
     },
     /// Show one message with its attempts, response codes, timings and contract
@@ -122,6 +122,11 @@ pub(super) async fn run<S: Clone + Send + Sync + 'static>(
         Ok(built) => built,
         Err(err) => return fail(&err.to_string()),
     };
+    if let Some(path) = built.sqlite_path()
+        && path.as_os_str().is_empty()
+    {
+        return fail("the database URL names no file: use sqlite://path/to/outbox.db");
+    }
     if let Some(path) = built.sqlite_path()
         && !path.exists()
     {
@@ -193,12 +198,14 @@ async fn list(
 ) -> Result<ExitCode, String> {
     let mut messages = Vec::new();
     let mut filter = filter;
+    let mut more = false;
     while messages.len() < limit {
         let page = outbox
             .list(&filter.clone().limit(limit - messages.len()))
             .await
             .map_err(|e| e.to_string())?;
         messages.extend(page.messages);
+        more = page.next.is_some();
         match page.next {
             Some(next) => filter = filter.before(next),
             None => break,
@@ -211,6 +218,12 @@ async fn list(
     if messages.is_empty() {
         println!("no messages match");
         return Ok(ExitCode::SUCCESS);
+    }
+    if more {
+        // On stderr, so a pipe gets the table alone.
+        eprintln!(
+            "the newest {limit} are shown and more match: raise --limit or narrow the filters"
+        );
     }
     let rows: Vec<Vec<String>> = messages
         .iter()
@@ -370,6 +383,10 @@ async fn replay(
             None => break,
         }
     }
+    if ids.is_empty() && !out.json {
+        println!("no messages match: nothing to replay");
+        return Ok(ExitCode::SUCCESS);
+    }
     if dry_run {
         if out.json {
             out.print_json(&json!({"would_replay": ids.len()}));
@@ -443,6 +460,15 @@ fn format_time(time: SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from_timestamp(since.as_secs() as i64, since.subsec_nanos())
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         .unwrap_or_else(|| format!("{}s", since.as_secs()))
+}
+
+/// A positive number of messages.
+fn parse_limit(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("the limit must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{text}` is not a number of messages")),
+    }
 }
 
 /// RFC 3339, or an age such as `90s`, `30m`, `6h`, `7d` counted back from now.

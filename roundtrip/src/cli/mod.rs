@@ -101,11 +101,16 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
                 };
             }
         };
-        init_tracing();
-        match cli
+        let command = cli
             .command
-            .unwrap_or(Command::Serve(ServeArgs::parse_defaults()))
-        {
+            .unwrap_or(Command::Serve(ServeArgs::parse_defaults()));
+        // A server reports what it does; a one-off command prints its answer and only
+        // warns (the database driver's notices are noise to someone reading a table).
+        init_tracing(match command {
+            Command::Serve(_) => "info,sqlx=warn",
+            _ => "warn",
+        });
+        match command {
             Command::Serve(args) => serve(self, args).await,
             Command::Openapi { action, output } => openapi(self, action, output),
             Command::Deliveries(args) => deliveries::run(self, args).await,
@@ -134,9 +139,10 @@ impl ServeArgs {
     }
 }
 
-fn init_tracing() {
+/// Logs to stderr, filtered by `RUST_LOG`, or `default` without it.
+fn init_tracing(default: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
