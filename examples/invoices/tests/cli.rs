@@ -133,6 +133,47 @@ async fn run_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Out {
     .expect("the child's thread")
 }
 
+/// Runs the app binary with its stdout and stderr on a terminal (a pseudo-terminal from
+/// util-linux's `script`, which every Debian system has); both arrive in `stdout`, with
+/// the terminal's line ends turned back into `\n`.
+async fn run_on_terminal(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Out {
+    let line = std::iter::once(env!("CARGO_BIN_EXE_example-invoices"))
+        .chain(args.iter().copied())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let dir = dir.to_path_buf();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let mut command = Command::new("script");
+        command
+            .args(["-q", "-e", "-c", &line, "/dev/null"])
+            .current_dir(&dir)
+            .env_remove("ROUNDTRIP_DATABASE_URL")
+            .env_remove("RUST_LOG")
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::null());
+        for (k, v) in &env {
+            command.env(k, v);
+        }
+        let output = command
+            .output()
+            .expect("`script` (util-linux) runs the command on a terminal");
+        Out {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).replace("\r\n", "\n"),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            took: started.elapsed(),
+            args: vec![line],
+        }
+    })
+    .await
+    .expect("the child's thread")
+}
+
 /// The command line pointed at one outbox.
 struct Cli {
     dir: PathBuf,
@@ -649,6 +690,65 @@ async fn the_cli_inspects_retries_replays_and_cancels_on_a_sqlite_file() {
     .await
     .success();
     assert_eq!(out.listed().len(), fixture.ids.len());
+
+    // On a terminal: statuses in colour (unless NO_COLOR), and a bulk replay shows its
+    // progress on stderr, but never with --json. After `exercise`, four messages are
+    // succeeded and the rest pending.
+    let db = database_url.as_str();
+    let list = ["deliveries", "list", "--database-url", db];
+    let coloured = run_on_terminal(dir.path(), &list, &[]).await;
+    assert_eq!(coloured.code, Some(0), "{coloured:?}");
+    assert!(
+        coloured.stdout.contains("\u{1b}[32msucceeded\u{1b}[0m")
+            && coloured.stdout.contains("\u{1b}[33mpending\u{1b}[0m"),
+        "{coloured:?}"
+    );
+    let plain = run_on_terminal(dir.path(), &list, &[("NO_COLOR", "1")]).await;
+    assert_eq!(plain.code, Some(0), "{plain:?}");
+    assert!(!plain.stdout.contains('\u{1b}'), "{plain:?}");
+    assert!(plain.stdout.contains("succeeded"), "{plain:?}");
+
+    let replay = [
+        "deliveries",
+        "replay",
+        "--status",
+        "succeeded",
+        "--since",
+        "1h",
+        "--database-url",
+        db,
+    ];
+    let progress = run_on_terminal(dir.path(), &replay, &[]).await;
+    assert_eq!(progress.code, Some(0), "{progress:?}");
+    assert!(
+        progress.stdout.contains("\rreplayed 4/4"),
+        "progress on a terminal: {progress:?}"
+    );
+    assert!(
+        progress.stdout.contains("4 message(s) replayed, 0 skipped"),
+        "{progress:?}"
+    );
+    for which in ["flaky", "contract"] {
+        cli.deliveries(&["cancel", fixture.id(which)])
+            .await
+            .success();
+    }
+    let json_replay = [
+        "deliveries",
+        "replay",
+        "--status",
+        "cancelled",
+        "--json",
+        "--database-url",
+        db,
+    ];
+    let quiet = run_on_terminal(dir.path(), &json_replay, &[]).await;
+    assert_eq!(quiet.code, Some(0), "{quiet:?}");
+    assert_eq!(
+        quiet.json(),
+        json!({"replayed": 2, "skipped": 0}),
+        "only the JSON, even on a terminal"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
