@@ -422,6 +422,17 @@ async fn open_sqlite(options: SqliteOptions) -> Result<Arc<dyn Outbox>, String> 
         .map_err(|err| format!("cannot open the SQLite outbox {path}: {err}"))
 }
 
+/// A database URL with its password hidden, for messages and logs.
+pub(crate) fn redact_credentials(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -451,16 +462,5 @@ mod tests {
             redact_credentials("postgres://u:secret@h/db"),
             "postgres://u:***@h/db"
         );
-    }
-}
-
-/// A database URL with its password hidden, for messages and logs.
-pub(crate) fn redact_credentials(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
     }
 }
