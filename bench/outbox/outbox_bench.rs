@@ -17,7 +17,7 @@
 //!   moment every claimer is connected and told to go until the last one finds the queue
 //!   empty.
 //! * `enqueue`: single-message `enqueue` calls from `--concurrency` tasks, on PostgreSQL
-//!   with group commit on and off, and on SQLite.
+//!   with group commit on (with `--lanes` transactions at once) and off, and on SQLite.
 //! * `wake`: one message at a time enqueued on one store instance, picked up by another
 //!   through its wake-up (LISTEN/NOTIFY on PostgreSQL) and claimed: p50 and p99.
 //!
@@ -49,6 +49,7 @@ struct Args {
     messages: usize,
     claimers: Vec<usize>,
     concurrency: Vec<usize>,
+    lanes: Vec<usize>,
     batch: usize,
     rounds: usize,
     timeout: Duration,
@@ -73,6 +74,7 @@ fn args() -> Result<Args> {
         messages: 50_000,
         claimers: vec![1, 2, 4],
         concurrency: vec![1, 16, 64],
+        lanes: vec![4],
         batch: 100,
         rounds: 200,
         timeout: Duration::from_secs(120),
@@ -81,13 +83,12 @@ fn args() -> Result<Args> {
         owner: String::new(),
     };
     while let Some(key) = it.next() {
-        let value = it
-            .next()
-            .ok_or_else(|| format!("{key} needs a value"))?;
+        let value = it.next().ok_or_else(|| format!("{key} needs a value"))?;
         match key.as_str() {
             "--messages" => a.messages = value.parse()?,
             "--claimers" => a.claimers = parse_list(&value)?,
             "--concurrency" => a.concurrency = parse_list(&value)?,
+            "--lanes" => a.lanes = parse_list(&value)?,
             "--batch" => a.batch = value.parse::<usize>()?.max(1),
             "--rounds" => a.rounds = value.parse()?,
             "--timeout" => a.timeout = Duration::from_secs(value.parse()?),
@@ -167,11 +168,40 @@ async fn fill(outbox: &dyn Outbox, n: usize) -> Result<f64> {
     Ok(n as f64 / started.elapsed().as_secs_f64())
 }
 
-/// Claims and completes (as delivered, no HTTP) until the queue is empty; answers how many.
-async fn drain(outbox: &dyn Outbox, owner: &str, batch: usize) -> Result<usize> {
-    let mut done = 0;
+/// What one claimer did.
+#[derive(Debug, Default, Clone, Copy)]
+struct Drained {
+    messages: usize,
+    batches: usize,
+    claiming: Duration,
+    completing: Duration,
+}
+
+impl Drained {
+    fn add(&mut self, other: Drained) {
+        self.messages += other.messages;
+        self.batches += other.batches;
+        self.claiming += other.claiming;
+        self.completing += other.completing;
+    }
+
+    /// Mean milliseconds per batch spent in `claim` and in `complete`.
+    fn per_batch(&self) -> (f64, f64) {
+        let n = self.batches.max(1) as f64;
+        (
+            self.claiming.as_secs_f64() * 1e3 / n,
+            self.completing.as_secs_f64() * 1e3 / n,
+        )
+    }
+}
+
+/// Claims and completes (as delivered, no HTTP) until the queue is empty.
+async fn drain(outbox: &dyn Outbox, owner: &str, batch: usize) -> Result<Drained> {
+    let mut done = Drained::default();
     loop {
+        let t = Instant::now();
         let claimed = outbox.claim(owner, batch, Duration::from_secs(60)).await?;
+        done.claiming += t.elapsed();
         if claimed.is_empty() {
             return Ok(done);
         }
@@ -190,8 +220,11 @@ async fn drain(outbox: &dyn Outbox, owner: &str, batch: usize) -> Result<usize> 
                 outcome: Outcome::Succeeded,
             })
             .collect();
-        done += claimed.len();
+        done.messages += claimed.len();
+        done.batches += 1;
+        let t = Instant::now();
         outbox.complete(completions).await?;
+        done.completing += t.elapsed();
     }
 }
 
@@ -201,6 +234,7 @@ struct ClaimRun {
     fill_rate: f64,
     rate: f64,
     secs: f64,
+    work: Drained,
 }
 
 async fn claim_sqlite(a: &Args, claimers: usize) -> Result<ClaimRun> {
@@ -215,10 +249,11 @@ async fn claim_sqlite(a: &Args, claimers: usize) -> Result<ClaimRun> {
             drain(&*outbox, &format!("claimer-{c}"), batch).await
         }));
     }
-    let mut total = 0;
+    let mut work = Drained::default();
     for t in tasks {
-        total += tokio::time::timeout(a.timeout, t).await???;
+        work.add(tokio::time::timeout(a.timeout, t).await???);
     }
+    let total = work.messages;
     let secs = started.elapsed().as_secs_f64();
     if total != a.messages {
         return Err(format!("sqlite: drained {total} of {}", a.messages).into());
@@ -229,6 +264,7 @@ async fn claim_sqlite(a: &Args, claimers: usize) -> Result<ClaimRun> {
         fill_rate,
         rate: total as f64 / secs,
         secs,
+        work,
     })
 }
 
@@ -248,10 +284,11 @@ async fn claim_pg_tasks(a: &Args, claimers: usize) -> Result<ClaimRun> {
                 drain(&*outbox, &format!("claimer-{c}"), batch).await
             }));
         }
-        let mut total = 0;
+        let mut work = Drained::default();
         for t in tasks {
-            total += tokio::time::timeout(a.timeout, t).await???;
+            work.add(tokio::time::timeout(a.timeout, t).await???);
         }
+        let total = work.messages;
         let secs = started.elapsed().as_secs_f64();
         outbox.close().await;
         if total != a.messages {
@@ -263,6 +300,7 @@ async fn claim_pg_tasks(a: &Args, claimers: usize) -> Result<ClaimRun> {
             fill_rate,
             rate: total as f64 / secs,
             secs,
+            work,
         })
     }
     .await;
@@ -308,18 +346,29 @@ async fn claim_pg_processes(a: &Args, claimers: usize) -> Result<ClaimRun> {
             stdin.write_all(b"go\n").await?;
             stdin.flush().await?;
         }
-        let mut total = 0;
+        let mut work = Drained::default();
         for (mut child, mut lines) in children {
             let line = tokio::time::timeout(a.timeout, lines.next_line())
                 .await??
                 .ok_or("a claimer exited without a report")?;
-            let n: usize = line
+            let report: Vec<u64> = line
                 .strip_prefix("done ")
                 .ok_or_else(|| format!("unexpected report {line:?}"))?
-                .parse()?;
-            total += n;
+                .split(' ')
+                .map(|n| n.parse::<u64>())
+                .collect::<std::result::Result<_, _>>()?;
+            let [messages, batches, claim_us, complete_us] = report[..] else {
+                return Err(format!("unexpected report {line:?}").into());
+            };
+            work.add(Drained {
+                messages: usize::try_from(messages)?,
+                batches: usize::try_from(batches)?,
+                claiming: Duration::from_micros(claim_us),
+                completing: Duration::from_micros(complete_us),
+            });
             let _ = child.wait().await;
         }
+        let total = work.messages;
         let secs = started.elapsed().as_secs_f64();
         outbox.close().await;
         if total != a.messages {
@@ -331,6 +380,7 @@ async fn claim_pg_processes(a: &Args, claimers: usize) -> Result<ClaimRun> {
             fill_rate,
             rate: total as f64 / secs,
             secs,
+            work,
         })
     }
     .await;
@@ -345,8 +395,14 @@ async fn claimer(a: &Args) -> Result<()> {
     std::io::stdout().flush()?;
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
-    let n = drain(&outbox, &a.owner, a.batch).await?;
-    println!("done {n}");
+    let d = drain(&outbox, &a.owner, a.batch).await?;
+    println!(
+        "done {} {} {} {}",
+        d.messages,
+        d.batches,
+        d.claiming.as_micros(),
+        d.completing.as_micros()
+    );
     std::io::stdout().flush()?;
     outbox.close().await;
     Ok(())
@@ -357,8 +413,10 @@ async fn claim_bench(a: &Args) -> Result<()> {
         "\n## claim and complete, no HTTP: {} messages, batches of {}\n",
         a.messages, a.batch
     );
-    println!("| store | claimers | msg/s | seconds | enqueue msg/s (batches of 1,000) |");
-    println!("|---|---:|---:|---:|---:|");
+    println!(
+        "| store | claimers | msg/s | seconds | ms per claim / complete call | enqueue msg/s (batches of 1,000) |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
     for &c in &a.claimers {
         for run in [
             claim_sqlite(a, c).await,
@@ -366,11 +424,14 @@ async fn claim_bench(a: &Args) -> Result<()> {
             claim_pg_processes(a, c).await,
         ] {
             match run {
-                Ok(r) => println!(
-                    "| {} | {} | {:.0} | {:.2} | {:.0} |",
-                    r.store, r.claimers, r.rate, r.secs, r.fill_rate
-                ),
-                Err(e) => println!("| error | {c} | {e} | | |"),
+                Ok(r) => {
+                    let (claim_ms, complete_ms) = r.work.per_batch();
+                    println!(
+                        "| {} | {} | {:.0} | {:.2} | {:.2} / {:.2} | {:.0} |",
+                        r.store, r.claimers, r.rate, r.secs, claim_ms, complete_ms, r.fill_rate
+                    )
+                }
+                Err(e) => println!("| error | {c} | {e} | | | |"),
             }
         }
     }
@@ -413,15 +474,26 @@ async fn enqueue_bench(a: &Args) -> Result<()> {
             "| sqlite (group commit, synchronous=FULL) | {c} | {rate:.0} | {} |",
             sqlite.stats().transactions
         );
-        for group in [true, false] {
+        let variants = a
+            .lanes
+            .iter()
+            .map(|&l| Some(l))
+            .chain(std::iter::once(None));
+        for lanes in variants {
+            let group = lanes.is_some();
             let schema = fresh_schema();
             let pool = u32::try_from(c).unwrap_or(64).clamp(4, 32);
             let result = async {
                 let pg = Arc::new(
-                    PgOutbox::connect_with(pg_options(&a.url, &schema, pool).group_commit(group))
-                        .await?,
+                    PgOutbox::connect_with(
+                        pg_options(&a.url, &schema, pool)
+                            .group_commit(group)
+                            .commit_lanes(lanes.unwrap_or(1)),
+                    )
+                    .await?,
                 );
-                let rate = tokio::time::timeout(a.timeout, enqueue_rate(pg.clone(), n, c)).await??;
+                let rate =
+                    tokio::time::timeout(a.timeout, enqueue_rate(pg.clone(), n, c)).await??;
                 let commits = pg.stats().transactions;
                 pg.close().await;
                 Ok::<_, Box<dyn Error + Send + Sync>>((rate, commits))
@@ -429,10 +501,9 @@ async fn enqueue_bench(a: &Args) -> Result<()> {
             .await;
             drop_schema(&a.url, &schema).await;
             let (rate, commits) = result?;
-            let label = if group {
-                "postgres (group commit, NOTIFY per commit)"
-            } else {
-                "postgres (a transaction per call, NOTIFY per call)"
+            let label = match lanes {
+                Some(l) => format!("postgres (group commit, {l} lanes, NOTIFY per commit)"),
+                None => "postgres (a transaction per call, NOTIFY per call)".to_owned(),
             };
             println!("| {label} | {c} | {rate:.0} | {commits} |");
         }
@@ -483,7 +554,10 @@ async fn wake_latency(from: &dyn Outbox, to: &dyn Outbox, rounds: usize) -> Resu
 }
 
 async fn wake_bench(a: &Args) -> Result<()> {
-    println!("\n## idle latency, enqueue on one instance to claim on another: {} rounds\n", a.rounds);
+    println!(
+        "\n## idle latency, enqueue on one instance to claim on another: {} rounds\n",
+        a.rounds
+    );
     println!("| store | p50 | p99 |");
     println!("|---|---:|---:|");
     let dir = TempDir::new()?;
