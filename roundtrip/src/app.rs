@@ -441,6 +441,9 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
             delivery: delivery.clone(),
             webhooks: Arc::new(webhooks.clone()),
         };
+        if let Some(subscriptions) = delivery.subscriptions() {
+            subscriptions.bind(&publisher);
+        }
         doc.paths = paths;
         doc.components.schemas = registry.published_components();
         doc.components.security_schemes = security_schemes;

@@ -17,6 +17,7 @@ mod router;
 mod routing;
 pub mod security;
 mod serve;
+pub mod subscriptions;
 
 pub use app::{App, BuildError, BuiltApp, DEFAULT_BODY_LIMIT};
 pub use callback::{Callback, Webhook};
@@ -34,6 +35,7 @@ pub use response::{Html, NoContent, Redirect};
 pub use router::Router;
 pub use routing::{Route, delete, get, head, on, options, patch, post, put, trace};
 pub use serve::{SHUTDOWN_GRACE, ServeError, shutdown_signal};
+pub use subscriptions::{SubscriptionError, Subscriptions};
 
 /// Delivery: the outbox, workers, signing, the SSRF guard and retries.
 pub use roundtrip_delivery as delivery;

@@ -100,6 +100,15 @@ pub enum SendError {
         /// Why.
         reason: String,
     },
+    /// The app has no webhook subscriptions to publish to (a wiring mistake: add them with
+    /// `App::subscriptions`).
+    #[error(
+        "cannot publish `{name}`: the app has no webhook subscriptions; add them with `App::subscriptions(..)`"
+    )]
+    NoSubscriptions {
+        /// The webhook name.
+        name: String,
+    },
     /// The operation has no callback with this payload type (a wiring mistake the app's
     /// build normally catches).
     #[error("no callback with payload `{payload}` is attached to this operation")]
@@ -173,6 +182,7 @@ impl IntoResponse for SendError {
             }
             SendError::InvalidPayload { .. }
             | SendError::TooLarge { .. }
+            | SendError::NoSubscriptions { .. }
             | SendError::NotAttached { .. } => {
                 tracing::error!("{self}");
                 detail_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
@@ -588,13 +598,7 @@ impl Publisher {
         P: Serialize + JsonSchema + 'static,
     {
         let event = webhook.event();
-        let declared = self
-            .webhooks
-            .iter()
-            .find(|w| w.event == event && w.payload_type == TypeId::of::<P>())
-            .ok_or(SendError::NotAttached {
-                payload: std::any::type_name::<P>(),
-            })?;
+        let declared = self.declared::<P>(event)?;
         let parsed = url::Url::parse(url).map_err(|err| SendError::Refused {
             name: event.to_owned(),
             reason: format!("not a URL: {err}"),
@@ -610,6 +614,131 @@ impl Publisher {
         )?;
         store(&self.delivery, MessageKind::Webhook, event, message).await
     }
+}
+
+impl Publisher {
+    /// Publishes `webhook` with `payload` to every enabled endpoint subscribed to it: one
+    /// message per endpoint, each with the endpoint's URL and signed with its secrets, all
+    /// stored in one outbox write (all or none). Answers the message ids, in the endpoints'
+    /// order; none when nobody subscribed.
+    ///
+    /// The payload is checked against its schema and the size limit first, so a bug fails
+    /// even when nobody listens. The app needs [`App::subscriptions`](crate::App::subscriptions).
+    pub async fn publish<P, R>(
+        &self,
+        webhook: &crate::Webhook<P, R>,
+        payload: &P,
+    ) -> Result<Vec<MessageId>, SendError>
+    where
+        P: Serialize + JsonSchema + 'static,
+    {
+        self.publish_with(webhook, payload, SendOptions::new())
+            .await
+    }
+
+    /// [`publish`](Self::publish) with an idempotency key: a second publish with the same
+    /// key stores nothing new for the endpoints the first one reached. (A signing key is
+    /// ignored: each endpoint's own secrets sign.)
+    pub async fn publish_with<P, R>(
+        &self,
+        webhook: &crate::Webhook<P, R>,
+        payload: &P,
+        options: SendOptions,
+    ) -> Result<Vec<MessageId>, SendError>
+    where
+        P: Serialize + JsonSchema + 'static,
+    {
+        let event = webhook.event();
+        let declared = self.declared::<P>(event)?;
+        let method = http_method(declared.method);
+        let body = Bytes::from(serialize_checked(
+            event,
+            payload,
+            self.delivery.max_payload_bytes(),
+        )?);
+        let subscriptions =
+            self.delivery
+                .subscriptions()
+                .ok_or_else(|| SendError::NoSubscriptions {
+                    name: event.to_owned(),
+                })?;
+        let endpoints =
+            subscriptions
+                .matching(event)
+                .await
+                .map_err(|err| SendError::Unavailable {
+                    name: event.to_owned(),
+                    reason: err.to_string(),
+                })?;
+        let mut messages = Vec::with_capacity(endpoints.len());
+        for endpoint in endpoints {
+            // Checked at registration; the policy may have changed since.
+            if let Err(err) =
+                roundtrip_delivery::ssrf::check_url(&endpoint.url, self.delivery.ssrf())
+            {
+                tracing::warn!(
+                    endpoint_id = %endpoint.id,
+                    url = %roundtrip_delivery::message::redact_url(&endpoint.url),
+                    error = %err,
+                    "not publishing `{event}` to a webhook endpoint the SSRF policy refuses"
+                );
+                continue;
+            }
+            let mut message = NewMessage::webhook(event, endpoint.url, body.clone())
+                .method(method.clone())
+                .endpoint_id(&endpoint.id);
+            if let Some(key) = &options.idempotency_key {
+                // One key per endpoint: the same key would otherwise deduplicate the whole
+                // fan-out into its first message.
+                message = message.idempotency_key(format!("{key}/{}", endpoint.id));
+            }
+            messages.push(message);
+        }
+        store_all(&self.delivery, MessageKind::Webhook, event, messages).await
+    }
+
+    /// The declared webhook `event` with payload `P`.
+    fn declared<P: 'static>(&self, event: &str) -> Result<&WebhookSpec, SendError> {
+        self.webhooks
+            .iter()
+            .find(|w| w.event == event && w.payload_type == TypeId::of::<P>())
+            .ok_or(SendError::NotAttached {
+                payload: std::any::type_name::<P>(),
+            })
+    }
+}
+
+/// Commits messages to the outbox in one write and answers their ids once durable.
+async fn store_all(
+    delivery: &PreparedDelivery,
+    kind: MessageKind,
+    name: &str,
+    messages: Vec<NewMessage>,
+) -> Result<Vec<MessageId>, SendError> {
+    if messages.is_empty() {
+        return Ok(Vec::new());
+    }
+    let unavailable = |reason: String| SendError::Unavailable {
+        name: name.to_owned(),
+        reason,
+    };
+    let outbox = delivery.outbox().await.map_err(unavailable)?;
+    let count = messages.len();
+    let stored = outbox
+        .enqueue(messages)
+        .await
+        .map_err(|err| unavailable(err.to_string()))?;
+    if stored.len() != count {
+        return Err(unavailable(format!(
+            "the outbox stored {} of {count} messages",
+            stored.len()
+        )));
+    }
+    if let Some(metrics) = delivery.metrics() {
+        let new = stored.iter().filter(|e| !e.deduplicated).count();
+        metrics.count_enqueued(kind, name, new as u64);
+    }
+    Ok(stored.into_iter().map(|enqueued| enqueued.id).collect())
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Publisher {

@@ -51,6 +51,9 @@ pub(crate) struct DeliverySetup {
     /// Where the secrets of messages bound for a webhook endpoint come from (the
     /// endpoint's own); other messages are signed by `secrets`.
     pub(crate) endpoint_secrets: Option<Arc<dyn SecretSource>>,
+    /// Webhook subscriptions, when the app has them: where `Publisher::publish` looks up
+    /// the endpoints of an event (they also sign through `endpoint_secrets`).
+    pub(crate) subscriptions: Option<crate::subscriptions::Subscriptions>,
     /// Delivery metrics, when the app counts them (their observer is in `observers`).
     pub(crate) metrics: Option<crate::metrics::AttachedMetrics>,
 }
@@ -78,6 +81,7 @@ impl Default for DeliverySetup {
             start_workers: true,
             observers: Vec::new(),
             endpoint_secrets: None,
+            subscriptions: None,
             metrics: None,
         }
     }
@@ -174,6 +178,17 @@ impl PreparedDelivery {
     /// The metrics that count this app's enqueues, if it has any.
     pub(crate) fn metrics(&self) -> Option<&crate::metrics::DeliveryMetrics> {
         self.inner.setup.metrics.as_ref().map(|m| &m.metrics)
+    }
+
+    /// The app's webhook subscriptions, if it has them.
+    pub(crate) fn subscriptions(&self) -> Option<&crate::subscriptions::Subscriptions> {
+        self.inner.setup.subscriptions.as_ref()
+    }
+
+    /// Where the outbox lives, with the environment's defaults applied: the database the
+    /// webhook endpoint store opens beside it.
+    pub(crate) fn database(&self) -> Store {
+        resolve_store(self.inner.setup.store.clone())
     }
 
     pub(crate) fn max_payload_bytes(&self) -> usize {
@@ -387,7 +402,7 @@ async fn open_postgres(url: &str) -> Result<Arc<dyn Outbox>, String> {
 }
 
 /// Takes a `schema=` query parameter out of a database URL.
-fn split_schema(url: &str) -> (String, Option<String>) {
+pub(crate) fn split_schema(url: &str) -> (String, Option<String>) {
     let Ok(mut parsed) = url::Url::parse(url) else {
         return (url.to_owned(), None);
     };

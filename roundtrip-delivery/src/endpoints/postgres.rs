@@ -737,7 +737,8 @@ impl PgEndpointStore {
         Ok(RotatedSecret {
             endpoint,
             secret,
-            previous_expires_at: expires,
+            // As stored, so that it equals the endpoint's `rotation_ends_at`.
+            previous_expires_at: from_us(to_us(expires)),
         })
     }
 

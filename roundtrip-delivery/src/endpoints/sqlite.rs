@@ -539,7 +539,8 @@ impl SqliteEndpointStore {
         Ok(RotatedSecret {
             endpoint,
             secret,
-            previous_expires_at: expires,
+            // As stored, so that it equals the endpoint's `rotation_ends_at`.
+            previous_expires_at: from_ms(to_ms(expires)),
         })
     }
 
