@@ -37,7 +37,7 @@ fn options(url: &str, schema: &str, app: &str) -> PgOptions {
     PgOptions::new(url)
         .schema(schema)
         .application_name(app)
-        .max_connections(4)
+        .max_connections(2)
         .acquire_timeout(Duration::from_secs(2))
 }
 

@@ -167,7 +167,7 @@ pub(crate) fn pg_options(schema: &TestSchema, c: &StoreConfig) -> PgOptions {
     PgOptions::new(schema.url.clone())
         .schema(schema.name.clone())
         .application_name(schema.name.clone())
-        .max_connections(4)
+        .max_connections(2)
         .crash_cap(c.crash_cap)
         .max_body_bytes(c.max_body_bytes)
         .retention_succeeded(c.retention_succeeded)
