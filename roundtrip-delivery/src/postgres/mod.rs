@@ -11,32 +11,36 @@
 //!   it done.
 //! * **Durability.** [`enqueue`](crate::outbox::Outbox::enqueue) answers after PostgreSQL
 //!   has committed the messages (with the server's `synchronous_commit`); so do retries,
-//!   replays and cancels. Claims, lease renewals and attempt records commit with
-//!   `synchronous_commit = off` by default (as the SQLite store commits them with
-//!   `synchronous = NORMAL`): they do not wait for the WAL flush, and a crash of the database
-//!   server can lose the last fraction of a second of them, which only means those messages
-//!   are sent again: at least once still holds ([`PgOptions::synchronous_work`]). Concurrent calls
-//!   share commits ([`PgOptions::group_commit`]): calls that arrive while a few transactions
-//!   are in flight are written together in the next one. If the connection breaks, the call
-//!   fails with [`Error::is_unavailable`]; it never answers success for a write it could not
-//!   confirm. (A failure reported *after* the server committed is possible, as with any
-//!   database; an idempotency key makes the caller's retry safe.)
+//!   replays and cancels. Concurrent enqueues share commits ([`PgOptions::group_commit`]):
+//!   calls that arrive while a transaction is in flight are written together in the next.
+//!   If the connection breaks, the call fails with [`Error::is_unavailable`]; it never
+//!   answers success for a write it could not confirm. (A failure reported *after* the
+//!   server committed is possible, as with any database; an idempotency key makes the
+//!   caller's retry safe.)
+//! * **The workers' writes are cheaper.** Claims, lease renewals and attempt records go
+//!   through a second pool whose sessions use `synchronous_commit = off` (as the SQLite
+//!   store commits them with `synchronous = NORMAL`): they do not wait for the WAL flush. A
+//!   crash of the database server can lose the last fraction of a second of them, which
+//!   only means those messages are sent again: at least once still holds
+//!   ([`PgOptions::synchronous_work`] turns this off).
 //! * **Claims.** One statement claims a batch: `WITH due AS MATERIALIZED (SELECT id ...
 //!   WHERE status = 'pending' AND next_attempt_at <= now() ORDER BY next_attempt_at, id LIMIT
 //!   n FOR UPDATE SKIP LOCKED) UPDATE ... WHERE id IN (SELECT id FROM due) RETURNING ...`
 //!   (the CTE runs the locking scan exactly once). Processes never wait for each other's
-//!   rows and never take the same message. Each claim sets a lease (owner and expiry) from the database
-//!   clock, so hosts with skewed clocks still agree on when a lease runs out. Leases,
-//!   lost-lease counting, the crash cap, history, retention, idempotency keys, retry, replay
-//!   and cancel behave exactly as in the [SQLite store](crate::sqlite); both pass the same
-//!   conformance suite.
+//!   rows and never take the same message. Each claim sets a lease (owner and expiry) from
+//!   the database clock, so hosts with skewed clocks still agree on when a lease runs out.
+//!   Leases, lost-lease counting, the crash cap, history, retention, idempotency keys,
+//!   retry, replay and cancel behave as in the [SQLite store](crate::sqlite); both pass the
+//!   same conformance suite.
 //! * **Wake-ups.** A committed enqueue sends `NOTIFY` on the store's channel (delivered on
 //!   commit, never after a rollback). A task in each process `LISTEN`s and wakes its workers,
 //!   so a message enqueued in process A is picked up in process B at once. LISTEN/NOTIFY is
 //!   only a wake-up: the workers poll as well, so nothing waits for long when the listening
 //!   connection drops (it reconnects with backoff and logs once) or sits behind a
 //!   transaction-pooling proxy, where LISTEN does not work ([`PgOptions::listen_url`] can
-//!   point it past the proxy; [`PgOptions::listen`] turns it off).
+//!   point it past the proxy; [`PgOptions::listen`] turns it off). Behind such a proxy the
+//!   store's prepared statements also need PgBouncer 1.21 or later with
+//!   `max_prepared_statements` set.
 //! * **Transactional enqueue.** [`PgOutbox::enqueue_in`] writes messages on the
 //!   application's own connection, inside its transaction: the business row and its messages
 //!   commit together or not at all, and a rollback sends nothing, not even the wake-up.
