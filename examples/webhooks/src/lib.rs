@@ -3,9 +3,21 @@
 //! The app declares the webhook `new-subscription`: the request it sends to the URLs its
 //! users registered when one of their users subscribes. The declaration is published
 //! under the document's top-level `webhooks`.
+//!
+//! [`app_with_subscriptions`] is the same app with webhook subscriptions: its users register
+//! their URLs through a management API under `/admin` (behind an admin key), and
+//! [`Publisher::publish`](roundtrip::Publisher::publish) sends each event to every URL that
+//! subscribed to it, signed with that URL's own secret. The demo (`example-webhooks demo`)
+//! runs it; [`app`] stays the tutorial, so its document is the one FastAPI writes.
 
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
-use roundtrip::{App, Json, Webhook, get};
+use roundtrip::security::{ApiKeyConfig, ApiKeyHeader};
+use roundtrip::subscriptions::Subscriptions;
+use roundtrip::{App, HttpError, Json, OperationContext, OperationInput, Webhook, get};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -40,4 +52,73 @@ pub fn app() -> App {
         .title("Webhooks API")
         .webhook(new_subscription())
         .route("/users/", get(read_users))
+}
+
+/// The header that carries the admin key of the management API.
+pub struct AdminKey;
+
+impl ApiKeyConfig for AdminKey {
+    const NAME: &'static str = "X-Admin-Key";
+}
+
+/// The admin key the app was started with.
+#[derive(Clone)]
+struct ExpectedKey(Arc<str>);
+
+/// The guard of the management API: `X-Admin-Key` must hold the app's admin key. A missing
+/// key is FastAPI's 401; a wrong one is a 403.
+pub struct Admin;
+
+impl<S: Send + Sync> FromRequestParts<S> for Admin {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, HttpError> {
+        let given = ApiKeyHeader::<AdminKey>::from_request_parts(parts, state).await?;
+        let Some(ExpectedKey(expected)) = parts.extensions.get::<ExpectedKey>() else {
+            return Err(HttpError::internal("Internal Server Error"));
+        };
+        if same_key(given.key.as_bytes(), expected.as_bytes()) {
+            Ok(Admin)
+        } else {
+            Err(HttpError::forbidden("The admin key is not valid"))
+        }
+    }
+}
+
+impl OperationInput for Admin {
+    fn describe(ctx: &mut OperationContext<'_>) {
+        <ApiKeyHeader<AdminKey> as OperationInput>::describe(ctx);
+    }
+}
+
+/// Compares keys in time that does not depend on where they differ.
+fn same_key(given: &[u8], expected: &[u8]) -> bool {
+    let mut difference = given.len() ^ expected.len();
+    for (i, byte) in expected.iter().enumerate() {
+        difference |= usize::from(byte ^ given.get(i).copied().unwrap_or(0));
+    }
+    difference == 0
+}
+
+/// The app with webhook subscriptions: the management API under `/admin`, guarded by
+/// `admin_key` in `X-Admin-Key`.
+pub fn app_with_subscriptions(subscriptions: &Subscriptions, admin_key: &str) -> App {
+    app()
+        .subscriptions(subscriptions.clone())
+        .include(subscriptions.router::<Admin, ()>().prefix("/admin"))
+        .layer(axum::Extension(ExpectedKey(Arc::from(admin_key))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_key;
+
+    #[test]
+    fn keys_match_only_when_equal() {
+        assert!(same_key(b"abc", b"abc"));
+        assert!(!same_key(b"abd", b"abc"));
+        assert!(!same_key(b"ab", b"abc"));
+        assert!(!same_key(b"abcd", b"abc"));
+        assert!(!same_key(b"", b"abc"));
+    }
 }
