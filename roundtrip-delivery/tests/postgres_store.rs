@@ -427,6 +427,14 @@ async fn two_dispatchers_on_one_database_deliver_every_message_once() {
     assert_eq!(ids.len(), MESSAGES, "none delivered twice");
     assert!(deliveries.iter().all(|d| d.verified));
 
+    // The receiver sees a request before its dispatcher has counted the answer: wait
+    // (with a deadline) until every success is counted.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while dispatchers.iter().map(|d| d.stats().succeeded).sum::<u64>() < MESSAGES as u64
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let mut per_process = Vec::new();
     for d in dispatchers {
         per_process.push(d.stats().succeeded);
