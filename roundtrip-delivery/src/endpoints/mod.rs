@@ -85,7 +85,7 @@ pub struct Endpoint {
     pub description: String,
     /// The event types it receives, sorted; empty means every event.
     pub event_types: Vec<String>,
-    /// Free-form JSON metadata.
+    /// Free-form JSON metadata (PostgreSQL gives its keys back in its own order).
     pub metadata: Map<String, Value>,
     /// Since when and why it is disabled; `None` while it is enabled.
     pub disabled: Option<Disabled>,
@@ -501,7 +501,8 @@ pub trait EndpointStore: Send + Sync + 'static {
 /// Signs and observes for any [`EndpointStore`]: a [`SecretSource`] that gives the secrets of
 /// a message's endpoint, and the [`AttemptObserver`] that disables failing endpoints.
 ///
-/// The SQLite and PostgreSQL stores are both already; wrap other stores in this.
+/// The SQLite and PostgreSQL stores implement both traits themselves; wrap other stores in
+/// this.
 #[derive(Clone)]
 pub struct EndpointHooks {
     store: Arc<dyn EndpointStore>,
@@ -712,6 +713,18 @@ pub(crate) fn disabled_from(
             .unwrap_or(DisableKind::Manual),
         reason: reason.unwrap_or_default(),
     })
+}
+
+/// The error of a secret look-up for a disabled endpoint.
+pub(crate) fn disabled_error(id: &str, reason: Option<&str>) -> Error {
+    Error::new(
+        error::ErrorKind::Disabled,
+        format!(
+            "the webhook endpoint `{id}` is disabled ({}); its messages are sent once it is \
+             enabled again",
+            reason.unwrap_or("no reason recorded")
+        ),
+    )
 }
 
 /// Logs that an endpoint was disabled (never its secret; the URL redacted).

@@ -13,13 +13,12 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRo
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Postgres, Row, Transaction};
 
 use super::error::{from_migrate, from_postgres};
-use super::sqlite::disabled_error;
 use super::{
     AttemptResult, CreatedEndpoint, DEFAULT_FAILURE_WINDOW, DEFAULT_ROTATION_GRACE, Endpoint,
     EndpointFilter, EndpointPage, EndpointStore, EndpointUpdate, Error, HealthUpdate, NewEndpoint,
-    RotatedSecret, Rotation, check_url, disabled_from, event_rows, event_types_key, failing_reason,
-    generate_id, gone_reason, health, log_disabled, normalize_event_types, parse_event_types,
-    parse_metadata, parse_secret, parse_url, secret_or_generate,
+    RotatedSecret, Rotation, check_url, disabled_error, disabled_from, event_rows, event_types_key,
+    failing_reason, generate_id, gone_reason, health, log_disabled, normalize_event_types,
+    parse_event_types, parse_metadata, parse_secret, parse_url, secret_or_generate,
 };
 use crate::message::MessageMeta;
 use crate::signing::Secret;

@@ -16,13 +16,13 @@ use sqlx::sqlite::{
 };
 use sqlx::{ConnectOptions, Row, Sqlite, Transaction};
 
-use super::error::{ErrorKind, from_migrate, from_sqlite};
+use super::error::{from_migrate, from_sqlite};
 use super::{
     AttemptResult, CreatedEndpoint, DEFAULT_FAILURE_WINDOW, DEFAULT_ROTATION_GRACE, Endpoint,
     EndpointFilter, EndpointPage, EndpointStore, EndpointUpdate, Error, HealthUpdate, NewEndpoint,
-    RotatedSecret, Rotation, check_url, disabled_from, event_rows, event_types_key, failing_reason,
-    generate_id, gone_reason, health, log_disabled, normalize_event_types, parse_event_types,
-    parse_metadata, parse_secret, parse_url, secret_or_generate,
+    RotatedSecret, Rotation, check_url, disabled_error, disabled_from, event_rows, event_types_key,
+    failing_reason, generate_id, gone_reason, health, log_disabled, normalize_event_types,
+    parse_event_types, parse_metadata, parse_secret, parse_url, secret_or_generate,
 };
 use crate::message::MessageMeta;
 use crate::signing::Secret;
@@ -706,18 +706,6 @@ impl SqliteEndpointStore {
             disabled: disabled.then_some(endpoint),
         })
     }
-}
-
-/// The error of a secret look-up for a disabled endpoint.
-pub(crate) fn disabled_error(id: &str, reason: Option<&str>) -> Error {
-    Error::new(
-        ErrorKind::Disabled,
-        format!(
-            "the webhook endpoint `{id}` is disabled ({}); its messages are sent once it is \
-             enabled again",
-            reason.unwrap_or("no reason recorded")
-        ),
-    )
 }
 
 impl EndpointStore for SqliteEndpointStore {
