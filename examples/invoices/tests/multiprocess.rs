@@ -202,7 +202,7 @@ async fn a_killed_process_loses_nothing() {
     assert!(repeats <= 2 * 64, "{repeats} repeats");
     let per_worker = attempts_per_worker(&schema).await;
     assert!(
-        per_worker.get("proc-1").is_some() && per_worker.get("proc-2").is_some(),
+        per_worker.contains_key("proc-1") && per_worker.contains_key("proc-2"),
         "the survivors worked: {per_worker:?}"
     );
 }
