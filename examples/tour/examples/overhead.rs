@@ -76,6 +76,35 @@ async fn bare_invoice(
     axum::Json(json!({"msg": "Invoice received"}))
 }
 
+/// The tour's item without its constraints: what roundtrip costs when serde alone
+/// enforces the schema.
+#[allow(dead_code)]
+#[derive(Deserialize, schemars::JsonSchema)]
+struct PlainItem {
+    name: String,
+    price: f64,
+    #[serde(default)]
+    tags: Vec<String>,
+    description: Option<String>,
+}
+
+#[derive(Serialize, schemars::JsonSchema)]
+struct PlainItemOut {
+    id: i64,
+    name: String,
+    price: f64,
+}
+
+async fn plain_item(
+    roundtrip::Json(item): roundtrip::Json<PlainItem>,
+) -> roundtrip::Json<PlainItemOut> {
+    roundtrip::Json(PlainItemOut {
+        id: 1,
+        name: item.name,
+        price: item.price,
+    })
+}
+
 fn request(path: &str, body: &'static str) -> Request<Body> {
     Request::builder()
         .method("POST")
@@ -123,13 +152,24 @@ async fn main() {
         .database_url("sqlite::memory:")
         .into_router()
         .expect("the invoices app builds");
+    let plain = roundtrip::App::new()
+        .route("/items/", roundtrip::post(plain_item).status(201))
+        .into_router()
+        .expect("the plain app builds");
     let bare = axum::Router::new()
         .route("/items/", post(bare_item))
         .route("/invoices/", post(bare_invoice));
 
-    let cases: [(&str, &axum::Router, &str, &'static str, u16); 4] = [
+    let cases: [(&str, &axum::Router, &str, &'static str, u16); 5] = [
         ("axum POST /items/", &bare, "/items/", ITEM, 201),
         ("roundtrip POST /items/", &tour, "/items/", ITEM, 201),
+        (
+            "roundtrip POST /items/ without constraints",
+            &plain,
+            "/items/",
+            ITEM,
+            201,
+        ),
         ("axum POST /invoices/", &bare, "/invoices/", INVOICE, 200),
         (
             "roundtrip POST /invoices/",
@@ -143,7 +183,7 @@ async fn main() {
     for (_, router, path, body, status) in &cases {
         measure(router, path, body, *status, n / 10).await;
     }
-    let mut best = [Duration::MAX; 4];
+    let mut best = [Duration::MAX; 5];
     for round in 0..rounds {
         for (i, (name, router, path, body, status)) in cases.iter().enumerate() {
             let t = measure(router, path, body, *status, n).await;
@@ -157,6 +197,9 @@ async fn main() {
         println!("  {name}: {} ns/request", best[i].as_nanos());
     }
     let items = best[0].as_secs_f64() / best[1].as_secs_f64();
-    let invoices = best[2].as_secs_f64() / best[3].as_secs_f64();
-    println!("throughput ratio roundtrip/axum: /items/ {items:.3}, /invoices/ {invoices:.3}");
+    let plain = best[0].as_secs_f64() / best[2].as_secs_f64();
+    let invoices = best[3].as_secs_f64() / best[4].as_secs_f64();
+    println!(
+        "throughput ratio roundtrip/axum: /items/ {items:.3} (without constraints {plain:.3}), /invoices/ {invoices:.3}"
+    );
 }
