@@ -130,13 +130,13 @@ pub(crate) fn deserialize_value<T: DeserializeOwned>(
     value: Value,
     loc: Vec<LocItem>,
 ) -> Result<T, RequestValidationError> {
-    let input = value.clone();
-    T::deserialize(value).map_err(|err| {
+    // Borrowed: the value is needed again only to echo it in an error.
+    T::deserialize(&value).map_err(|err| {
         RequestValidationError::new(vec![ValidationError {
             error_type: "value_error".into(),
             loc,
             msg: format!("Value error, {err}"),
-            input,
+            input: value,
             ctx: None,
         }])
     })
