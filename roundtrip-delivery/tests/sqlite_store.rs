@@ -146,6 +146,36 @@ async fn concurrent_enqueues_share_commits() {
 }
 
 #[tokio::test]
+async fn concurrent_enqueues_with_one_key_store_one_message() {
+    // Enqueues of one batch are inserted together: the key still admits only one, and
+    // every caller learns the id that was stored.
+    let dir = TempDir::new();
+    let outbox = Arc::new(open(&dir.db()).await);
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let outbox = outbox.clone();
+        tasks.push(tokio::spawn(async move {
+            outbox
+                .enqueue(vec![msg("keyed").idempotency_key("same-key"), msg("free")])
+                .await
+        }));
+    }
+    let mut keyed_ids = std::collections::BTreeSet::new();
+    let mut stored = 0;
+    for t in tasks {
+        let out = t.await.expect("join").expect("enqueue");
+        assert_eq!(out.len(), 2, "one answer per message, in order");
+        keyed_ids.insert(out[0].id.to_string());
+        stored += out.iter().filter(|e| !e.deduplicated).count();
+        assert!(!out[1].deduplicated);
+    }
+    assert_eq!(keyed_ids.len(), 1, "every caller got the one stored id");
+    assert_eq!(stored, 51);
+    let mut conn = raw(&dir.db()).await;
+    assert_eq!(count(&mut conn, "SELECT count(*) FROM messages").await, 51);
+}
+
+#[tokio::test]
 async fn claims_lease_messages_and_expired_leases_are_taken_over() {
     let dir = TempDir::new();
     let outbox = open(&dir.db()).await;

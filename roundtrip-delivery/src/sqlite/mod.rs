@@ -338,7 +338,8 @@ impl SqliteOutbox {
         conn: &mut SqliteConnection,
         messages: Vec<NewMessage>,
     ) -> Result<Vec<Enqueued>, Error> {
-        queries::insert_messages(conn, &messages, &self.shared.limits, SystemTime::now()).await
+        let refs: Vec<&NewMessage> = messages.iter().collect();
+        queries::insert_messages(conn, &refs, &self.shared.limits, SystemTime::now()).await
     }
 
     fn writer(&self) -> Result<&writer::Writer, Error> {
@@ -406,20 +407,7 @@ impl Outbox for SqliteOutbox {
             for m in &messages {
                 crate::outbox::validate(m, self.shared.limits.max_body_bytes)?;
             }
-            let messages = Arc::new(messages);
-            self.write(true, move |conn, ctx| {
-                let messages = messages.clone();
-                Box::pin(async move {
-                    let out =
-                        queries::insert_messages(conn, &messages, &ctx.limits, SystemTime::now())
-                            .await?;
-                    if out.iter().any(|e| !e.deduplicated) {
-                        ctx.wake = true;
-                    }
-                    Ok(out)
-                })
-            })
-            .await
+            self.writer()?.enqueue(messages).await
         })
     }
 

@@ -201,10 +201,14 @@ fn attempt_from_row(row: &SqliteRow) -> Result<Attempt, Error> {
 /// Rows per multi-row INSERT (13 bound values each, far below SQLite's limit).
 const ROWS_PER_INSERT: usize = 32;
 
+/// Messages per multi-row INSERT: the writer inserts every enqueue of a batch together, so
+/// this is the size of a typical group commit (13 bound values each; SQLite allows 32,766).
+const MESSAGES_PER_INSERT: usize = 256;
+
 /// Inserts messages on `conn`, which must be inside a transaction.
 pub(crate) async fn insert_messages(
     conn: &mut SqliteConnection,
-    messages: &[NewMessage],
+    messages: &[&NewMessage],
     limits: &Limits,
     now: SystemTime,
 ) -> Result<Vec<Enqueued>, Error> {
@@ -213,7 +217,7 @@ pub(crate) async fn insert_messages(
     }
     let now = to_ms(now);
     let mut out = Vec::with_capacity(messages.len());
-    for chunk in messages.chunks(ROWS_PER_INSERT) {
+    for chunk in messages.chunks(MESSAGES_PER_INSERT) {
         // Idempotency keys first: a message whose key is taken is not inserted.
         let mut answers: Vec<Option<Enqueued>> = vec![None; chunk.len()];
         for (slot, m) in answers.iter_mut().zip(chunk) {
@@ -250,7 +254,7 @@ pub(crate) async fn insert_messages(
             .iter()
             .zip(&answers)
             .filter(|(_, a)| a.is_none())
-            .map(|(m, _)| m)
+            .map(|(m, _)| *m)
             .collect();
         let mut inserted: Vec<String> = Vec::new();
         if !to_insert.is_empty() {

@@ -21,7 +21,8 @@ use sqlx::sqlite::{SqliteConnection, SqliteSynchronous};
 use tokio::sync::{mpsc, oneshot};
 
 use super::errors::from_sqlx;
-use super::queries::Limits;
+use super::queries::{self, Limits};
+use crate::message::{Enqueued, NewMessage};
 use crate::outbox::{Error, ErrorKind, Wakeups};
 
 /// What a job can see and set while it runs.
@@ -43,6 +44,70 @@ pub(crate) trait Job: Send {
     /// Answers the caller: the job's own output (its result, or its own error after a
     /// rollback), or `failed`, the error of a BEGIN or COMMIT that took the job down.
     fn finish(self: Box<Self>, failed: Option<Error>);
+    /// The messages of an enqueue, which the writer inserts together with the other
+    /// enqueues of its batch (one statement instead of one per caller).
+    fn enqueued_messages(&self) -> Option<&[NewMessage]> {
+        None
+    }
+    /// Takes this job's share of a coalesced insert.
+    fn set_enqueued(&mut self, out: Vec<Enqueued>) {
+        let _ = out;
+    }
+}
+
+/// An enqueue: inserted alone by `apply`, or with its batch's other enqueues.
+struct EnqueueJob {
+    messages: Vec<NewMessage>,
+    output: Option<Result<Vec<Enqueued>, Error>>,
+    reply: oneshot::Sender<Result<Vec<Enqueued>, Error>>,
+}
+
+impl Job for EnqueueJob {
+    fn durable(&self) -> bool {
+        true
+    }
+
+    fn apply<'a>(
+        &'a mut self,
+        conn: &'a mut SqliteConnection,
+        ctx: &'a mut Ctx,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            let refs: Vec<&NewMessage> = self.messages.iter().collect();
+            let result =
+                queries::insert_messages(conn, &refs, &ctx.limits, std::time::SystemTime::now())
+                    .await;
+            let status = match &result {
+                Ok(out) => {
+                    ctx.wake |= out.iter().any(|e| !e.deduplicated);
+                    Ok(())
+                }
+                Err(e) => Err(e.duplicate()),
+            };
+            self.output = Some(result);
+            status
+        })
+    }
+
+    fn finish(self: Box<Self>, failed: Option<Error>) {
+        let answer = match (failed, self.output) {
+            (Some(e), _) => Err(e),
+            (None, Some(out)) => out,
+            (None, None) => Err(Error::new(
+                ErrorKind::Closed,
+                "the outbox writer stopped before running this write",
+            )),
+        };
+        let _ = self.reply.send(answer);
+    }
+
+    fn enqueued_messages(&self) -> Option<&[NewMessage]> {
+        Some(&self.messages)
+    }
+
+    fn set_enqueued(&mut self, out: Vec<Enqueued>) {
+        self.output = Some(Ok(out));
+    }
 }
 
 struct Queued<T, F> {
@@ -123,6 +188,20 @@ impl Writer {
             output: None,
             reply,
             _t: PhantomData,
+        });
+        self.tx.send(job).await.map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+}
+
+impl Writer {
+    /// Queues an enqueue and waits for its commit.
+    pub(crate) async fn enqueue(&self, messages: Vec<NewMessage>) -> Result<Vec<Enqueued>, Error> {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(EnqueueJob {
+            messages,
+            output: None,
+            reply,
         });
         self.tx.send(job).await.map_err(|_| closed())?;
         answer.await.map_err(|_| closed())?
@@ -254,6 +333,31 @@ async fn run(
     let _ = sqlx::Connection::close(conn).await;
 }
 
+/// Inserts the messages of every enqueue job of `batch` in as few statements as possible,
+/// and hands each job its share of the answer.
+async fn insert_together(
+    conn: &mut SqliteConnection,
+    batch: &mut [Box<dyn Job>],
+    ctx: &mut Ctx,
+) -> Result<(), Error> {
+    let out = {
+        let all: Vec<&NewMessage> = batch
+            .iter()
+            .filter_map(|j| j.enqueued_messages())
+            .flatten()
+            .collect();
+        queries::insert_messages(conn, &all, &ctx.limits, std::time::SystemTime::now()).await?
+    };
+    ctx.wake |= out.iter().any(|e| !e.deduplicated);
+    let mut out = out.into_iter();
+    for job in batch.iter_mut() {
+        if let Some(count) = job.enqueued_messages().map(<[NewMessage]>::len) {
+            job.set_enqueued(out.by_ref().take(count).collect());
+        }
+    }
+    Ok(())
+}
+
 enum BatchError {
     /// A job failed; its own output holds the error.
     Job,
@@ -271,7 +375,20 @@ async fn run_batch(
         .execute(&mut *conn)
         .await
         .map_err(|e| BatchError::Transaction(from_sqlx(e)))?;
+    let coalesced = batch
+        .iter()
+        .filter(|j| j.enqueued_messages().is_some())
+        .count()
+        > 1;
+    if coalesced && insert_together(conn, batch, ctx).await.is_err() {
+        // Each job then runs alone, and the one at fault answers its own error.
+        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+        return Err(BatchError::Job);
+    }
     for job in batch.iter_mut() {
+        if coalesced && job.enqueued_messages().is_some() {
+            continue;
+        }
         if job.apply(conn, ctx).await.is_err() {
             let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
             return Err(BatchError::Job);
