@@ -30,6 +30,8 @@
 
 mod errors;
 mod queries;
+#[cfg(test)]
+mod tests;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -250,6 +252,12 @@ impl SqliteOutbox {
                 .busy_timeout(options.busy_timeout)
                 .foreign_keys(false)
                 .pragma("temp_store", "memory")
+                // The writer's statements vary with the number of rows they carry (up to 64
+                // per statement): keep all of them prepared.
+                .statement_cache_capacity(1024)
+                // Rows a statement returns (ids of inserted messages) cross to this task
+                // without making SQLite's thread wait for them.
+                .row_buffer_size(1024)
                 .disable_statement_logging();
             let mut conn: SqliteConnection = connect
                 .connect()
@@ -338,8 +346,7 @@ impl SqliteOutbox {
         conn: &mut SqliteConnection,
         messages: Vec<NewMessage>,
     ) -> Result<Vec<Enqueued>, Error> {
-        let refs: Vec<&NewMessage> = messages.iter().collect();
-        queries::insert_messages(conn, &refs, &self.shared.limits, SystemTime::now()).await
+        queries::insert_messages(conn, &messages, &self.shared.limits, SystemTime::now()).await
     }
 
     fn writer(&self) -> Result<&writer::Writer, Error> {
@@ -407,6 +414,7 @@ impl Outbox for SqliteOutbox {
             for m in &messages {
                 crate::outbox::validate(m, self.shared.limits.max_body_bytes)?;
             }
+            // Written together with the other enqueues waiting for the writer.
             self.writer()?.enqueue(messages).await
         })
     }

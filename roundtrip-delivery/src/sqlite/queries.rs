@@ -4,8 +4,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
-use sqlx::sqlite::{SqliteConnection, SqliteRow};
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::sqlite::{SqliteArguments, SqliteConnection, SqliteRow};
+use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite};
 use url::Url;
 
 use super::errors::{corrupt, from_sqlx};
@@ -88,6 +88,9 @@ pub(crate) struct Limits {
 }
 
 fn encode_headers(headers: &HeaderMap) -> String {
+    if headers.is_empty() {
+        return "[]".to_owned();
+    }
     let pairs: Vec<(&str, &str)> = headers
         .iter()
         .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
@@ -198,106 +201,201 @@ fn attempt_from_row(row: &SqliteRow) -> Result<Attempt, Error> {
     })
 }
 
-/// Rows per multi-row INSERT (13 bound values each, far below SQLite's limit).
-const ROWS_PER_INSERT: usize = 32;
-
-/// Messages per multi-row INSERT: the writer inserts every enqueue of a batch together, so
-/// this is the size of a typical group commit (13 bound values each; SQLite allows 32,766).
-const MESSAGES_PER_INSERT: usize = 256;
+/// Rows per multi-row INSERT of attempts (13 bound values each, far below SQLite's limit).
+const ROWS_PER_INSERT: usize = 64;
+/// Rows per multi-row INSERT of messages (14 bound values each).
+const MESSAGES_PER_INSERT: usize = 64;
+/// Rows per multi-row INSERT of idempotency keys (4 bound values each).
+const KEYS_PER_INSERT: usize = 256;
 
 /// Inserts messages on `conn`, which must be inside a transaction.
 pub(crate) async fn insert_messages(
     conn: &mut SqliteConnection,
-    messages: &[&NewMessage],
+    messages: &[NewMessage],
     limits: &Limits,
     now: SystemTime,
 ) -> Result<Vec<Enqueued>, Error> {
     for message in messages {
         crate::outbox::validate(message, limits.max_body_bytes)?;
     }
+    let mut answers = insert_many(conn, &[messages], now).await?;
+    Ok(answers.pop().unwrap_or_default())
+}
+
+/// Writes `(?, ?, ...)` for `columns` parameters.
+///
+/// Multi-row statements use anonymous parameters: sqlx asks SQLite for the name of every
+/// parameter it binds, and for numbered ones (`?NNN`) SQLite answers by scanning the list
+/// of all of them, which makes binding a 700-parameter statement quadratic.
+fn push_row(sql: &mut String, columns: usize) {
+    sql.push('(');
+    for c in 0..columns {
+        sql.push_str(if c == 0 { "?" } else { ", ?" });
+    }
+    sql.push(')');
+}
+
+/// Inserts the messages of several `enqueue` calls (`jobs`, already validated) on `conn`,
+/// inside a transaction, in as few statements as possible, and answers each call as if it
+/// had run alone, one after the other: an idempotency key or an id taken by an earlier
+/// message (of this call, an earlier call, or the table) deduplicates the later one.
+pub(crate) async fn insert_many(
+    conn: &mut SqliteConnection,
+    jobs: &[&[NewMessage]],
+    now: SystemTime,
+) -> Result<Vec<Vec<Enqueued>>, Error> {
     let now = to_ms(now);
-    let mut out = Vec::with_capacity(messages.len());
-    for chunk in messages.chunks(MESSAGES_PER_INSERT) {
-        // Idempotency keys first: a message whose key is taken is not inserted.
-        let mut answers: Vec<Option<Enqueued>> = vec![None; chunk.len()];
-        for (slot, m) in answers.iter_mut().zip(chunk) {
-            let Some(key) = &m.idempotency_key else {
-                continue;
-            };
-            let claimed = sqlx::query(
-                "INSERT INTO idempotency_keys (name, key, message_id, created_at) \
-                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-            )
-            .bind(&m.name)
-            .bind(key)
-            .bind(m.id.as_str())
-            .bind(now)
-            .execute(&mut *conn)
-            .await
-            .map_err(from_sqlx)?;
-            if claimed.rows_affected() == 0 {
-                let existing: String = sqlx::query_scalar(
-                    "SELECT message_id FROM idempotency_keys WHERE name = ?1 AND key = ?2",
-                )
-                .bind(&m.name)
-                .bind(key)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(from_sqlx)?;
-                *slot = Some(Enqueued {
-                    id: MessageId::from_stored(existing),
-                    deduplicated: true,
-                });
-            }
-        }
-        let to_insert: Vec<&NewMessage> = chunk
-            .iter()
-            .zip(&answers)
-            .filter(|(_, a)| a.is_none())
-            .map(|(m, _)| *m)
-            .collect();
-        let mut inserted: Vec<String> = Vec::new();
-        if !to_insert.is_empty() {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO messages (id, kind, name, url, method, headers, body, created_at, \
-                 status, attempts, next_attempt_at, idempotency_key, endpoint_id, signing_key, \
-                 ordering_key, metadata) ",
+    let all: Vec<&NewMessage> = jobs.iter().flat_map(|job| job.iter()).collect();
+    // Per message: the id it was deduplicated to by its idempotency key, if any.
+    let mut deduplicated_to: Vec<Option<String>> = vec![None; all.len()];
+
+    // Idempotency keys first: a message whose key is taken is not inserted.
+    let keyed: Vec<usize> = (0..all.len())
+        .filter(|&i| all[i].idempotency_key.is_some())
+        .collect();
+    if !keyed.is_empty() {
+        // (name, key) -> the message id holding it, as this batch's statements left it.
+        let mut holders: std::collections::HashMap<(&str, &str), String> =
+            std::collections::HashMap::new();
+        for chunk in keyed.chunks(KEYS_PER_INSERT) {
+            let mut sql = String::from(
+                "INSERT INTO idempotency_keys (name, key, message_id, created_at) VALUES ",
             );
-            q.push_values(&to_insert, |mut row, m| {
-                row.push_bind(m.id.as_str().to_owned())
-                    .push_bind(m.kind.as_str())
-                    .push_bind(m.name.clone())
-                    .push_bind(m.url.as_str().to_owned())
-                    .push_bind(m.method.as_str().to_owned())
-                    .push_bind(encode_headers(&m.headers))
-                    .push_bind(m.body.to_vec())
-                    .push_bind(now)
-                    .push("'pending'")
-                    .push("0")
-                    .push_bind(now)
-                    .push_bind(m.idempotency_key.clone())
-                    .push_bind(m.endpoint_id.clone())
-                    .push_bind(m.signing_key.clone())
-                    .push_bind(m.ordering_key.clone())
-                    .push_bind(
-                        serde_json::to_string(&m.metadata).unwrap_or_else(|_| "{}".to_owned()),
-                    );
-            });
-            q.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
-            inserted = q
-                .build_query_scalar::<String>()
+            let mut args = SqliteArguments::default();
+            for (n, &i) in chunk.iter().enumerate() {
+                let m = all[i];
+                if n > 0 {
+                    sql.push_str(", ");
+                }
+                push_row(&mut sql, 4);
+                push_arg(&mut args, m.name.as_str())?;
+                push_arg(&mut args, m.idempotency_key.as_deref())?;
+                push_arg(&mut args, m.id.as_str())?;
+                push_arg(&mut args, now)?;
+            }
+            sql.push_str(" ON CONFLICT DO NOTHING RETURNING name, key, message_id");
+            let rows = sqlx::query_with(AssertSqlSafe(sql), args)
                 .fetch_all(&mut *conn)
                 .await
                 .map_err(from_sqlx)?;
-        }
-        for (answer, m) in answers.into_iter().zip(chunk) {
-            out.push(answer.unwrap_or_else(|| Enqueued {
-                id: m.id.clone(),
-                deduplicated: !inserted.iter().any(|id| id == m.id.as_str()),
-            }));
+            let claimed: Vec<(String, String, String)> = rows
+                .iter()
+                .map(|r| Ok((get(r, "name")?, get(r, "key")?, get(r, "message_id")?)))
+                .collect::<Result<_, Error>>()?;
+            for &i in chunk {
+                let m = all[i];
+                let key = m.idempotency_key.as_deref().unwrap_or_default();
+                let slot = (m.name.as_str(), key);
+                if let Some(holder) = holders.get(&slot) {
+                    // Taken by an earlier message of this batch.
+                    deduplicated_to[i] = Some(holder.clone());
+                    continue;
+                }
+                let won = claimed
+                    .iter()
+                    .find(|(n, k, _)| n == slot.0 && k == slot.1)
+                    .map(|(_, _, id)| id.clone());
+                let holder = match won {
+                    // Rows are inserted in order: the first message with this key holds it.
+                    Some(id) if id == m.id.as_str() => {
+                        holders.insert(slot, id);
+                        continue;
+                    }
+                    Some(id) => id,
+                    // Taken before this batch.
+                    None => sqlx::query_scalar::<_, String>(
+                        "SELECT message_id FROM idempotency_keys WHERE name = ?1 AND key = ?2",
+                    )
+                    .bind(slot.0)
+                    .bind(slot.1)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(from_sqlx)?,
+                };
+                holders.insert(slot, holder.clone());
+                deduplicated_to[i] = Some(holder);
+            }
         }
     }
+
+    let to_insert: Vec<usize> = (0..all.len())
+        .filter(|&i| deduplicated_to[i].is_none())
+        .collect();
+    let mut inserted: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for chunk in to_insert.chunks(MESSAGES_PER_INSERT) {
+        let mut sql = String::with_capacity(256 + chunk.len() * 48);
+        sql.push_str(
+            "INSERT INTO messages (status, attempts, created_at, next_attempt_at, id, kind, name, \
+             url, method, headers, body, idempotency_key, endpoint_id, signing_key, \
+             ordering_key, metadata) VALUES ",
+        );
+        let mut args = SqliteArguments::default();
+        for (n, &i) in chunk.iter().enumerate() {
+            let m = all[i];
+            if n > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str("('pending', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+            push_arg(&mut args, now)?;
+            push_arg(&mut args, now)?;
+            push_arg(&mut args, m.id.as_str())?;
+            push_arg(&mut args, m.kind.as_str())?;
+            push_arg(&mut args, m.name.as_str())?;
+            push_arg(&mut args, m.url.as_str())?;
+            push_arg(&mut args, m.method.as_str())?;
+            push_arg(&mut args, encode_headers(&m.headers))?;
+            push_arg(&mut args, m.body.to_vec())?;
+            push_arg(&mut args, m.idempotency_key.as_deref())?;
+            push_arg(&mut args, m.endpoint_id.as_deref())?;
+            push_arg(&mut args, m.signing_key.as_deref())?;
+            push_arg(&mut args, m.ordering_key.as_deref())?;
+            push_arg(&mut args, encode_metadata(&m.metadata))?;
+        }
+        sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id");
+        let ids: Vec<String> = sqlx::query_scalar_with(AssertSqlSafe(sql), args)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(from_sqlx)?;
+        inserted.extend(ids);
+    }
+
+    let mut out = Vec::with_capacity(jobs.len());
+    let mut i = 0;
+    for job in jobs {
+        let mut answers = Vec::with_capacity(job.len());
+        for m in job.iter() {
+            answers.push(match deduplicated_to[i].take() {
+                Some(existing) => Enqueued {
+                    id: MessageId::from_stored(existing),
+                    deduplicated: true,
+                },
+                // A row is inserted once: a second message with the same id is a duplicate.
+                None => Enqueued {
+                    id: m.id.clone(),
+                    deduplicated: !inserted.remove(m.id.as_str()),
+                },
+            });
+            i += 1;
+        }
+        out.push(answers);
+    }
     Ok(out)
+}
+
+fn push_arg<'q, T>(args: &mut SqliteArguments, value: T) -> Result<(), Error>
+where
+    T: sqlx::Encode<'q, Sqlite> + sqlx::Type<Sqlite>,
+{
+    use sqlx::Arguments;
+    args.add(value)
+        .map_err(|e| Error::new(ErrorKind::Invalid, "a value could not be bound").with_source(e))
+}
+
+fn encode_metadata(metadata: &serde_json::Map<String, serde_json::Value>) -> String {
+    if metadata.is_empty() {
+        return "{}".to_owned();
+    }
+    serde_json::to_string(metadata).unwrap_or_else(|_| "{}".to_owned())
 }
 
 /// A claimed message as the claim query hands it over: all rows in one JSON document, so
@@ -392,6 +490,24 @@ pub(crate) async fn prepare_writer(conn: &mut SqliteConnection) -> Result<(), Er
     Ok(())
 }
 
+/// The claim, in one round trip to SQLite's thread: pick the oldest due ids, lease them,
+/// read them back as one JSON document, and empty the scratch table. Parameters, in order:
+/// now, the limit, the owner, the lease's expiry.
+const CLAIM: &str = "INSERT INTO temp.claim_ids (id) SELECT id FROM messages \
+     WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?; \
+     UPDATE messages SET status = 'leased', lease_owner = ?, lease_expires_at = ? \
+     WHERE id IN (SELECT id FROM temp.claim_ids); \
+     SELECT json_group_array(json_object('id', id, 'kind', kind, 'name', name, 'url', url, \
+     'method', method, 'created_at', created_at, 'attempts', attempts, \
+     'next_attempt_at', next_attempt_at, 'lease_owner', lease_owner, \
+     'lease_expires_at', lease_expires_at, 'lost_leases', lost_leases, \
+     'last_error', last_error, 'idempotency_key', idempotency_key, \
+     'endpoint_id', endpoint_id, 'signing_key', signing_key, 'ordering_key', ordering_key, \
+     'metadata', json(metadata), 'headers', json(headers), 'body', hex(body))) \
+     FROM (SELECT * FROM messages WHERE id IN (SELECT id FROM temp.claim_ids) \
+     ORDER BY next_attempt_at, id); \
+     DELETE FROM temp.claim_ids";
+
 pub(crate) async fn claim(
     conn: &mut SqliteConnection,
     owner: &str,
@@ -400,46 +516,25 @@ pub(crate) async fn claim(
     now: SystemTime,
 ) -> Result<Vec<Message>, Error> {
     let now = to_ms(now);
-    let picked = sqlx::query(
-        "INSERT INTO temp.claim_ids (id) SELECT id FROM messages WHERE status = 'pending' \
-         AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2",
-    )
-    .bind(now)
-    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-    .execute(&mut *conn)
-    .await
-    .map_err(from_sqlx)?
-    .rows_affected();
-    if picked == 0 {
-        return Ok(Vec::new());
-    }
-    sqlx::query(
-        "UPDATE messages SET status = 'leased', lease_owner = ?1, lease_expires_at = ?2 \
-         WHERE id IN (SELECT id FROM temp.claim_ids)",
-    )
-    .bind(owner)
-    .bind(now.saturating_add(duration_ms(lease)))
-    .execute(&mut *conn)
-    .await
-    .map_err(from_sqlx)?;
-    let document: String = sqlx::query_scalar(
-        "SELECT json_group_array(json_object('id', id, 'kind', kind, 'name', name, 'url', url, \
-         'method', method, 'created_at', created_at, 'attempts', attempts, \
-         'next_attempt_at', next_attempt_at, 'lease_owner', lease_owner, \
-         'lease_expires_at', lease_expires_at, 'lost_leases', lost_leases, \
-         'last_error', last_error, 'idempotency_key', idempotency_key, \
-         'endpoint_id', endpoint_id, 'signing_key', signing_key, 'ordering_key', ordering_key, \
-         'metadata', json(metadata), 'headers', json(headers), 'body', hex(body))) \
-         FROM (SELECT * FROM messages WHERE id IN (SELECT id FROM temp.claim_ids) \
-         ORDER BY next_attempt_at, id)",
-    )
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(from_sqlx)?;
-    sqlx::query("DELETE FROM temp.claim_ids")
-        .execute(&mut *conn)
+    // Several statements in one query: only the SELECT yields a row. `fetch_all` runs them
+    // all (`fetch_one` would stop after the row, before the scratch table is emptied).
+    let rows = sqlx::query(CLAIM)
+        .bind(now)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(owner)
+        .bind(now.saturating_add(duration_ms(lease)))
+        .fetch_all(&mut *conn)
         .await
         .map_err(from_sqlx)?;
+    let document: String = match rows.first() {
+        Some(row) => row
+            .try_get(0)
+            .map_err(|e| corrupt("reading the claimed messages").with_source(e))?,
+        None => return Err(corrupt("the claim returned no document")),
+    };
+    if document == "[]" {
+        return Ok(Vec::new());
+    }
     let rows: Vec<ClaimedRow> = serde_json::from_str(&document)
         .map_err(|e| corrupt(format!("claimed messages could not be read back: {e}")))?;
     rows.into_iter().map(ClaimedRow::into_message).collect()
@@ -458,136 +553,218 @@ fn last_error_of(c: &Completion) -> Option<String> {
     }
 }
 
+/// Columns of an attempt row, in the order [`push_attempt`] binds them.
+const ATTEMPT_COLUMNS: usize = 13;
+
+/// Appends `INSERT INTO attempts ... VALUES ...` for `rows` rows.
+fn attempts_sql(sql: &mut String, rows: usize) {
+    sql.push_str(
+        "INSERT INTO attempts (message_id, number, worker, started_at, duration_us, \
+         response_status, response_body, response_truncated, error_kind, error, \
+         contract_violation, outcome, next_attempt_at) VALUES ",
+    );
+    for n in 0..rows {
+        if n > 0 {
+            sql.push_str(", ");
+        }
+        push_row(sql, ATTEMPT_COLUMNS);
+    }
+}
+
+fn push_attempt(args: &mut SqliteArguments, c: &Completion) -> Result<(), Error> {
+    let a = &c.attempt;
+    let next_at = match &c.outcome {
+        Outcome::Retry { at } => Some(to_ms(*at)),
+        _ => None,
+    };
+    let body = (a.response_status.is_some() || !a.response_body.is_empty())
+        .then(|| a.response_body.to_vec());
+    push_arg(args, c.message_id.as_str())?;
+    push_arg(args, i64::from(a.number))?;
+    push_arg(args, c.owner.as_str())?;
+    push_arg(args, to_ms(a.started_at))?;
+    push_arg(
+        args,
+        i64::try_from(a.duration.as_micros()).unwrap_or(i64::MAX),
+    )?;
+    push_arg(args, a.response_status.map(i64::from))?;
+    push_arg(args, body)?;
+    push_arg(args, i64::from(a.response_truncated))?;
+    push_arg(args, a.error.as_ref().map(|e| e.kind.as_str()))?;
+    push_arg(args, a.error.as_ref().map(|e| e.message.as_str()))?;
+    push_arg(args, a.contract_violation.as_deref())?;
+    push_arg(args, c.outcome.as_str())?;
+    push_arg(args, next_at)
+}
+
+/// An owner's successes: the ids whose lease it lost, then the move of the others to
+/// history and their removal from the queue. Its parameters, anonymous and in order (see
+/// [`push_succeeded`]), may follow those of attempt rows in the same query: sqlx binds
+/// anonymous parameters statement after statement, whereas numbered ones that do not start
+/// at `?1` would leave gaps it fills with the wrong values.
+const SUCCEEDED: &str = "SELECT value FROM json_each(?) WHERE value NOT IN \
+     (SELECT id FROM messages WHERE status = 'leased' AND lease_owner = ?); \
+     INSERT OR REPLACE INTO message_history (finished_at, id, kind, name, url, method, headers, \
+     body, created_at, status, attempts, lost_leases, last_error, idempotency_key, \
+     endpoint_id, signing_key, ordering_key, metadata) \
+     SELECT ?, id, kind, name, url, method, headers, body, created_at, 'succeeded', \
+     attempts + 1, lost_leases, last_error, idempotency_key, endpoint_id, signing_key, \
+     ordering_key, metadata FROM messages WHERE id IN (SELECT value FROM json_each(?)) \
+     AND status = 'leased' AND lease_owner = ?; \
+     DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?)) \
+     AND status = 'leased' AND lease_owner = ?";
+
+fn push_succeeded(
+    args: &mut SqliteArguments,
+    ids: &str,
+    owner: &str,
+    now_ms: i64,
+) -> Result<(), Error> {
+    push_arg(args, ids)?;
+    push_arg(args, owner)?;
+    push_arg(args, now_ms)?;
+    push_arg(args, ids)?;
+    push_arg(args, owner)?;
+    push_arg(args, ids)?;
+    push_arg(args, owner)
+}
+
+/// An owner's retries, all in one statement: ?1 is `[[id, next_attempt_at, last_error]]`,
+/// ?2 the owner. Answers the ids whose lease was still held.
+const RETRIED: &str = "UPDATE messages SET status = 'pending', attempts = attempts + 1, \
+     next_attempt_at = r.value ->> 1, last_error = r.value ->> 2, lease_owner = NULL, \
+     lease_expires_at = NULL FROM json_each(?1) AS r \
+     WHERE messages.id = r.value ->> 0 AND messages.status = 'leased' \
+     AND messages.lease_owner = ?2 RETURNING id";
+
+/// Records attempts and their outcomes. Each owner's successes, with the attempt rows
+/// (when they fit one statement), take one round trip to SQLite's thread; each owner's
+/// retries one more; failures, rare, one message at a time.
 pub(crate) async fn complete(
     conn: &mut SqliteConnection,
     completions: &[Completion],
     now: SystemTime,
 ) -> Result<Vec<CompletionStatus>, Error> {
     let now_ms = to_ms(now);
-    // Every attempt is recorded, in multi-row inserts.
-    for chunk in completions.chunks(ROWS_PER_INSERT) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO attempts (message_id, number, worker, started_at, duration_us, \
-             response_status, response_body, response_truncated, error_kind, error, \
-             contract_violation, outcome, next_attempt_at) ",
-        );
-        q.push_values(chunk, |mut row, c| {
-            let a = &c.attempt;
-            let next_at = match &c.outcome {
-                Outcome::Retry { at } => Some(to_ms(*at)),
-                _ => None,
-            };
-            let body = (a.response_status.is_some() || !a.response_body.is_empty())
-                .then(|| a.response_body.to_vec());
-            row.push_bind(c.message_id.as_str().to_owned())
-                .push_bind(i64::from(a.number))
-                .push_bind(c.owner.clone())
-                .push_bind(to_ms(a.started_at))
-                .push_bind(i64::try_from(a.duration.as_micros()).unwrap_or(i64::MAX))
-                .push_bind(a.response_status.map(i64::from))
-                .push_bind(body)
-                .push_bind(i64::from(a.response_truncated))
-                .push_bind(a.error.as_ref().map(|e| e.kind.as_str()))
-                .push_bind(a.error.as_ref().map(|e| e.message.clone()))
-                .push_bind(a.contract_violation.clone())
-                .push_bind(c.outcome.as_str())
-                .push_bind(next_at);
-        });
-        q.build().execute(&mut *conn).await.map_err(from_sqlx)?;
-    }
-
-    // Successes, the common case, move to history together, per owner.
     let mut applied: Vec<bool> = vec![false; completions.len()];
-    let mut owners: Vec<&str> = completions
-        .iter()
-        .filter(|c| matches!(c.outcome, Outcome::Succeeded))
-        .map(|c| c.owner.as_str())
-        .collect();
+    let mut owners: Vec<&str> = completions.iter().map(|c| c.owner.as_str()).collect();
     owners.sort_unstable();
     owners.dedup();
-    for owner in owners {
-        let ids: Vec<&str> = completions
+
+    // Every attempt is recorded, in multi-row inserts; the last chunk rides along with the
+    // first owner's successes.
+    let chunks: Vec<&[Completion]> = completions.chunks(ROWS_PER_INSERT).collect();
+    let (mut pending, before) = match chunks.split_last() {
+        Some((last, before)) => (Some(*last), before),
+        None => (None, &[][..]),
+    };
+    for chunk in before {
+        let mut sql = String::new();
+        attempts_sql(&mut sql, chunk.len());
+        let mut args = SqliteArguments::default();
+        for c in chunk.iter() {
+            push_attempt(&mut args, c)?;
+        }
+        sqlx::query_with(AssertSqlSafe(sql), args)
+            .execute(&mut *conn)
+            .await
+            .map_err(from_sqlx)?;
+    }
+
+    for owner in &owners {
+        let succeeded: Vec<&str> = completions
             .iter()
-            .filter(|c| matches!(c.outcome, Outcome::Succeeded) && c.owner == owner)
+            .filter(|c| matches!(c.outcome, Outcome::Succeeded) && c.owner == *owner)
             .map(|c| c.message_id.as_str())
             .collect();
-        let json = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".to_owned());
-        // Usually none: the ids whose lease this owner no longer holds.
-        let lost: Vec<String> = sqlx::query_scalar(
-            "SELECT value FROM json_each(?1) WHERE value NOT IN \
-             (SELECT id FROM messages WHERE status = 'leased' AND lease_owner = ?2)",
-        )
-        .bind(&json)
-        .bind(owner)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(from_sqlx)?;
-        sqlx::query(to_history!(
-            "id IN (SELECT value FROM json_each(?6)) AND status = 'leased' AND lease_owner = ?7"
-        ))
-        .bind("succeeded")
-        .bind(1i64)
-        .bind(0i64)
-        .bind(now_ms)
-        .bind(None::<String>)
-        .bind(&json)
-        .bind(owner)
-        .execute(&mut *conn)
-        .await
-        .map_err(from_sqlx)?;
-        sqlx::query(
-            "DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?1)) \
-             AND status = 'leased' AND lease_owner = ?2",
-        )
-        .bind(&json)
-        .bind(owner)
-        .execute(&mut *conn)
-        .await
-        .map_err(from_sqlx)?;
+        if succeeded.is_empty() {
+            continue;
+        }
+        let json = serde_json::to_string(&succeeded).unwrap_or_else(|_| "[]".to_owned());
+        let mut sql = String::new();
+        let mut args = SqliteArguments::default();
+        if let Some(chunk) = pending.take() {
+            attempts_sql(&mut sql, chunk.len());
+            sql.push_str("; ");
+            for c in chunk {
+                push_attempt(&mut args, c)?;
+            }
+        }
+        sql.push_str(SUCCEEDED);
+        push_succeeded(&mut args, &json, owner, now_ms)?;
+        let lost: Vec<String> = sqlx::query_scalar_with(AssertSqlSafe(sql), args)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(from_sqlx)?;
         for (done, c) in applied.iter_mut().zip(completions) {
             if matches!(c.outcome, Outcome::Succeeded)
-                && c.owner == owner
+                && c.owner == *owner
                 && !lost.iter().any(|id| id == c.message_id.as_str())
             {
                 *done = true;
             }
         }
     }
+    if let Some(chunk) = pending {
+        let mut sql = String::new();
+        attempts_sql(&mut sql, chunk.len());
+        let mut args = SqliteArguments::default();
+        for c in chunk {
+            push_attempt(&mut args, c)?;
+        }
+        sqlx::query_with(AssertSqlSafe(sql), args)
+            .execute(&mut *conn)
+            .await
+            .map_err(from_sqlx)?;
+    }
 
-    // Retries and failures, one by one.
+    // Retries, one statement per owner.
+    for owner in &owners {
+        let retried: Vec<(&str, i64, Option<String>)> = completions
+            .iter()
+            .filter(|c| c.owner == *owner)
+            .filter_map(|c| match &c.outcome {
+                Outcome::Retry { at } => {
+                    Some((c.message_id.as_str(), to_ms(*at), last_error_of(c)))
+                }
+                _ => None,
+            })
+            .collect();
+        if retried.is_empty() {
+            continue;
+        }
+        let json = serde_json::to_string(&retried).unwrap_or_else(|_| "[]".to_owned());
+        let kept: Vec<String> = sqlx::query_scalar(RETRIED)
+            .bind(json)
+            .bind(*owner)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(from_sqlx)?;
+        for (done, c) in applied.iter_mut().zip(completions) {
+            if matches!(c.outcome, Outcome::Retry { .. })
+                && c.owner == *owner
+                && kept.iter().any(|id| id == c.message_id.as_str())
+            {
+                *done = true;
+            }
+        }
+    }
+
+    // Failures, one by one.
     for (done, c) in applied.iter_mut().zip(completions) {
-        let last_error = last_error_of(c);
-        match &c.outcome {
-            Outcome::Succeeded => {}
-            Outcome::Retry { at } => {
-                *done = sqlx::query(
-                    "UPDATE messages SET status = 'pending', attempts = attempts + 1, \
-                     next_attempt_at = ?1, lease_owner = NULL, lease_expires_at = NULL, \
-                     last_error = ?2 WHERE id = ?3 AND status = 'leased' AND lease_owner = ?4",
-                )
-                .bind(to_ms(*at))
-                .bind(last_error)
-                .bind(c.message_id.as_str())
-                .bind(&c.owner)
-                .execute(&mut *conn)
-                .await
-                .map_err(from_sqlx)?
-                .rows_affected()
-                    > 0;
-            }
-            Outcome::Failed { .. } => {
-                *done = move_to_history(
-                    conn,
-                    &c.message_id,
-                    Some(&c.owner),
-                    "failed",
-                    1,
-                    0,
-                    now_ms,
-                    last_error.as_deref(),
-                )
-                .await?;
-            }
+        if let Outcome::Failed { .. } = &c.outcome {
+            let last_error = last_error_of(c);
+            *done = move_to_history(
+                conn,
+                &c.message_id,
+                Some(&c.owner),
+                "failed",
+                1,
+                0,
+                now_ms,
+                last_error.as_deref(),
+            )
+            .await?;
         }
     }
     Ok(applied

@@ -7,14 +7,24 @@
 //! transaction is rolled back and each job is run again in its own transaction, so one bad
 //! job never takes the others down with it.
 //!
+//! Every statement is a round trip to the connection's own thread (sqlx runs SQLite there),
+//! and on a busy machine each round trip costs far more than the SQL it carries. So the
+//! enqueues of a batch are written together, in multi-row statements
+//! ([`queries::insert_many`]): a hundred concurrent one-message sends cost a `BEGIN`, one
+//! or two `INSERT`s and a `COMMIT`, not a hundred `INSERT`s. Each enqueue still gets its
+//! own answer; if the shared statement fails, the batch is rolled back and each enqueue
+//! runs alone, as any other job does.
+//!
 //! Only batches holding a job that must be durable (an enqueue, a retry, a cancel) commit
 //! with the configured `synchronous` level; claims, lease renewals and attempt records
 //! commit with `synchronous = NORMAL` in WAL mode, which survives a process crash and, on
-//! power loss, can only lose work that is then done again (at least once still holds).
+//! power loss, can only lose work that is then done again (at least once still holds). The
+//! switch travels with the batch's `BEGIN` (SQLite refuses it inside a transaction).
 
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
 
 use futures_util::future::BoxFuture;
 use sqlx::sqlite::{SqliteConnection, SqliteSynchronous};
@@ -44,70 +54,6 @@ pub(crate) trait Job: Send {
     /// Answers the caller: the job's own output (its result, or its own error after a
     /// rollback), or `failed`, the error of a BEGIN or COMMIT that took the job down.
     fn finish(self: Box<Self>, failed: Option<Error>);
-    /// The messages of an enqueue, which the writer inserts together with the other
-    /// enqueues of its batch (one statement instead of one per caller).
-    fn enqueued_messages(&self) -> Option<&[NewMessage]> {
-        None
-    }
-    /// Takes this job's share of a coalesced insert.
-    fn set_enqueued(&mut self, out: Vec<Enqueued>) {
-        let _ = out;
-    }
-}
-
-/// An enqueue: inserted alone by `apply`, or with its batch's other enqueues.
-struct EnqueueJob {
-    messages: Vec<NewMessage>,
-    output: Option<Result<Vec<Enqueued>, Error>>,
-    reply: oneshot::Sender<Result<Vec<Enqueued>, Error>>,
-}
-
-impl Job for EnqueueJob {
-    fn durable(&self) -> bool {
-        true
-    }
-
-    fn apply<'a>(
-        &'a mut self,
-        conn: &'a mut SqliteConnection,
-        ctx: &'a mut Ctx,
-    ) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(async move {
-            let refs: Vec<&NewMessage> = self.messages.iter().collect();
-            let result =
-                queries::insert_messages(conn, &refs, &ctx.limits, std::time::SystemTime::now())
-                    .await;
-            let status = match &result {
-                Ok(out) => {
-                    ctx.wake |= out.iter().any(|e| !e.deduplicated);
-                    Ok(())
-                }
-                Err(e) => Err(e.duplicate()),
-            };
-            self.output = Some(result);
-            status
-        })
-    }
-
-    fn finish(self: Box<Self>, failed: Option<Error>) {
-        let answer = match (failed, self.output) {
-            (Some(e), _) => Err(e),
-            (None, Some(out)) => out,
-            (None, None) => Err(Error::new(
-                ErrorKind::Closed,
-                "the outbox writer stopped before running this write",
-            )),
-        };
-        let _ = self.reply.send(answer);
-    }
-
-    fn enqueued_messages(&self) -> Option<&[NewMessage]> {
-        Some(&self.messages)
-    }
-
-    fn set_enqueued(&mut self, out: Vec<Enqueued>) {
-        self.output = Some(Ok(out));
-    }
 }
 
 struct Queued<T, F> {
@@ -158,6 +104,49 @@ where
     }
 }
 
+/// One `enqueue` call: written together with the other enqueues of its batch.
+pub(crate) struct EnqueueJob {
+    messages: Vec<NewMessage>,
+    output: Option<Result<Vec<Enqueued>, Error>>,
+    reply: oneshot::Sender<Result<Vec<Enqueued>, Error>>,
+}
+
+impl EnqueueJob {
+    fn finish(self, failed: Option<Error>) {
+        let answer = match (failed, self.output) {
+            (Some(e), _) => Err(e),
+            (None, Some(out)) => out,
+            (None, None) => Err(Error::new(
+                ErrorKind::Closed,
+                "the outbox writer stopped before running this write",
+            )),
+        };
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// What the writer's queue carries.
+pub(crate) enum Work {
+    Enqueue(EnqueueJob),
+    Job(Box<dyn Job>),
+}
+
+impl Work {
+    fn durable(&self) -> bool {
+        match self {
+            Work::Enqueue(_) => true,
+            Work::Job(job) => job.durable(),
+        }
+    }
+
+    fn finish(self, failed: Option<Error>) {
+        match self {
+            Work::Enqueue(job) => job.finish(failed),
+            Work::Job(job) => job.finish(failed),
+        }
+    }
+}
+
 /// Counters of the writer, for tests and benchmarks.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
@@ -169,7 +158,7 @@ pub(crate) struct Counters {
 /// The handle the store uses to queue writes.
 #[derive(Clone)]
 pub(crate) struct Writer {
-    tx: mpsc::Sender<Box<dyn Job>>,
+    tx: mpsc::Sender<Work>,
 }
 
 impl Writer {
@@ -189,21 +178,22 @@ impl Writer {
             reply,
             _t: PhantomData,
         });
-        self.tx.send(job).await.map_err(|_| closed())?;
+        self.tx.send(Work::Job(job)).await.map_err(|_| closed())?;
         answer.await.map_err(|_| closed())?
     }
-}
 
-impl Writer {
-    /// Queues an enqueue and waits for its commit.
+    /// Queues an enqueue (already validated) and waits for its commit.
     pub(crate) async fn enqueue(&self, messages: Vec<NewMessage>) -> Result<Vec<Enqueued>, Error> {
         let (reply, answer) = oneshot::channel();
-        let job = Box::new(EnqueueJob {
+        let job = EnqueueJob {
             messages,
             output: None,
             reply,
-        });
-        self.tx.send(job).await.map_err(|_| closed())?;
+        };
+        self.tx
+            .send(Work::Enqueue(job))
+            .await
+            .map_err(|_| closed())?;
         answer.await.map_err(|_| closed())?
     }
 }
@@ -229,17 +219,22 @@ pub(crate) fn spawn(
     wakeups: Wakeups,
     counters: Arc<Counters>,
 ) -> Writer {
-    let (tx, rx) = mpsc::channel(config.queue.max(1));
+    let (tx, rx) = mpsc::channel::<Work>(config.queue.max(1));
     tokio::spawn(run(conn, rx, config, wakeups, counters));
     Writer { tx }
 }
 
-fn sync_name(s: SqliteSynchronous) -> &'static str {
-    match s {
-        SqliteSynchronous::Off => "OFF",
-        SqliteSynchronous::Normal => "NORMAL",
-        SqliteSynchronous::Full => "FULL",
-        SqliteSynchronous::Extra => "EXTRA",
+/// The statement that opens a batch: `BEGIN IMMEDIATE`, preceded by the switch of the
+/// `synchronous` level when the batch needs another one than the last (one round trip).
+fn begin_sql(wanted: SqliteSynchronous, current: Option<SqliteSynchronous>) -> &'static str {
+    if current == Some(wanted) {
+        return "BEGIN IMMEDIATE";
+    }
+    match wanted {
+        SqliteSynchronous::Off => "PRAGMA synchronous = OFF; BEGIN IMMEDIATE",
+        SqliteSynchronous::Normal => "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE",
+        SqliteSynchronous::Full => "PRAGMA synchronous = FULL; BEGIN IMMEDIATE",
+        SqliteSynchronous::Extra => "PRAGMA synchronous = EXTRA; BEGIN IMMEDIATE",
     }
 }
 
@@ -250,19 +245,29 @@ fn weaker(s: SqliteSynchronous) -> SqliteSynchronous {
     }
 }
 
+/// The writer's connection and what it knows about its state.
+struct Session {
+    conn: SqliteConnection,
+    /// The `synchronous` level in force, if known.
+    current: Option<SqliteSynchronous>,
+}
+
 async fn run(
-    mut conn: SqliteConnection,
-    mut rx: mpsc::Receiver<Box<dyn Job>>,
+    conn: SqliteConnection,
+    mut rx: mpsc::Receiver<Work>,
     config: WriterConfig,
     wakeups: Wakeups,
     counters: Arc<Counters>,
 ) {
-    let mut current = config.synchronous;
+    let mut session = Session {
+        conn,
+        current: None,
+    };
     let mut ctx = Ctx {
         limits: config.limits.clone(),
         wake: false,
     };
-    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(config.max_batch);
+    let mut batch: Vec<Work> = Vec::with_capacity(config.max_batch);
     while let Some(first) = rx.recv().await {
         batch.push(first);
         while batch.len() < config.max_batch {
@@ -271,26 +276,16 @@ async fn run(
                 Err(_) => break,
             }
         }
-        let wanted = if batch.iter().any(|j| j.durable()) {
+        let wanted = if batch.iter().any(Work::durable) {
             config.synchronous
         } else {
             weaker(config.synchronous)
         };
-        if wanted != current {
-            let sql = format!("PRAGMA synchronous = {}", sync_name(wanted));
-            if sqlx::query(sqlx::AssertSqlSafe(sql))
-                .execute(&mut conn)
-                .await
-                .is_ok()
-            {
-                current = wanted;
-            }
-        }
         counters
             .jobs
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
         ctx.wake = false;
-        let together = run_batch(&mut conn, &mut batch, &mut ctx, &counters).await;
+        let together = run_batch(&mut session, wanted, &mut batch, &mut ctx, &counters).await;
         match together {
             Ok(()) => {
                 if ctx.wake {
@@ -304,11 +299,18 @@ async fn run(
                 // One job failed: run each alone, so the others still commit.
                 counters.rollbacks.fetch_add(1, Ordering::Relaxed);
                 let mut woke = false;
-                for mut job in batch.drain(..) {
+                for job in batch.drain(..) {
                     ctx.wake = false;
-                    let one = std::slice::from_mut(&mut job);
-                    let result = run_batch(&mut conn, one, &mut ctx, &counters).await;
+                    let wanted = if job.durable() {
+                        config.synchronous
+                    } else {
+                        weaker(config.synchronous)
+                    };
+                    let mut one = [job];
+                    let result =
+                        run_batch(&mut session, wanted, &mut one, &mut ctx, &counters).await;
                     woke |= result.is_ok() && ctx.wake;
+                    let [job] = one;
                     job.finish(match result {
                         Ok(()) | Err(BatchError::Job) => None,
                         Err(BatchError::Transaction(e)) => Some(e),
@@ -330,32 +332,7 @@ async fn run(
             }
         }
     }
-    let _ = sqlx::Connection::close(conn).await;
-}
-
-/// Inserts the messages of every enqueue job of `batch` in as few statements as possible,
-/// and hands each job its share of the answer.
-async fn insert_together(
-    conn: &mut SqliteConnection,
-    batch: &mut [Box<dyn Job>],
-    ctx: &mut Ctx,
-) -> Result<(), Error> {
-    let out = {
-        let all: Vec<&NewMessage> = batch
-            .iter()
-            .filter_map(|j| j.enqueued_messages())
-            .flatten()
-            .collect();
-        queries::insert_messages(conn, &all, &ctx.limits, std::time::SystemTime::now()).await?
-    };
-    ctx.wake |= out.iter().any(|e| !e.deduplicated);
-    let mut out = out.into_iter();
-    for job in batch.iter_mut() {
-        if let Some(count) = job.enqueued_messages().map(<[NewMessage]>::len) {
-            job.set_enqueued(out.by_ref().take(count).collect());
-        }
-    }
-    Ok(())
+    let _ = sqlx::Connection::close(session.conn).await;
 }
 
 enum BatchError {
@@ -366,33 +343,26 @@ enum BatchError {
 }
 
 async fn run_batch(
-    conn: &mut SqliteConnection,
-    batch: &mut [Box<dyn Job>],
+    session: &mut Session,
+    wanted: SqliteSynchronous,
+    batch: &mut [Work],
     ctx: &mut Ctx,
     counters: &Counters,
 ) -> Result<(), BatchError> {
-    sqlx::query("BEGIN IMMEDIATE")
+    let conn = &mut session.conn;
+    match sqlx::query(begin_sql(wanted, session.current))
         .execute(&mut *conn)
         .await
-        .map_err(|e| BatchError::Transaction(from_sqlx(e)))?;
-    let coalesced = batch
-        .iter()
-        .filter(|j| j.enqueued_messages().is_some())
-        .count()
-        > 1;
-    if coalesced && insert_together(conn, batch, ctx).await.is_err() {
-        // Each job then runs alone, and the one at fault answers its own error.
+    {
+        Ok(_) => session.current = Some(wanted),
+        Err(e) => {
+            session.current = None;
+            return Err(BatchError::Transaction(from_sqlx(e)));
+        }
+    }
+    if apply_all(conn, batch, ctx).await.is_err() {
         let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
         return Err(BatchError::Job);
-    }
-    for job in batch.iter_mut() {
-        if coalesced && job.enqueued_messages().is_some() {
-            continue;
-        }
-        if job.apply(conn, ctx).await.is_err() {
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            return Err(BatchError::Job);
-        }
     }
     match sqlx::query("COMMIT").execute(&mut *conn).await {
         Ok(_) => {
@@ -404,4 +374,50 @@ async fn run_batch(
             Err(BatchError::Transaction(from_sqlx(e)))
         }
     }
+}
+
+/// Runs every job of the batch inside the open transaction: the enqueues first, all
+/// together (so a claim in the same batch already sees them), then the other jobs in turn.
+async fn apply_all(
+    conn: &mut SqliteConnection,
+    batch: &mut [Work],
+    ctx: &mut Ctx,
+) -> Result<(), ()> {
+    let enqueues: Vec<&[NewMessage]> = batch
+        .iter()
+        .filter_map(|w| match w {
+            Work::Enqueue(job) => Some(job.messages.as_slice()),
+            Work::Job(_) => None,
+        })
+        .collect();
+    if !enqueues.is_empty() {
+        let written = queries::insert_many(conn, &enqueues, SystemTime::now()).await;
+        drop(enqueues);
+        let mut answers = match written {
+            Ok(answers) => answers.into_iter(),
+            Err(e) => {
+                for w in batch.iter_mut() {
+                    if let Work::Enqueue(job) = w {
+                        job.output = Some(Err(e.duplicate()));
+                    }
+                }
+                return Err(());
+            }
+        };
+        for w in batch.iter_mut() {
+            if let Work::Enqueue(job) = w {
+                let answer = answers.next().unwrap_or_default();
+                ctx.wake |= answer.iter().any(|e| !e.deduplicated);
+                job.output = Some(Ok(answer));
+            }
+        }
+    }
+    for w in batch.iter_mut() {
+        if let Work::Job(job) = w
+            && job.apply(conn, ctx).await.is_err()
+        {
+            return Err(());
+        }
+    }
+    Ok(())
 }
