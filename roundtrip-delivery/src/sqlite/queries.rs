@@ -324,41 +324,142 @@ pub(crate) async fn insert_many(
     let mut inserted: std::collections::HashSet<String> = std::collections::HashSet::new();
     for chunk in to_insert.chunks(MESSAGES_PER_INSERT) {
         let mut sql = String::with_capacity(256 + chunk.len() * 48);
-        sql.push_str(
-            "INSERT INTO messages (status, attempts, created_at, next_attempt_at, id, kind, name, \
-             url, method, headers, body, idempotency_key, endpoint_id, signing_key, \
-             ordering_key, metadata) VALUES ",
-        );
         let mut args = SqliteArguments::default();
-        for (n, &i) in chunk.iter().enumerate() {
-            let m = all[i];
-            if n > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str("('pending', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-            push_arg(&mut args, now)?;
-            push_arg(&mut args, now)?;
-            push_arg(&mut args, m.id.as_str())?;
-            push_arg(&mut args, m.kind.as_str())?;
-            push_arg(&mut args, m.name.as_str())?;
-            push_arg(&mut args, m.url.as_str())?;
-            push_arg(&mut args, m.method.as_str())?;
-            push_arg(&mut args, encode_headers(&m.headers))?;
-            push_arg(&mut args, m.body.to_vec())?;
-            push_arg(&mut args, m.idempotency_key.as_deref())?;
-            push_arg(&mut args, m.endpoint_id.as_deref())?;
-            push_arg(&mut args, m.signing_key.as_deref())?;
-            push_arg(&mut args, m.ordering_key.as_deref())?;
-            push_arg(&mut args, encode_metadata(&m.metadata))?;
-        }
-        sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id");
+        push_insert(&mut sql, &mut args, chunk.iter().map(|&i| all[i]), now)?;
         let ids: Vec<String> = sqlx::query_scalar_with(AssertSqlSafe(sql), args)
             .fetch_all(&mut *conn)
             .await
             .map_err(from_sqlx)?;
         inserted.extend(ids);
     }
+    Ok(answer_jobs(jobs, deduplicated_to, inserted))
+}
 
+/// Appends the multi-row `INSERT` of `messages` (returning the ids it inserted) and binds
+/// its parameters.
+fn push_insert<'m>(
+    sql: &mut String,
+    args: &mut SqliteArguments,
+    messages: impl Iterator<Item = &'m NewMessage>,
+    now: i64,
+) -> Result<(), Error> {
+    sql.push_str(
+        "INSERT INTO messages (status, attempts, created_at, next_attempt_at, id, kind, name, \
+         url, method, headers, body, idempotency_key, endpoint_id, signing_key, \
+         ordering_key, metadata) VALUES ",
+    );
+    for (n, m) in messages.enumerate() {
+        if n > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str("('pending', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        push_arg(args, now)?;
+        push_arg(args, now)?;
+        push_arg(args, m.id.as_str())?;
+        push_arg(args, m.kind.as_str())?;
+        push_arg(args, m.name.as_str())?;
+        push_arg(args, m.url.as_str())?;
+        push_arg(args, m.method.as_str())?;
+        push_arg(args, encode_headers(&m.headers))?;
+        push_arg(args, m.body.to_vec())?;
+        push_arg(args, m.idempotency_key.as_deref())?;
+        push_arg(args, m.endpoint_id.as_deref())?;
+        push_arg(args, m.signing_key.as_deref())?;
+        push_arg(args, m.ordering_key.as_deref())?;
+        push_arg(args, encode_metadata(&m.metadata))?;
+    }
+    sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id");
+    Ok(())
+}
+
+/// Which statement of [`enqueue_committed`] failed.
+pub(crate) enum Failed {
+    /// The `BEGIN` (or the `synchronous` switch before it): nothing ran.
+    Begin(Error),
+    /// The `INSERT`: the transaction is open and must be rolled back.
+    Insert(Error),
+    /// The `COMMIT`: the transaction may be open and must be rolled back.
+    Commit(Error),
+}
+
+/// Whether [`enqueue_committed`] can write these enqueues: no idempotency key (those need
+/// a look at the keys table first) and few enough messages for one statement.
+pub(crate) fn fits_one_statement(jobs: &[&[NewMessage]]) -> bool {
+    let mut n = 0;
+    for job in jobs {
+        n += job.len();
+        if n > MESSAGES_PER_INSERT || job.iter().any(|m| m.idempotency_key.is_some()) {
+            return false;
+        }
+    }
+    true
+}
+
+/// The whole transaction of a batch of plain enqueues in one round trip to SQLite's
+/// thread: `begin` (`BEGIN IMMEDIATE`, maybe after a `synchronous` switch), the
+/// `INSERT`, and `COMMIT`. Only for jobs that [`fits_one_statement`].
+pub(crate) async fn enqueue_committed(
+    conn: &mut SqliteConnection,
+    begin: &str,
+    jobs: &[&[NewMessage]],
+    now: SystemTime,
+) -> Result<Vec<Vec<Enqueued>>, Failed> {
+    use futures_util::TryStreamExt;
+    use sqlx::Executor;
+    let now = to_ms(now);
+    let begin_statements = begin.split(';').count();
+    let mut sql = String::with_capacity(256 + jobs.len() * 48);
+    sql.push_str(begin);
+    sql.push_str("; ");
+    let mut args = SqliteArguments::default();
+    push_insert(
+        &mut sql,
+        &mut args,
+        jobs.iter().flat_map(|job| job.iter()),
+        now,
+    )
+    .map_err(Failed::Begin)?;
+    sql.push_str("; COMMIT");
+    let mut done = 0;
+    let mut inserted = std::collections::HashSet::new();
+    let mut results = conn.fetch_many(sqlx::query_with(AssertSqlSafe(sql), args));
+    loop {
+        match results.try_next().await {
+            Ok(Some(sqlx::Either::Left(_))) => done += 1,
+            Ok(Some(sqlx::Either::Right(row))) => {
+                let id: String = get(&row, "id").map_err(Failed::Insert)?;
+                inserted.insert(id);
+            }
+            Ok(None) => break,
+            Err(e) => {
+                let e = from_sqlx(e);
+                return Err(if done < begin_statements {
+                    Failed::Begin(e)
+                } else if done == begin_statements {
+                    Failed::Insert(e)
+                } else {
+                    Failed::Commit(e)
+                });
+            }
+        }
+    }
+    if done != begin_statements + 2 {
+        return Err(Failed::Commit(corrupt(
+            "the enqueue transaction ended before its COMMIT",
+        )));
+    }
+    let deduplicated_to = vec![None; jobs.iter().map(|job| job.len()).sum()];
+    Ok(answer_jobs(jobs, deduplicated_to, inserted))
+}
+
+/// Each enqueue call's answers, in order: deduplicated to the holder of its idempotency
+/// key, or to its own id when the row was not inserted (or inserted for an earlier
+/// message with the same id).
+fn answer_jobs(
+    jobs: &[&[NewMessage]],
+    mut deduplicated_to: Vec<Option<String>>,
+    mut inserted: std::collections::HashSet<String>,
+) -> Vec<Vec<Enqueued>> {
     let mut out = Vec::with_capacity(jobs.len());
     let mut i = 0;
     for job in jobs {
@@ -379,7 +480,7 @@ pub(crate) async fn insert_many(
         }
         out.push(answers);
     }
-    Ok(out)
+    out
 }
 
 fn push_arg<'q, T>(args: &mut SqliteArguments, value: T) -> Result<(), Error>

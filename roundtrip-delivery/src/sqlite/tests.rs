@@ -275,3 +275,39 @@ async fn one_completion_call_records_many_messages_of_several_owners() {
         0
     );
 }
+
+#[tokio::test]
+async fn plain_enqueues_commit_in_one_round_trip_and_answer_duplicates() {
+    let dir = TempDir::new();
+    let path = dir.db("outbox.db");
+    let store = SqliteOutbox::open_path(&path).await.expect("open");
+    let earlier = msg("paid");
+    store.enqueue(vec![earlier.clone()]).await.expect("earlier");
+    let (a, b) = (msg("paid"), msg("paid"));
+    let jobs = [vec![a.clone(), earlier.clone()], vec![b.clone(), a.clone()]];
+    let slices: Vec<&[NewMessage]> = jobs.iter().map(Vec::as_slice).collect();
+    assert!(queries::fits_one_statement(&slices));
+    let mut conn = raw(&path).await;
+    let answers = match queries::enqueue_committed(
+        &mut conn,
+        "PRAGMA synchronous = FULL; BEGIN IMMEDIATE",
+        &slices,
+        SystemTime::now(),
+    )
+    .await
+    {
+        Ok(answers) => answers,
+        Err(_) => panic!("the enqueue transaction failed"),
+    };
+    let flags: Vec<Vec<bool>> = answers
+        .iter()
+        .map(|job| job.iter().map(|e| e.deduplicated).collect())
+        .collect();
+    assert_eq!(flags, vec![vec![false, true], vec![false, true]]);
+    // Committed: another connection sees the rows.
+    let mut other = raw(&path).await;
+    assert_eq!(count(&mut other, "SELECT count(*) FROM messages").await, 3);
+    assert!(!queries::fits_one_statement(&[&[
+        msg("paid").idempotency_key("k")
+    ]]));
+}

@@ -350,10 +350,44 @@ async fn run_batch(
     counters: &Counters,
 ) -> Result<(), BatchError> {
     let conn = &mut session.conn;
-    match sqlx::query(begin_sql(wanted, session.current))
-        .execute(&mut *conn)
-        .await
-    {
+    let begin = begin_sql(wanted, session.current);
+    if let Some(jobs) = plain_enqueues(batch) {
+        // The whole transaction in one round trip.
+        let written = queries::enqueue_committed(conn, begin, &jobs, SystemTime::now()).await;
+        drop(jobs);
+        let failed = match written {
+            Ok(answers) => {
+                session.current = Some(wanted);
+                counters.transactions.fetch_add(1, Ordering::Relaxed);
+                for (w, answer) in batch.iter_mut().zip(answers) {
+                    if let Work::Enqueue(job) = w {
+                        ctx.wake |= answer.iter().any(|e| !e.deduplicated);
+                        job.output = Some(Ok(answer));
+                    }
+                }
+                return Ok(());
+            }
+            Err(failed) => failed,
+        };
+        session.current = None;
+        return Err(match failed {
+            queries::Failed::Begin(e) => BatchError::Transaction(e),
+            queries::Failed::Insert(e) => {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                for w in batch.iter_mut() {
+                    if let Work::Enqueue(job) = w {
+                        job.output = Some(Err(e.duplicate()));
+                    }
+                }
+                BatchError::Job
+            }
+            queries::Failed::Commit(e) => {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                BatchError::Transaction(e)
+            }
+        });
+    }
+    match sqlx::query(begin).execute(&mut *conn).await {
         Ok(_) => session.current = Some(wanted),
         Err(e) => {
             session.current = None;
@@ -374,6 +408,19 @@ async fn run_batch(
             Err(BatchError::Transaction(from_sqlx(e)))
         }
     }
+}
+
+/// The messages of each job when the batch holds only enqueues that
+/// [`queries::enqueue_committed`] can write in one round trip.
+fn plain_enqueues(batch: &[Work]) -> Option<Vec<&[NewMessage]>> {
+    let jobs = batch
+        .iter()
+        .map(|w| match w {
+            Work::Enqueue(job) => Some(job.messages.as_slice()),
+            Work::Job(_) => None,
+        })
+        .collect::<Option<Vec<_>>>()?;
+    queries::fits_one_statement(&jobs).then_some(jobs)
 }
 
 /// Runs every job of the batch inside the open transaction: the enqueues first, all
