@@ -260,6 +260,10 @@ impl SqliteOutbox {
                 .row_buffer_size(1024)
                 .disable_statement_logging();
             let mut conn: SqliteConnection = connect
+                .clone()
+                // The checkpointer connection does this work; this is the fallback mark
+                // (about 40 MB of WAL) should it fall behind.
+                .pragma("wal_autocheckpoint", "10000")
                 .connect()
                 .await
                 .map_err(|e| open_error(&path, errors::from_sqlx(e)))?;
@@ -271,8 +275,14 @@ impl SqliteOutbox {
             queries::prepare_writer(&mut conn)
                 .await
                 .map_err(|e| open_error(&path, e))?;
+            let checkpointer: SqliteConnection = connect
+                .statement_cache_capacity(4)
+                .connect()
+                .await
+                .map_err(|e| open_error(&path, errors::from_sqlx(e)))?;
             Some(writer::spawn(
                 conn,
+                checkpointer,
                 writer::WriterConfig {
                     limits: limits.clone(),
                     synchronous: options.synchronous,

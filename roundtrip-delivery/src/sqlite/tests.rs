@@ -311,3 +311,23 @@ async fn plain_enqueues_commit_in_one_round_trip_and_answer_duplicates() {
         msg("paid").idempotency_key("k")
     ]]));
 }
+
+#[tokio::test]
+async fn the_checkpointer_copies_the_wal_into_the_database_file() {
+    let dir = TempDir::new();
+    let path = dir.db("outbox.db");
+    let store = SqliteOutbox::open_path(&path).await.expect("open");
+    let size = || std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let before = size();
+    let batch: Vec<NewMessage> = (0..2000).map(|_| msg("paid")).collect();
+    store.enqueue(batch).await.expect("enqueue");
+    // Far below the writer's own checkpoint mark: only the checkpointer copies the pages.
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while size() <= before {
+        assert!(
+            std::time::Instant::now() < until,
+            "the database file never grew past {before} bytes"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

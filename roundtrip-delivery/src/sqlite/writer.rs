@@ -20,15 +20,20 @@
 //! commit with `synchronous = NORMAL` in WAL mode, which survives a process crash and, on
 //! power loss, can only lose work that is then done again (at least once still holds). The
 //! switch travels with the batch's `BEGIN` (SQLite refuses it inside a transaction).
+//!
+//! Copying the WAL back into the database file (a checkpoint, with its fsyncs) would stall
+//! the writer every thousand pages; a second connection does it instead, a moment after
+//! commits, alongside the writer ([`checkpoint_loop`]). The writer's own automatic
+//! checkpoint stays on, at a higher mark, in case that connection falls behind.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use futures_util::future::BoxFuture;
 use sqlx::sqlite::{SqliteConnection, SqliteSynchronous};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::errors::from_sqlx;
 use super::queries::{self, Limits};
@@ -212,16 +217,43 @@ pub(crate) struct WriterConfig {
     pub(crate) queue: usize,
 }
 
-/// Starts the writer task on `conn`.
+/// Starts the writer task on `conn`, and the checkpoints on `checkpointer`.
 pub(crate) fn spawn(
     conn: SqliteConnection,
+    checkpointer: SqliteConnection,
     config: WriterConfig,
     wakeups: Wakeups,
     counters: Arc<Counters>,
 ) -> Writer {
     let (tx, rx) = mpsc::channel::<Work>(config.queue.max(1));
-    tokio::spawn(run(conn, rx, config, wakeups, counters));
+    let (commits, seen) = watch::channel(());
+    tokio::spawn(checkpoint_loop(checkpointer, seen));
+    tokio::spawn(run(conn, rx, config, wakeups, counters, commits));
     Writer { tx }
+}
+
+/// How long the checkpointer lets commits accumulate: a checkpoint copies each page once,
+/// however often it was rewritten since the last one.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// Checkpoints the WAL on its own connection, a moment after commits, until the writer
+/// stops. `PASSIVE` never waits for the writer or readers, nor makes them wait: it copies
+/// what it can, and the writer starts the WAL over once all of it was copied.
+async fn checkpoint_loop(mut conn: SqliteConnection, mut commits: watch::Receiver<()>) {
+    while commits.changed().await.is_ok() {
+        tokio::time::sleep(CHECKPOINT_EVERY).await;
+        commits.mark_unchanged();
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&mut conn)
+            .await
+        {
+            tracing::debug!(error = %e, "checkpointing the outbox WAL failed; the writer will");
+        }
+    }
+    let _ = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+        .execute(&mut conn)
+        .await;
+    let _ = sqlx::Connection::close(conn).await;
 }
 
 /// The statement that opens a batch: `BEGIN IMMEDIATE`, preceded by the switch of the
@@ -258,6 +290,7 @@ async fn run(
     config: WriterConfig,
     wakeups: Wakeups,
     counters: Arc<Counters>,
+    commits: watch::Sender<()>,
 ) {
     let mut session = Session {
         conn,
@@ -286,6 +319,7 @@ async fn run(
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
         ctx.wake = false;
         let together = run_batch(&mut session, wanted, &mut batch, &mut ctx, &counters).await;
+        commits.send_replace(());
         match together {
             Ok(()) => {
                 if ctx.wake {
