@@ -325,7 +325,13 @@ pub(crate) async fn insert_many(
     for chunk in to_insert.chunks(MESSAGES_PER_INSERT) {
         let mut sql = String::with_capacity(256 + chunk.len() * 48);
         let mut args = SqliteArguments::default();
-        push_insert(&mut sql, &mut args, chunk.iter().map(|&i| all[i]), now)?;
+        push_insert(
+            &mut sql,
+            &mut args,
+            chunk.iter().map(|&i| all[i]),
+            now,
+            true,
+        )?;
         let ids: Vec<String> = sqlx::query_scalar_with(AssertSqlSafe(sql), args)
             .fetch_all(&mut *conn)
             .await
@@ -335,13 +341,15 @@ pub(crate) async fn insert_many(
     Ok(answer_jobs(jobs, deduplicated_to, inserted))
 }
 
-/// Appends the multi-row `INSERT` of `messages` (returning the ids it inserted) and binds
-/// its parameters.
+/// Appends the multi-row `INSERT` of `messages` and binds its parameters. `deduplicate`:
+/// skip ids already stored and return the ids inserted; otherwise a taken id fails the
+/// statement.
 fn push_insert<'m>(
     sql: &mut String,
     args: &mut SqliteArguments,
     messages: impl Iterator<Item = &'m NewMessage>,
     now: i64,
+    deduplicate: bool,
 ) -> Result<(), Error> {
     sql.push_str(
         "INSERT INTO messages (status, attempts, created_at, next_attempt_at, id, kind, name, \
@@ -368,7 +376,9 @@ fn push_insert<'m>(
         push_arg(args, m.ordering_key.as_deref())?;
         push_arg(args, encode_metadata(&m.metadata))?;
     }
-    sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id");
+    if deduplicate {
+        sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id");
+    }
     Ok(())
 }
 
@@ -376,7 +386,8 @@ fn push_insert<'m>(
 pub(crate) enum Failed {
     /// The `BEGIN` (or the `synchronous` switch before it): nothing ran.
     Begin(Error),
-    /// The `INSERT`: the transaction is open and must be rolled back.
+    /// The `INSERT` (an id already stored, say): the transaction is open and must be
+    /// rolled back; [`insert_many`] then writes the batch, deduplicating.
     Insert(Error),
     /// The `COMMIT`: the transaction may be open and must be rolled back.
     Commit(Error),
@@ -397,7 +408,10 @@ pub(crate) fn fits_one_statement(jobs: &[&[NewMessage]]) -> bool {
 
 /// The whole transaction of a batch of plain enqueues in one round trip to SQLite's
 /// thread: `begin` (`BEGIN IMMEDIATE`, maybe after a `synchronous` switch), the
-/// `INSERT`, and `COMMIT`. Only for jobs that [`fits_one_statement`].
+/// `INSERT`, and `COMMIT`. Only for jobs that [`fits_one_statement`]. Ids are fresh but
+/// for a message sent twice: the `INSERT` does not look for taken ids (so no row crosses
+/// back per message) and fails on one; the caller then writes the batch again with
+/// [`insert_many`].
 pub(crate) async fn enqueue_committed(
     conn: &mut SqliteConnection,
     begin: &str,
@@ -417,19 +431,15 @@ pub(crate) async fn enqueue_committed(
         &mut args,
         jobs.iter().flat_map(|job| job.iter()),
         now,
+        false,
     )
     .map_err(Failed::Begin)?;
     sql.push_str("; COMMIT");
     let mut done = 0;
-    let mut inserted = std::collections::HashSet::new();
-    let mut results = conn.fetch_many(sqlx::query_with(AssertSqlSafe(sql), args));
+    let mut results = conn.execute_many(sqlx::query_with(AssertSqlSafe(sql), args));
     loop {
         match results.try_next().await {
-            Ok(Some(sqlx::Either::Left(_))) => done += 1,
-            Ok(Some(sqlx::Either::Right(row))) => {
-                let id: String = get(&row, "id").map_err(Failed::Insert)?;
-                inserted.insert(id);
-            }
+            Ok(Some(_)) => done += 1,
             Ok(None) => break,
             Err(e) => {
                 let e = from_sqlx(e);
@@ -448,8 +458,17 @@ pub(crate) async fn enqueue_committed(
             "the enqueue transaction ended before its COMMIT",
         )));
     }
-    let deduplicated_to = vec![None; jobs.iter().map(|job| job.len()).sum()];
-    Ok(answer_jobs(jobs, deduplicated_to, inserted))
+    Ok(jobs
+        .iter()
+        .map(|job| {
+            job.iter()
+                .map(|m| Enqueued {
+                    id: m.id.clone(),
+                    deduplicated: false,
+                })
+                .collect()
+        })
+        .collect())
 }
 
 /// Each enqueue call's answers, in order: deduplicated to the holder of its idempotency

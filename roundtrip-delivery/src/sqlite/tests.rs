@@ -277,17 +277,17 @@ async fn one_completion_call_records_many_messages_of_several_owners() {
 }
 
 #[tokio::test]
-async fn plain_enqueues_commit_in_one_round_trip_and_answer_duplicates() {
+async fn plain_enqueues_commit_in_one_round_trip_and_a_resent_id_falls_back() {
     let dir = TempDir::new();
     let path = dir.db("outbox.db");
     let store = SqliteOutbox::open_path(&path).await.expect("open");
     let earlier = msg("paid");
     store.enqueue(vec![earlier.clone()]).await.expect("earlier");
-    let (a, b) = (msg("paid"), msg("paid"));
-    let jobs = [vec![a.clone(), earlier.clone()], vec![b.clone(), a.clone()]];
-    let slices: Vec<&[NewMessage]> = jobs.iter().map(Vec::as_slice).collect();
-    assert!(queries::fits_one_statement(&slices));
+    let (a, b, c) = (msg("paid"), msg("paid"), msg("paid"));
     let mut conn = raw(&path).await;
+    let fresh = [vec![a.clone()], vec![b.clone(), c.clone()]];
+    let slices: Vec<&[NewMessage]> = fresh.iter().map(Vec::as_slice).collect();
+    assert!(queries::fits_one_statement(&slices));
     let answers = match queries::enqueue_committed(
         &mut conn,
         "PRAGMA synchronous = FULL; BEGIN IMMEDIATE",
@@ -299,14 +299,46 @@ async fn plain_enqueues_commit_in_one_round_trip_and_answer_duplicates() {
         Ok(answers) => answers,
         Err(_) => panic!("the enqueue transaction failed"),
     };
-    let flags: Vec<Vec<bool>> = answers
+    let ids: Vec<Vec<(String, bool)>> = answers
         .iter()
-        .map(|job| job.iter().map(|e| e.deduplicated).collect())
+        .map(|job| {
+            job.iter()
+                .map(|e| (e.id.to_string(), e.deduplicated))
+                .collect()
+        })
         .collect();
-    assert_eq!(flags, vec![vec![false, true], vec![false, true]]);
+    assert_eq!(
+        ids,
+        vec![
+            vec![(a.id().to_string(), false)],
+            vec![(b.id().to_string(), false), (c.id().to_string(), false)]
+        ]
+    );
     // Committed: another connection sees the rows.
     let mut other = raw(&path).await;
-    assert_eq!(count(&mut other, "SELECT count(*) FROM messages").await, 3);
+    assert_eq!(count(&mut other, "SELECT count(*) FROM messages").await, 4);
+
+    // A message sent again fails the shared statement, and nothing of it stays...
+    let d = msg("paid");
+    let again = [vec![d.clone()], vec![earlier.clone()]];
+    let slices: Vec<&[NewMessage]> = again.iter().map(Vec::as_slice).collect();
+    let failed =
+        queries::enqueue_committed(&mut conn, "BEGIN IMMEDIATE", &slices, SystemTime::now()).await;
+    assert!(matches!(failed, Err(queries::Failed::Insert(_))));
+    sqlx::query("ROLLBACK")
+        .execute(&mut conn)
+        .await
+        .expect("rollback");
+    assert_eq!(count(&mut other, "SELECT count(*) FROM messages").await, 4);
+    // ...and through the writer it is answered as a duplicate, the other one stored.
+    let answers = store
+        .enqueue(vec![d.clone(), earlier.clone()])
+        .await
+        .expect("enqueue");
+    assert!(!answers[0].deduplicated);
+    assert!(answers[1].deduplicated);
+    assert_eq!(answers[1].id, *earlier.id());
+    assert_eq!(count(&mut other, "SELECT count(*) FROM messages").await, 5);
     assert!(!queries::fits_one_statement(&[&[
         msg("paid").idempotency_key("k")
     ]]));

@@ -385,11 +385,12 @@ async fn run_batch(
 ) -> Result<(), BatchError> {
     let conn = &mut session.conn;
     let begin = begin_sql(wanted, session.current);
+    let mut begin = begin;
     if let Some(jobs) = plain_enqueues(batch) {
         // The whole transaction in one round trip.
         let written = queries::enqueue_committed(conn, begin, &jobs, SystemTime::now()).await;
         drop(jobs);
-        let failed = match written {
+        match written {
             Ok(answers) => {
                 session.current = Some(wanted);
                 counters.transactions.fetch_add(1, Ordering::Relaxed);
@@ -401,25 +402,24 @@ async fn run_batch(
                 }
                 return Ok(());
             }
-            Err(failed) => failed,
-        };
-        session.current = None;
-        return Err(match failed {
-            queries::Failed::Begin(e) => BatchError::Transaction(e),
-            queries::Failed::Insert(e) => {
-                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                for w in batch.iter_mut() {
-                    if let Work::Enqueue(job) = w {
-                        job.output = Some(Err(e.duplicate()));
-                    }
-                }
-                BatchError::Job
+            Err(queries::Failed::Begin(e)) => {
+                session.current = None;
+                return Err(BatchError::Transaction(e));
             }
-            queries::Failed::Commit(e) => {
+            Err(queries::Failed::Commit(e)) => {
+                session.current = None;
                 let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                BatchError::Transaction(e)
+                return Err(BatchError::Transaction(e));
             }
-        });
+            Err(queries::Failed::Insert(e)) => {
+                // A message sent again, most likely: write the batch the general way,
+                // which deduplicates (and isolates a job that really fails).
+                tracing::debug!(error = %e, "writing the enqueues again, deduplicating");
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                session.current = Some(wanted);
+                begin = "BEGIN IMMEDIATE";
+            }
+        }
     }
     match sqlx::query(begin).execute(&mut *conn).await {
         Ok(_) => session.current = Some(wanted),
