@@ -22,7 +22,8 @@ PORT=${PORT:-18080}
 VENV=${VENV:-/tmp/peers-venv}
 PEERS_TARGET=${PEERS_TARGET:-/tmp/peers-target}
 SERVERS=${SERVERS:-"axum roundtrip roundtrip-callback fastapi-1w-async"}
-OUT=${OUT:-$ROOT/target/bench-http}
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+OUT=${OUT:-$TARGET/bench-http}
 
 if [ "${INSIDE_NETNS:-}" != 1 ]; then
     command -v wrk >/dev/null || { echo "wrk missing: run $PEERS/setup.sh" >&2; exit 1; }
@@ -52,10 +53,10 @@ trap stop_server EXIT
 start_server() {
     case "$1" in
         axum) "$PEERS_TARGET/release/axum-bare" "$PORT" >"$OUT/$1.log" 2>&1 & ;;
-        roundtrip) "$ROOT/target/release/rt-server" --mode plain --port "$PORT" >"$OUT/$1.log" 2>&1 & ;;
+        roundtrip) "$TARGET/release/rt-server" --mode plain --port "$PORT" >"$OUT/$1.log" 2>&1 & ;;
         roundtrip-callback)
             rm -f "$OUT"/callback.db*
-            "$ROOT/target/release/rt-server" --mode callback --port "$PORT" --db "$OUT/callback.db" >"$OUT/$1.log" 2>&1 & ;;
+            "$TARGET/release/rt-server" --mode callback --port "$PORT" --db "$OUT/callback.db" >"$OUT/$1.log" 2>&1 & ;;
         fastapi-1w-async)
             (cd "$PEERS/fastapi" && PEERS_ASYNC_POST=1 exec "$VENV/bin/uvicorn" main:app --host 127.0.0.1 --port "$PORT" \
                 --loop uvloop --http httptools --no-access-log --log-level warning) >"$OUT/$1.log" 2>&1 & ;;
@@ -109,10 +110,11 @@ awk -F'\t' '{k=$2" "$3; n[k]++; rps[k]+=$4}
     for (e in ep) {}
     split("GET POST", E, " ");
     for (i = 1; i <= 2; i++) {
-      e = E[i]; ax = rps["axum " e]/n["axum " e];
-      printf "%s: roundtrip/axum = %.2f", e, (rps["roundtrip " e]/n["roundtrip " e])/ax;
-      if (n["roundtrip-callback " e]) printf ", roundtrip-callback/axum = %.2f", (rps["roundtrip-callback " e]/n["roundtrip-callback " e])/ax;
-      if (n["fastapi-1w-async " e]) printf ", roundtrip/fastapi = %.1f", (rps["roundtrip " e]/n["roundtrip " e])/(rps["fastapi-1w-async " e]/n["fastapi-1w-async " e]);
+      e = E[i]; if (!n["axum " e]) continue; ax = rps["axum " e]/n["axum " e];
+      printf "%s:", e;
+      if (n["roundtrip " e]) printf " roundtrip/axum = %.2f", (rps["roundtrip " e]/n["roundtrip " e])/ax;
+      if (n["roundtrip-callback " e]) printf " roundtrip-callback/axum = %.2f", (rps["roundtrip-callback " e]/n["roundtrip-callback " e])/ax;
+      if (n["fastapi-1w-async " e] && n["roundtrip " e]) printf " roundtrip/fastapi = %.1f", (rps["roundtrip " e]/n["roundtrip " e])/(rps["fastapi-1w-async " e]/n["fastapi-1w-async " e]);
       printf "\n";
     }
   }' "$RES"
