@@ -326,33 +326,36 @@ where
         if template.is_some_and(Template::needs_request_body) {
             parts.extensions.insert(body.clone());
         }
+        // Keep only what the expression reads: most requests never send, and those that
+        // do need a query parameter and a body field, not the whole request.
         let needs_headers =
             template.is_some_and(|t| t.request_headers().next().is_some() || uses_url(t));
-        let path = match RawPathParams::from_request_parts(parts, state).await {
-            Ok(raw) => raw
-                .iter()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
-            Err(_) => Vec::new(),
+        let path = if template.is_some_and(|t| t.path_params().next().is_some()) {
+            match RawPathParams::from_request_parts(parts, state).await {
+                Ok(raw) => raw
+                    .iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect(),
+                Err(_) => Vec::new(),
+            }
+        } else {
+            Vec::new()
         };
-        let query = url::form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        let host = parts
-            .headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
-            .unwrap_or("localhost");
-        let path_and_query = parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/");
+        let query = if template.is_some_and(|t| t.query_params().next().is_some()) {
+            url::form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        } else {
+            Vec::new()
+        };
         Ok(Notify {
             captured: Captured {
                 method: parts.method.as_str().to_owned(),
-                url: format!("http://{host}{path_and_query}"),
+                url: if template.is_some_and(uses_url) {
+                    request_url(parts)
+                } else {
+                    String::new()
+                },
                 path,
                 query,
                 headers: if needs_headers {
@@ -366,6 +369,22 @@ where
             _payload: PhantomData,
         })
     }
+}
+
+/// The request's URL as a client addressed it, for `$url`.
+fn request_url(parts: &Parts) -> String {
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+        .unwrap_or("localhost");
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    format!("http://{host}{path_and_query}")
 }
 
 /// Whether the template reads `$url`, which is rebuilt from the `Host` header.
@@ -529,31 +548,27 @@ fn serialize_checked<P: Serialize + JsonSchema + 'static>(
         name: name.to_owned(),
         errors,
     };
-    let mut value = serde_json::to_value(payload).map_err(|err| {
+    let failed = |err: serde_json::Error| {
         invalid(vec![ValidationError::new(
             "serialization",
             Vec::new(),
             err.to_string(),
             Value::Null,
         )])
-    })?;
-    if let Ok(tv) = type_validator::<P>()
-        && !tv.serde_covers
-    {
-        let mut errors = Vec::new();
-        tv.validator.validate(&mut value, &[], &mut errors);
-        if !errors.is_empty() {
-            return Err(invalid(errors));
+    };
+    let body = match type_validator::<P>() {
+        // Constraints serde does not check: validate the value before it is written.
+        Ok(tv) if !tv.serde_covers => {
+            let mut value = serde_json::to_value(payload).map_err(failed)?;
+            let mut errors = Vec::new();
+            tv.validator.validate(&mut value, &[], &mut errors);
+            if !errors.is_empty() {
+                return Err(invalid(errors));
+            }
+            serde_json::to_vec(&value).map_err(failed)?
         }
-    }
-    let body = serde_json::to_vec(&value).map_err(|err| {
-        invalid(vec![ValidationError::new(
-            "serialization",
-            Vec::new(),
-            err.to_string(),
-            Value::Null,
-        )])
-    })?;
+        _ => serde_json::to_vec(payload).map_err(failed)?,
+    };
     if body.len() > limit {
         return Err(SendError::TooLarge {
             name: name.to_owned(),
