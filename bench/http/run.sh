@@ -5,7 +5,8 @@
 #
 # Servers: axum (hand-written, ../shared/peers/axum-bare), roundtrip (validated query and
 # body, documented), roundtrip-callback (the same plus a durable SQLite enqueue of the
-# callback on every request; workers off), fastapi (uvicorn, 1 worker, async def).
+# callback on every request, synchronous = FULL; workers off), roundtrip-callback-normal (the
+# same with synchronous = NORMAL: no fsync per commit), fastapi (uvicorn, 1 worker, async def).
 # Everything runs inside a network namespace with only loopback (unshare -n), so nothing a
 # server does can leave the machine; the callback URL is loopback and never delivered.
 # Bounded: every wrk run has a duration and a timeout; every wait has a cap.
@@ -57,6 +58,9 @@ start_server() {
         roundtrip-callback)
             rm -f "$OUT"/callback.db*
             "$TARGET/release/rt-server" --mode callback --port "$PORT" --db "$OUT/callback.db" >"$OUT/$1.log" 2>&1 & ;;
+        roundtrip-callback-normal)
+            rm -f "$OUT"/callback.db*
+            "$TARGET/release/rt-server" --mode callback --sync normal --port "$PORT" --db "$OUT/callback.db" >"$OUT/$1.log" 2>&1 & ;;
         fastapi-1w-async)
             (cd "$PEERS/fastapi" && PEERS_ASYNC_POST=1 exec "$VENV/bin/uvicorn" main:app --host 127.0.0.1 --port "$PORT" \
                 --loop uvloop --http httptools --no-access-log --log-level warning) >"$OUT/$1.log" 2>&1 & ;;
@@ -72,7 +76,7 @@ start_server() {
 }
 
 post_url() {
-    if [ "$1" = roundtrip-callback ]; then echo "$BASE$LOOPBACK_QUERY"; else echo "$BASE$EXTERNAL_QUERY"; fi
+    if [[ "$1" = roundtrip-callback* ]]; then echo "$BASE$LOOPBACK_QUERY"; else echo "$BASE$EXTERNAL_QUERY"; fi
 }
 
 wrk_run() { # lua url seconds
@@ -114,6 +118,7 @@ awk -F'\t' '{k=$2" "$3; n[k]++; rps[k]+=$4}
       printf "%s:", e;
       if (n["roundtrip " e]) printf " roundtrip/axum = %.2f", (rps["roundtrip " e]/n["roundtrip " e])/ax;
       if (n["roundtrip-callback " e]) printf " roundtrip-callback/axum = %.2f", (rps["roundtrip-callback " e]/n["roundtrip-callback " e])/ax;
+      if (n["roundtrip-callback-normal " e]) printf " roundtrip-callback-normal/axum = %.2f", (rps["roundtrip-callback-normal " e]/n["roundtrip-callback-normal " e])/ax;
       if (n["fastapi-1w-async " e] && n["roundtrip " e]) printf " roundtrip/fastapi = %.1f", (rps["roundtrip " e]/n["roundtrip " e])/(rps["fastapi-1w-async " e]/n["fastapi-1w-async " e]);
       printf "\n";
     }

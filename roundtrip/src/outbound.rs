@@ -228,8 +228,18 @@ impl PreparedDelivery {
         // Boxed: the store's opening future is not `Send` for every lifetime the handler's
         // future would need, so it is erased here once.
         let open: futures_util::future::BoxFuture<'static, Result<Arc<dyn Outbox>, String>> =
-            Box::pin(open_store(self.inner.setup.store.clone()));
+            Box::pin(open_store(self.inner.setup.store.clone(), false));
         self.inner.outbox.get_or_try_init(|| open).await.cloned()
+    }
+
+    /// The outbox, only if it already exists: for the CLI, which inspects an app's outbox
+    /// and must not create an empty one where a mistyped URL points. (A SQLite file's
+    /// existence is checked by the caller, which can name the path.)
+    pub(crate) async fn existing_outbox(&self) -> Result<Arc<dyn Outbox>, String> {
+        if let Some(outbox) = self.inner.outbox.get() {
+            return Ok(outbox.clone());
+        }
+        open_store(self.inner.setup.store.clone(), true).await
     }
 
     fn secrets(&self) -> Arc<dyn SecretSource> {
@@ -366,12 +376,12 @@ fn resolve_store(store: Option<Store>) -> Store {
     }
 }
 
-async fn open_store(store: Option<Store>) -> Result<Arc<dyn Outbox>, String> {
+async fn open_store(store: Option<Store>, must_exist: bool) -> Result<Arc<dyn Outbox>, String> {
     match resolve_store(store) {
         Store::Given(outbox) => Ok(outbox),
         Store::Sqlite(options) => open_sqlite(options).await,
         Store::Url(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            open_postgres(&url).await
+            open_postgres(&url, must_exist).await
         }
         Store::Url(url) => Err(format!(
             "unsupported outbox database URL (expected sqlite:// or postgres://): {}",
@@ -382,11 +392,12 @@ async fn open_store(store: Option<Store>) -> Result<Arc<dyn Outbox>, String> {
 
 /// Opens a PostgreSQL outbox. A `schema` query parameter names the schema the outbox's
 /// tables live in (`postgres://app@db/app?schema=outbox`; `roundtrip` by default); it is
-/// taken out before the URL goes to the driver.
-async fn open_postgres(url: &str) -> Result<Arc<dyn Outbox>, String> {
+/// taken out before the URL goes to the driver. With `must_exist`, an outbox that is not
+/// there yet is an error instead of being created.
+async fn open_postgres(url: &str, must_exist: bool) -> Result<Arc<dyn Outbox>, String> {
     use roundtrip_delivery::postgres::{PgOptions, PgOutbox};
     let (url, schema) = split_schema(url);
-    let mut options = PgOptions::new(url.clone());
+    let mut options = PgOptions::new(url.clone()).must_exist(must_exist);
     if let Some(schema) = schema {
         options = options.schema(schema);
     }

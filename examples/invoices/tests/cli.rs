@@ -764,6 +764,44 @@ async fn the_cli_inspects_retries_replays_and_cancels_on_postgres() {
 }
 
 #[tokio::test]
+async fn a_postgres_schema_with_no_outbox_is_an_error_and_is_not_created() {
+    // A mistyped `schema=` must not give an empty outbox that lists nothing.
+    let schema = TestSchema::new().await;
+    let dir = TempDir::new();
+    let url = schema.database_url();
+    for command in [
+        vec!["deliveries", "list", "--database-url", &url],
+        vec!["deliveries", "list", "--json", "--database-url", &url],
+        vec![
+            "deliveries",
+            "replay",
+            "--status",
+            "failed",
+            "--database-url",
+            &url,
+        ],
+    ] {
+        let out = run_in(dir.path(), &command, &[])
+            .await
+            .fails(1, "no roundtrip outbox in schema");
+        assert!(
+            out.stderr.contains(&schema.name),
+            "names the schema: {out:?}"
+        );
+        assert!(out.stdout.is_empty(), "{out:?}");
+    }
+    let mut conn = roundtrip_test::postgres::admin(None).await;
+    let created: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM information_schema.schemata WHERE schema_name = $1)",
+    )
+    .bind(&schema.name)
+    .fetch_one(&mut conn)
+    .await
+    .expect("the catalog answers");
+    assert!(!created, "looking does not create the schema");
+}
+
+#[tokio::test]
 async fn a_database_the_cli_cannot_open_is_a_clear_error() {
     let dir = TempDir::new();
     let missing = dir.path().join("missing.db");

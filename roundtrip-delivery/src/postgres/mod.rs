@@ -97,6 +97,7 @@ pub struct PgOptions {
     synchronous_work: bool,
     commit_lanes: usize,
     max_batch: usize,
+    must_exist: bool,
     limits: Limits,
 }
 
@@ -139,6 +140,7 @@ impl PgOptions {
             synchronous_work: false,
             commit_lanes: 2,
             max_batch: 1024,
+            must_exist: false,
             limits: Limits {
                 max_body_bytes: 1024 * 1024,
                 crash_cap: 5,
@@ -168,6 +170,15 @@ impl PgOptions {
     /// `_`, not starting with a digit, at most 63 bytes. Created if missing.
     pub fn schema(mut self, schema: impl Into<String>) -> Self {
         self.schema = schema.into();
+        self
+    }
+
+    /// Connect only to an outbox that already exists (default: off, the schema and its
+    /// tables are created). For tools that inspect a running application's outbox, such
+    /// as the app CLI: a mistyped schema or database is then an error that says so, not a
+    /// new, empty outbox that lists nothing. Migrations still run on an outbox that exists.
+    pub fn must_exist(mut self, on: bool) -> Self {
+        self.must_exist = on;
         self
     }
 
@@ -426,9 +437,14 @@ impl PgOutbox {
             .with_source(e)
         };
         let connect = options.connect_options(&options.url).map_err(opening)?;
-        migrate(&connect, &options.schema, options.acquire_timeout)
-            .await
-            .map_err(opening)?;
+        migrate(
+            &connect,
+            &options.schema,
+            options.acquire_timeout,
+            options.must_exist,
+        )
+        .await
+        .map_err(opening)?;
 
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
@@ -626,6 +642,7 @@ async fn migrate(
     connect: &PgConnectOptions,
     schema: &str,
     acquire_timeout: Duration,
+    must_exist: bool,
 ) -> Result<(), Error> {
     let quoted = sql::quote_ident(schema);
     // The migrations name their tables without a schema: they go in the first schema of the
@@ -637,10 +654,34 @@ async fn migrate(
         .connect_with(connect.clone().options([("search_path", quoted.as_str())]))
         .await
         .map_err(from_sqlx)?;
+    let migrations_table = format!("{quoted}._roundtrip_migrations");
+    if must_exist {
+        let found: Result<bool, Error> = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+            .bind(&migrations_table)
+            .fetch_one(&pool)
+            .await
+            .map_err(from_sqlx);
+        match found {
+            Ok(true) => {}
+            Ok(false) => {
+                pool.close().await;
+                return Err(Error::new(
+                    ErrorKind::NotFound,
+                    format!(
+                        "no roundtrip outbox in schema `{schema}` of this database (check the database URL and its `schema=` parameter)"
+                    ),
+                ));
+            }
+            Err(err) => {
+                pool.close().await;
+                return Err(err);
+            }
+        }
+    }
     let mut migrator = sqlx::migrate!("./migrations/postgres");
     // Created under the migrator's advisory lock, so concurrent starts cannot race on it.
     migrator.create_schema(quoted.clone());
-    migrator.dangerous_set_table_name(format!("{quoted}._roundtrip_migrations"));
+    migrator.dangerous_set_table_name(migrations_table);
     let result = migrator.run(&pool).await.map_err(migrate_error);
     // Closing ends the session, which also drops the advisory lock if a failure left it held.
     pool.close().await;

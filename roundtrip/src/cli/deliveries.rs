@@ -135,7 +135,7 @@ pub(super) async fn run<S: Clone + Send + Sync + 'static>(
             path.display()
         ));
     }
-    let outbox = match built.outbox().await {
+    let outbox = match built.delivery.existing_outbox().await {
         Ok(outbox) => outbox,
         Err(err) => return fail(&err),
     };
