@@ -109,6 +109,16 @@ pub trait Outbox: Send + Sync + 'static {
     /// Cancels a live message. A finished message is an error ([`Error::is_conflict`]).
     fn cancel<'a>(&'a self, id: &'a MessageId) -> BoxFuture<'a, Result<MessageMeta, Error>>;
 
+    /// Points every live message (pending or leased) bound for webhook endpoint `endpoint`
+    /// at `url`, for an endpoint whose URL changed: their next attempts go there, and
+    /// their records show it. An attempt already in flight finishes at the old URL.
+    /// Finished messages keep the URL they were delivered to. Answers how many changed.
+    fn retarget<'a>(
+        &'a self,
+        endpoint: &'a str,
+        url: &'a url::Url,
+    ) -> BoxFuture<'a, Result<u64, Error>>;
+
     /// Deletes finished messages, their attempts and idempotency keys past the store's
     /// retention.
     fn purge(&self) -> BoxFuture<'_, Result<Purged, Error>>;

@@ -139,6 +139,18 @@ pub(crate) struct PreparedDelivery {
     inner: Arc<Inner>,
 }
 
+/// A handle on an app's delivery that does not keep it alive: held by the app's webhook
+/// subscriptions, which the delivery itself holds.
+#[derive(Clone)]
+pub(crate) struct WeakDelivery(std::sync::Weak<Inner>);
+
+impl WeakDelivery {
+    /// The delivery, while its app lives.
+    pub(crate) fn upgrade(&self) -> Option<PreparedDelivery> {
+        self.0.upgrade().map(|inner| PreparedDelivery { inner })
+    }
+}
+
 impl Default for PreparedDelivery {
     fn default() -> Self {
         DeliverySetup::default().prepare()
@@ -218,6 +230,11 @@ impl PreparedDelivery {
             Store::Sqlite(options) => Some(options.path().to_path_buf()),
             _ => None,
         }
+    }
+
+    /// A handle that does not keep the delivery alive.
+    pub(crate) fn downgrade(&self) -> WeakDelivery {
+        WeakDelivery(Arc::downgrade(&self.inner))
     }
 
     /// The outbox, opened (and migrated) on first use.

@@ -91,7 +91,7 @@ use crate::error::{HttpError, RequestValidationError};
 use crate::extract::{Json, Path, Query};
 use crate::notify::Publisher;
 use crate::operation::{OperationInput, OperationOutput};
-use crate::outbound::{Store, redact_credentials, split_schema};
+use crate::outbound::{Store, WeakDelivery, redact_credentials, split_schema};
 use crate::response::NoContent;
 use crate::router::Router;
 use crate::routing::{get, post};
@@ -130,6 +130,8 @@ struct Inner {
 #[derive(Clone)]
 struct Binding {
     database: Database,
+    /// The app's outbox, where an endpoint's queued messages are pointed at its new URL.
+    delivery: WeakDelivery,
     events: Vec<String>,
     ssrf: SsrfPolicy,
 }
@@ -251,6 +253,7 @@ impl Subscriptions {
         };
         let binding = Binding {
             database,
+            delivery: publisher.delivery.downgrade(),
             events: publisher.webhooks.iter().map(|w| w.event.clone()).collect(),
             ssrf: publisher.delivery.ssrf().clone(),
         };
@@ -329,7 +332,9 @@ impl Subscriptions {
     }
 
     /// Changes an endpoint, with the checks of [`create`](Self::create) on a new URL or new
-    /// event types.
+    /// event types. A new URL also applies to the messages already queued for the
+    /// endpoint: their next attempts go there (an attempt in flight finishes at the old
+    /// one).
     pub async fn update(
         &self,
         id: &str,
@@ -341,11 +346,55 @@ impl Subscriptions {
         if !problems.is_empty() {
             return Err(SubscriptionError::Invalid(problems));
         }
-        self.endpoints()
+        self.apply_update(id, update).await
+    }
+
+    /// Writes a checked update, and moves the queued messages when the URL is new.
+    async fn apply_update(
+        &self,
+        id: &str,
+        update: EndpointUpdate,
+    ) -> Result<Endpoint, SubscriptionError> {
+        let new_url = update.url.is_some();
+        let endpoint = self
+            .endpoints()
             .await?
             .update(id, update)
             .await
-            .map_err(SubscriptionError::Store)
+            .map_err(SubscriptionError::Store)?;
+        if new_url {
+            self.retarget(&endpoint).await?;
+        }
+        Ok(endpoint)
+    }
+
+    /// Points the endpoint's queued messages at its URL. The endpoint row and the outbox
+    /// may be different stores, so this is a second write: when it fails, the error says
+    /// so, and updating the endpoint again with the same URL finishes the move.
+    async fn retarget(&self, endpoint: &Endpoint) -> Result<(), SubscriptionError> {
+        let Some(delivery) = self.binding().and_then(|b| b.delivery.upgrade()) else {
+            return Ok(());
+        };
+        let not_moved = |err: String| {
+            SubscriptionError::Unavailable(format!(
+                "endpoint {} now has its new URL, but its queued messages could not be moved                  there ({err}); update it again with the same URL to move them",
+                endpoint.id
+            ))
+        };
+        let outbox = delivery.outbox().await.map_err(not_moved)?;
+        let moved = outbox
+            .retarget(&endpoint.id, &endpoint.url)
+            .await
+            .map_err(|err| not_moved(err.to_string()))?;
+        if moved > 0 {
+            tracing::info!(
+                endpoint = %endpoint.id,
+                url = %roundtrip_delivery::message::redact_url(&endpoint.url),
+                messages = moved,
+                "queued messages now go to the endpoint's new URL"
+            );
+        }
+        Ok(())
     }
 
     /// Deletes an endpoint.
@@ -669,12 +718,7 @@ impl Subscriptions {
         update.description = body.description;
         update.event_types = body.event_types;
         update.metadata = body.metadata;
-        let endpoint = self
-            .endpoints()
-            .await?
-            .update(&id, update)
-            .await
-            .map_err(SubscriptionError::Store)?;
+        let endpoint = self.apply_update(&id, update).await?;
         Ok(Json((&endpoint).into()))
     }
 

@@ -383,6 +383,58 @@ async fn endpoints_are_created_listed_read_updated_and_deleted() {
 }
 
 #[tokio::test]
+async fn a_new_url_also_applies_to_the_messages_already_queued() {
+    // Plenty of tries, 30 ms apart: the message keeps retrying at the old receiver until
+    // the endpoint moves.
+    let rig = Rig::sqlite(subscriptions(), 200).await;
+    let old = MockReceiver::start().await;
+    old.set_behaviour(Behaviour::Status(503));
+    let created = rig
+        .register(json!({"url": old.url("/hooks").as_str(), "event_types": ["new-subscription"]}))
+        .await;
+    let id = id_of(&created["endpoint"]);
+    let secret = Secret::parse(created["secret"].as_str().expect("a secret")).expect("whsec");
+    old.set_secrets(vec![secret.clone()]);
+    let new = MockReceiver::start().await;
+    new.set_secrets(vec![secret]);
+    let ids = rig
+        .publisher
+        .publish(&new_subscription(), &rick())
+        .await
+        .expect("published");
+    assert_eq!(ids.len(), 1);
+    old.wait_for(2, Duration::from_secs(10))
+        .await
+        .expect("the old URL is tried and retried");
+
+    let moved = rig
+        .client
+        .patch(&format!("/admin/endpoints/{id}"))
+        .json(&json!({"url": new.url("/moved").as_str()}))
+        .send()
+        .await;
+    assert_eq!(moved.status(), 200, "{}", moved.text());
+    let delivered = new
+        .wait_for(1, Duration::from_secs(10))
+        .await
+        .expect("the queued message reaches the new URL");
+    assert!(delivered[0].verified, "signed with the endpoint's secret");
+    assert_eq!(delivered[0].path, "/moved");
+    assert_eq!(
+        delivered[0].header("webhook-id"),
+        Some(ids[0].as_str()),
+        "the same message, not a new one"
+    );
+    let stored = rig.outbox.get(&ids[0]).await.expect("read").expect("kept");
+    assert_eq!(
+        stored.meta.url,
+        new.url("/moved"),
+        "its record says where it went"
+    );
+    rig.stop().await;
+}
+
+#[tokio::test]
 async fn bad_registrations_are_refused_with_fastapi_422s() {
     let rig = Rig::sqlite(subscriptions(), 3).await;
     let refuse = |body: Value| {

@@ -848,6 +848,16 @@ impl Outbox for PgOutbox {
         )
     }
 
+    fn retarget<'a>(
+        &'a self,
+        endpoint: &'a str,
+        url: &'a url::Url,
+    ) -> BoxFuture<'a, Result<u64, Error>> {
+        Box::pin(async move {
+            queries::retarget(&mut *self.conn().await?, &self.shared.sql, endpoint, url).await
+        })
+    }
+
     fn purge(&self) -> BoxFuture<'_, Result<Purged, Error>> {
         Box::pin(async move {
             let mut conn = self.shared.work.acquire().await.map_err(from_sqlx)?;

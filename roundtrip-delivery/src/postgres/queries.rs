@@ -740,6 +740,24 @@ pub(crate) async fn cancel(
     }
 }
 
+/// Points the live messages of a webhook endpoint at its new URL.
+pub(crate) async fn retarget(
+    conn: &mut PgConnection,
+    sql: &Statements,
+    endpoint: &str,
+    url: &url::Url,
+) -> Result<u64, Error> {
+    let done = sqlx::query(AssertSqlSafe(sql.qualify(
+        "UPDATE _rt_.messages SET url = $2 WHERE endpoint_id = $1 AND url <> $2",
+    )))
+    .bind(endpoint)
+    .bind(url.as_str())
+    .execute(&mut *conn)
+    .await
+    .map_err(from_sqlx)?;
+    Ok(done.rows_affected())
+}
+
 /// Pushes the filter's conditions (except status) on a query that already has a WHERE.
 fn push_conditions(q: &mut QueryBuilder<Postgres>, filter: &MessageFilter) {
     if let Some(kind) = filter.kind {

@@ -609,6 +609,22 @@ impl Outbox for SqliteOutbox {
         })
     }
 
+    fn retarget<'a>(
+        &'a self,
+        endpoint: &'a str,
+        url: &'a url::Url,
+    ) -> BoxFuture<'a, Result<u64, Error>> {
+        let endpoint = endpoint.to_owned();
+        let url = url.as_str().to_owned();
+        Box::pin(async move {
+            self.write(true, move |conn, _ctx| {
+                let (endpoint, url) = (endpoint.clone(), url.clone());
+                Box::pin(async move { queries::retarget(conn, &endpoint, &url).await })
+            })
+            .await
+        })
+    }
+
     fn purge(&self) -> BoxFuture<'_, Result<Purged, Error>> {
         Box::pin(async move {
             self.write(false, move |conn, ctx| {

@@ -1219,6 +1219,23 @@ pub(crate) async fn cancel(
     }
 }
 
+/// Points the live messages of a webhook endpoint at its new URL. (The live table holds
+/// only pending and leased messages, and stays small: no index on `endpoint_id`.)
+pub(crate) async fn retarget(
+    conn: &mut SqliteConnection,
+    endpoint: &str,
+    url: &str,
+) -> Result<u64, Error> {
+    let done = sqlx::query("UPDATE messages SET url = ? WHERE endpoint_id = ? AND url <> ?")
+        .bind(url)
+        .bind(endpoint)
+        .bind(url)
+        .execute(&mut *conn)
+        .await
+        .map_err(from_sqlx)?;
+    Ok(done.rows_affected())
+}
+
 pub(crate) async fn purge(
     conn: &mut SqliteConnection,
     limits: &Limits,

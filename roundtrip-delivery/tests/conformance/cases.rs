@@ -39,6 +39,7 @@ macro_rules! for_each_case {
             completions_record_attempts_and_move_messages_on,
             completions_apply_only_under_the_reporters_lease,
             retry_replay_and_cancel_follow_the_states,
+            retarget_moves_an_endpoints_live_messages_only,
             listings_filter_and_page_newest_first,
             attempts_are_listed_oldest_first,
             history_is_purged_after_its_retention,
@@ -965,6 +966,77 @@ pub(crate) async fn completions_apply_only_under_the_reporters_lease(f: &dyn Sto
     let a = outbox.get(&all[0]).await.expect("get").expect("kept");
     assert_eq!(a.meta.attempts, 1);
     assert!(outbox.complete(Vec::new()).await.expect("none").is_empty());
+}
+
+pub(crate) async fn retarget_moves_an_endpoints_live_messages_only(f: &dyn StoreFactory) {
+    let db = f.fresh(StoreConfig::default()).await;
+    let outbox = db.outbox();
+    // ep_1: one delivered (history), one leased, one pending; ep_2 and a callback: pending.
+    let delivered = msg("paid").endpoint_id("ep_1");
+    let delivered_id = delivered.id().clone();
+    outbox.enqueue(vec![delivered]).await.expect("enqueue");
+    let claimed = claim_all(&*outbox, "w").await;
+    assert_eq!(claimed, vec![delivered_id.clone()]);
+    outbox
+        .complete(vec![success(&delivered_id, "w", 1)])
+        .await
+        .expect("complete");
+    let leased = msg("paid").endpoint_id("ep_1");
+    let leased_id = leased.id().clone();
+    outbox.enqueue(vec![leased]).await.expect("enqueue");
+    assert_eq!(claim_all(&*outbox, "w").await, vec![leased_id.clone()]);
+    let pending = msg("paid").endpoint_id("ep_1");
+    let other = msg("paid").endpoint_id("ep_2");
+    let callback = msg("paid");
+    let (pending_id, other_id, callback_id) = (
+        pending.id().clone(),
+        other.id().clone(),
+        callback.id().clone(),
+    );
+    outbox
+        .enqueue(vec![pending, other, callback])
+        .await
+        .expect("enqueue");
+
+    let moved = url("/moved");
+    assert_eq!(outbox.retarget("ep_1", &moved).await.expect("retarget"), 2);
+    let url_of = |id: MessageId| {
+        let outbox = outbox.clone();
+        async move {
+            outbox
+                .get(&id)
+                .await
+                .expect("get")
+                .expect("stored")
+                .meta
+                .url
+        }
+    };
+    assert_eq!(url_of(leased_id.clone()).await, moved);
+    assert_eq!(url_of(pending_id.clone()).await, moved);
+    assert_eq!(url_of(other_id).await, url("/hook"), "another endpoint's");
+    assert_eq!(url_of(callback_id).await, url("/hook"), "a callback");
+    assert_eq!(
+        url_of(delivered_id).await,
+        url("/hook"),
+        "history keeps where it was delivered"
+    );
+    // The leased message keeps its lease and state; its next claim goes to the new URL.
+    let leased = outbox.get(&leased_id).await.expect("get").expect("stored");
+    assert_eq!(leased.meta.status, MessageStatus::Leased);
+    let claimed = outbox
+        .claim("w2", 10, Duration::from_secs(60))
+        .await
+        .expect("claim");
+    let pending = claimed
+        .iter()
+        .find(|m| m.meta.id == pending_id)
+        .expect("the pending message is claimed");
+    assert_eq!(pending.meta.url, moved);
+
+    // Nothing left to move, and an unknown endpoint moves nothing.
+    assert_eq!(outbox.retarget("ep_1", &moved).await.expect("again"), 0);
+    assert_eq!(outbox.retarget("ep_9", &moved).await.expect("unknown"), 0);
 }
 
 pub(crate) async fn retry_replay_and_cancel_follow_the_states(f: &dyn StoreFactory) {
