@@ -377,7 +377,8 @@ impl Subscriptions {
         };
         let not_moved = |err: String| {
             SubscriptionError::Unavailable(format!(
-                "endpoint {} now has its new URL, but its queued messages could not be moved                  there ({err}); update it again with the same URL to move them",
+                "endpoint {} now has its new URL, but its queued messages could not be moved \
+                 there ({err}); update it again with the same URL to move them",
                 endpoint.id
             ))
         };

@@ -258,7 +258,9 @@ impl EndpointUpdate {
         Self::default()
     }
 
-    /// Moves the endpoint to `url`. Messages already queued keep the URL they were sent to.
+    /// Moves the endpoint to `url`. (The store holds endpoints only: `Subscriptions::update`
+    /// also points the messages already queued for it at the new URL, with
+    /// [`Outbox::retarget`](crate::outbox::Outbox::retarget).)
     pub fn url(mut self, url: Url) -> Self {
         self.url = Some(url);
         self
