@@ -612,13 +612,37 @@ impl Publisher {
     where
         P: Serialize + JsonSchema + 'static,
     {
+        let message = self.message_to(webhook, url, payload, options)?;
+        store(
+            &self.delivery,
+            MessageKind::Webhook,
+            webhook.event(),
+            message,
+        )
+        .await
+    }
+
+    /// Builds and checks the message [`send_to`](Self::send_to) would store, without
+    /// storing it: for an enqueue inside the application's own database transaction
+    /// (`enqueue_in` on `SqliteOutbox` or `PgOutbox`), so that a business row and its
+    /// webhook commit together or not at all.
+    pub fn message_to<P, R>(
+        &self,
+        webhook: &crate::Webhook<P, R>,
+        url: &str,
+        payload: &P,
+        options: SendOptions,
+    ) -> Result<NewMessage, SendError>
+    where
+        P: Serialize + JsonSchema + 'static,
+    {
         let event = webhook.event();
         let declared = self.declared::<P>(event)?;
         let parsed = url::Url::parse(url).map_err(|err| SendError::Refused {
             name: event.to_owned(),
             reason: format!("not a URL: {err}"),
         })?;
-        let message = prepare(
+        prepare(
             &self.delivery,
             MessageKind::Webhook,
             event,
@@ -626,8 +650,7 @@ impl Publisher {
             declared.method,
             payload,
             options,
-        )?;
-        store(&self.delivery, MessageKind::Webhook, event, message).await
+        )
     }
 }
 
@@ -660,6 +683,29 @@ impl Publisher {
         payload: &P,
         options: SendOptions,
     ) -> Result<Vec<MessageId>, SendError>
+    where
+        P: Serialize + JsonSchema + 'static,
+    {
+        let messages = self.messages(webhook, payload, options).await?;
+        store_all(
+            &self.delivery,
+            MessageKind::Webhook,
+            webhook.event(),
+            messages,
+        )
+        .await
+    }
+
+    /// Builds and checks the messages [`publish_with`](Self::publish_with) would store, one
+    /// per subscribed endpoint, without storing them: for an enqueue inside the
+    /// application's own database transaction (`enqueue_in`), so that a business row and
+    /// its fan-out commit together or not at all. Empty when nobody subscribed.
+    pub async fn messages<P, R>(
+        &self,
+        webhook: &crate::Webhook<P, R>,
+        payload: &P,
+        options: SendOptions,
+    ) -> Result<Vec<NewMessage>, SendError>
     where
         P: Serialize + JsonSchema + 'static,
     {
@@ -709,7 +755,7 @@ impl Publisher {
             }
             messages.push(message);
         }
-        store_all(&self.delivery, MessageKind::Webhook, event, messages).await
+        Ok(messages)
     }
 
     /// The declared webhook `event` with payload `P`.

@@ -23,7 +23,7 @@ use roundtrip::security::{ApiKeyConfig, ApiKeyHeader};
 use roundtrip::subscriptions::Subscriptions;
 use roundtrip::{
     App, DeliveryWorkers, HttpError, OperationContext, OperationInput, Publisher, SendError,
-    Webhook,
+    SendOptions, Webhook,
 };
 use roundtrip_test::{Behaviour, Delivery, MockReceiver, TempDir, TestClient, TestResponse};
 use schemars::JsonSchema;
@@ -430,6 +430,128 @@ async fn a_new_url_also_applies_to_the_messages_already_queued() {
         stored.meta.url,
         new.url("/moved"),
         "its record says where it went"
+    );
+    rig.stop().await;
+}
+
+/// The business table beside the outbox, and a transaction that writes a row and the given
+/// messages, then commits or rolls back.
+async fn order_with_messages(
+    db: &std::path::Path,
+    order: &str,
+    messages: Vec<roundtrip::delivery::message::NewMessage>,
+    commit: bool,
+) {
+    use sqlx::Connection;
+    let outbox = SqliteOutbox::open(roundtrip::delivery::sqlite::SqliteOptions::new(db))
+        .await
+        .expect("a second instance on the app's file");
+    let mut conn = sqlx::SqliteConnection::connect_with(
+        &sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(db)
+            .busy_timeout(Duration::from_secs(5)),
+    )
+    .await
+    .expect("the app's own connection");
+    sqlx::query("CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY)")
+        .execute(&mut conn)
+        .await
+        .expect("table");
+    let mut tx = conn.begin().await.expect("begin");
+    sqlx::query("INSERT INTO orders (id) VALUES (?)")
+        .bind(order)
+        .execute(&mut *tx)
+        .await
+        .expect("the business row");
+    outbox
+        .enqueue_in(&mut tx, messages)
+        .await
+        .expect("enqueued in the transaction");
+    if commit {
+        tx.commit().await.expect("commit");
+    } else {
+        tx.rollback().await.expect("rollback");
+    }
+}
+
+#[tokio::test]
+async fn webhooks_enqueue_inside_the_applications_own_transaction() {
+    let dir = TempDir::new();
+    let db = dir.path().join("app.db");
+    let rig = Rig::on(&dir.sqlite_url("app.db"), subscriptions(), 3).await;
+    let subscribed = MockReceiver::start().await;
+    rig.subscribe(&subscribed, &["new-subscription"]).await;
+    let direct = MockReceiver::start().await;
+
+    // Rolled back: the fan-out and the message to a given URL vanish with the row.
+    let fan_out = rig
+        .publisher
+        .messages(&new_subscription(), &rick(), SendOptions::new())
+        .await
+        .expect("built");
+    assert_eq!(fan_out.len(), 1, "one per subscribed endpoint");
+    let to_url = rig
+        .publisher
+        .message_to(
+            &new_subscription(),
+            direct.url("/direct").as_str(),
+            &rick(),
+            SendOptions::new(),
+        )
+        .expect("built");
+    let mut dropped: Vec<String> = fan_out.iter().map(|m| m.id().to_string()).collect();
+    dropped.push(to_url.id().to_string());
+    let mut both = fan_out;
+    both.push(to_url);
+    order_with_messages(&db, "order-1", both, false).await;
+
+    // Committed: both are delivered, signed.
+    let mut fan_out = rig
+        .publisher
+        .messages(&new_subscription(), &rick(), SendOptions::new())
+        .await
+        .expect("built");
+    let to_url = rig
+        .publisher
+        .message_to(
+            &new_subscription(),
+            direct.url("/direct").as_str(),
+            &rick(),
+            SendOptions::new(),
+        )
+        .expect("built");
+    let kept = [fan_out[0].id().to_string(), to_url.id().to_string()];
+    fan_out.push(to_url);
+    order_with_messages(&db, "order-2", fan_out, true).await;
+
+    let at_endpoint = subscribed
+        .wait_for(1, Duration::from_secs(10))
+        .await
+        .expect("the committed fan-out is delivered");
+    assert!(at_endpoint[0].verified);
+    assert_eq!(at_endpoint[0].header("webhook-id"), Some(kept[0].as_str()));
+    let at_url = direct
+        .wait_for(1, Duration::from_secs(10))
+        .await
+        .expect("the committed message to a URL is delivered");
+    assert_eq!(at_url[0].header("webhook-id"), Some(kept[1].as_str()));
+    let stored: Vec<String> = rig
+        .outbox
+        .list(&MessageFilter::new())
+        .await
+        .expect("listed")
+        .messages
+        .iter()
+        .map(|m| m.id.to_string())
+        .collect();
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    for id in &dropped {
+        assert!(!stored.contains(id), "rolled back, never stored: {id}");
+    }
+    assert_eq!(
+        subscribed.count() + direct.count(),
+        2,
+        "nothing else was sent"
     );
     rig.stop().await;
 }
