@@ -776,6 +776,19 @@ impl Builder {
                 }
                 None => {}
             }
+            if let Some(media) = &meta.media_type {
+                let documented = std::mem::take(&mut success_response.content)
+                    .into_values()
+                    .next();
+                let schema = documented.unwrap_or_else(|| {
+                    json_response("", Value::Object(Map::new()))
+                        .content
+                        .into_values()
+                        .next()
+                        .unwrap_or_default()
+                });
+                success_response.content.insert(media.clone(), schema);
+            }
         }
         let declared_by_output = std::mem::take(&mut operation.responses);
         operation

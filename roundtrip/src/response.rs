@@ -216,8 +216,8 @@ impl IntoResponse for Streaming {
     }
 }
 
-/// Documented as a stream of bytes; set the route's `.response_description(..)` to say
-/// more. The media type is chosen at run time, so the document cannot know it.
+/// Documented as a stream of bytes: the media type is chosen at run time, so name it in
+/// the document with the route's `.media_type(..)`.
 impl OperationOutput for Streaming {
     fn describe(ctx: &mut OperationContext<'_>) {
         ctx.success(None, Some(("application/octet-stream", json!({}))));
@@ -312,6 +312,7 @@ impl IntoResponse for FileResponse {
     }
 }
 
+/// Documented as a stream of bytes; name the media type with the route's `.media_type(..)`.
 impl OperationOutput for FileResponse {
     fn describe(ctx: &mut OperationContext<'_>) {
         ctx.success(None, Some(("application/octet-stream", json!({}))));

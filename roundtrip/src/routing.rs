@@ -71,6 +71,7 @@ pub(crate) struct OperationMeta {
     pub(crate) tags: Vec<String>,
     pub(crate) status: Option<u16>,
     pub(crate) response_description: Option<String>,
+    pub(crate) media_type: Option<String>,
     pub(crate) deprecated: bool,
     pub(crate) hidden: bool,
     pub(crate) responses: Vec<ExtraResponse>,
@@ -270,6 +271,15 @@ impl<S: Clone + Send + Sync + 'static> Route<S> {
     /// The description of the successful response; `Successful Response` by default.
     pub fn response_description(mut self, description: impl Into<String>) -> Self {
         self.last().response_description = Some(description.into());
+        self
+    }
+
+    /// The media type of the successful response's body, as documented. For outputs that
+    /// choose theirs at run time ([`Streaming`](crate::response::Streaming),
+    /// [`FileResponse`](crate::response::FileResponse), raw bodies), which are otherwise
+    /// documented as `application/octet-stream`: `.media_type("text/event-stream")`.
+    pub fn media_type(mut self, media_type: impl Into<String>) -> Self {
+        self.last().media_type = Some(media_type.into());
         self
     }
 

@@ -258,6 +258,65 @@ async fn outputs_document_their_content() {
     );
 }
 
+async fn events() -> roundtrip::response::Streaming {
+    let chunks = ["data: one\n\n", "data: two\n\n"].map(Ok::<_, std::io::Error>);
+    roundtrip::response::Streaming::new("text/event-stream", futures_util::stream::iter(chunks))
+}
+
+async fn report() -> roundtrip::response::FileResponse {
+    roundtrip::response::FileResponse::new(env!("CARGO_MANIFEST_PATH")).media_type("text/plain")
+}
+
+async fn page() -> roundtrip::Html<&'static str> {
+    roundtrip::Html("<h1>Hi</h1>")
+}
+
+async fn plain() -> String {
+    "hi".to_owned()
+}
+
+#[tokio::test]
+async fn every_kind_of_body_is_documented_with_the_type_it_is_served_with() {
+    let client = TestClient::new(
+        App::new()
+            .route("/events", get(events).media_type("text/event-stream"))
+            .route("/report", get(report).media_type("text/plain"))
+            .route("/bytes", get(report))
+            .route("/page", get(page))
+            .route("/plain", get(plain))
+            .into_router()
+            .expect("the app builds"),
+    );
+    let doc: Value = client.get("/openapi.json").send().await.json();
+    for (path, media) in [
+        ("/events", "text/event-stream"),
+        ("/report", "text/plain"),
+        ("/bytes", "application/octet-stream"),
+        ("/page", "text/html"),
+        ("/plain", "text/plain"),
+    ] {
+        let content = &doc["paths"][path]["get"]["responses"]["200"]["content"];
+        let documented: Vec<&String> = content.as_object().expect("content").keys().collect();
+        assert_eq!(documented, vec![media], "{path}: {content}");
+        let served = client.get(path).send().await;
+        assert_eq!(served.status(), 200, "{path}");
+        let header = served
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        if path != "/bytes" {
+            assert!(header.starts_with(media), "{path}: served as {header}");
+        }
+    }
+    assert_eq!(
+        client.get("/events").send().await.text(),
+        "data: one\n\ndata: two\n\n"
+    );
+    oas::assert_valid_openapi_31(&doc);
+}
+
 #[tokio::test]
 async fn hidden_operations_are_served_but_not_documented() {
     let doc = document().await;
