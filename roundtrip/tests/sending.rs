@@ -297,3 +297,83 @@ async fn a_declared_webhook_is_published_to_a_given_url() {
         workers.shutdown(Duration::from_secs(2)).await;
     }
 }
+
+/// Closes every session on `database`, as a failover or a restart would.
+async fn cut_sessions(database: &str) {
+    let mut admin = roundtrip_test::postgres::admin(None).await;
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(database)
+    .execute(&mut admin)
+    .await
+    .expect("pg_terminate_backend");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_during_a_database_outage_is_a_503_and_both_sides_recover() {
+    let db = roundtrip_test::postgres::TestDatabase::new().await;
+    let receiver = MockReceiver::start().await;
+    let built = App::new()
+        .route("/orders/", post(pay).callback(order_paid()))
+        .database_url(db.url.clone())
+        .signing_secret(receiver.secret())
+        .allow_loopback_deliveries()
+        .build()
+        .expect("builds");
+    let workers = built
+        .start_delivery()
+        .await
+        .expect("the workers start")
+        .expect("the app sends callbacks");
+    let client = TestClient::new(built);
+    let callback_url = receiver.url("/hooks");
+    let pay_order = |id: &'static str| {
+        client
+            .post("/orders/")
+            .query(&[("callback_url", callback_url.as_str())])
+            .json(&json!({"id": id, "amount": 5}))
+            .send()
+    };
+    assert_eq!(pay_order("o1").await.status(), 200);
+    receiver
+        .wait_for(1, Duration::from_secs(10))
+        .await
+        .expect("delivered before the outage");
+
+    // The database refuses connections and every session on it is cut.
+    db.allow_connections(false).await;
+    cut_sessions(&db.name).await;
+    let refused = pay_order("o2").await;
+    assert_eq!(refused.status(), 503, "{}", refused.text());
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(
+        refused.json::<Value>(),
+        json!({"detail": "Service Unavailable"}),
+        "the database's error stays in the server's log"
+    );
+
+    // It comes back: sends succeed again, and the workers deliver what they store.
+    db.allow_connections(true).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let response = pay_order("o3").await;
+        if response.status() == 200 {
+            break;
+        }
+        assert_eq!(response.status(), 503, "{}", response.text());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "sends never recovered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let delivered = receiver
+        .wait_for(2, Duration::from_secs(20))
+        .await
+        .expect("the workers reconnect and deliver");
+    assert_eq!(delivered[1].path, "/hooks/orders/o3");
+    assert!(delivered[1].verified);
+    workers.shutdown(Duration::from_secs(2)).await;
+}
