@@ -850,8 +850,13 @@ async fn workers_disable_an_endpoint_that_fails_for_the_window(backend: Backend)
         tokio::time::sleep(ms(20)).await;
     }
     assert!(receiver.count() > before);
-    let healthy = wait_for_endpoint(&kit, &id, "healthy", |e| e.failing_since.is_none()).await;
-    assert!(healthy.is_enabled() && healthy.last_success_at.is_some());
+    // Enabling clears the failing streak at once; the success is recorded by the
+    // dispatcher's observer a moment after the message completes: wait for both.
+    let healthy = wait_for_endpoint(&kit, &id, "healthy", |e| {
+        e.failing_since.is_none() && e.last_success_at.is_some()
+    })
+    .await;
+    assert!(healthy.is_enabled());
     let listed = kit
         .outbox
         .list(&MessageFilter::new().endpoint_id(&id))
