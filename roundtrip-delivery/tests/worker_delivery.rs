@@ -429,6 +429,66 @@ async fn many_messages_are_each_delivered_once_within_the_limits() {
         .await
         .expect("all delivered");
     assert_eq!(rig.receiver.count(), 300, "none twice without a crash");
+    assert!(rig.receiver.peak_concurrency() <= 4, "per destination");
+    dispatcher.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_destination_gets_at_most_its_limit_and_does_not_hold_up_another() {
+    let rig = Rig::new().await;
+    let other = MockReceiver::start().await;
+    other.set_secrets(vec![rig.receiver.secret()]);
+    for receiver in [&rig.receiver, &other] {
+        receiver.set_behaviour(Behaviour::Delay(Duration::from_millis(30)));
+    }
+    let dispatcher = rig
+        .start(
+            config(rig.receiver.secret(), &[10])
+                .max_in_flight(16)
+                .per_destination(4),
+        )
+        .await;
+    let mut messages: Vec<NewMessage> = (0..24).map(|_| rig.hook()).collect();
+    messages.extend((0..24).map(|_| NewMessage::callback("hook", other.url("/hook"), "{}")));
+    rig.outbox.enqueue(messages).await.expect("enqueue");
+    for receiver in [&rig.receiver, &other] {
+        receiver
+            .wait_for_unique(24, Duration::from_secs(10))
+            .await
+            .expect("all delivered");
+    }
+    let (a, b) = (rig.receiver.peak_concurrency(), other.peak_concurrency());
+    assert!(a <= 4 && b <= 4, "at most 4 per destination: {a} and {b}");
+    assert!(
+        a >= 2 && b >= 2,
+        "requests to each destination overlap: {a} and {b}"
+    );
+    dispatcher.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_in_flight_are_bounded_below_the_per_destination_limit() {
+    let rig = Rig::new().await;
+    rig.receiver
+        .set_behaviour(Behaviour::Delay(Duration::from_millis(30)));
+    let dispatcher = rig
+        .start(
+            config(rig.receiver.secret(), &[10])
+                .max_in_flight(3)
+                .per_destination(8),
+        )
+        .await;
+    let messages: Vec<NewMessage> = (0..24).map(|_| rig.hook()).collect();
+    rig.outbox.enqueue(messages).await.expect("enqueue");
+    rig.receiver
+        .wait_for_unique(24, Duration::from_secs(10))
+        .await
+        .expect("all delivered");
+    let peak = rig.receiver.peak_concurrency();
+    assert!(
+        (2..=3).contains(&peak),
+        "at most 3 in flight, and some overlap: {peak}"
+    );
     dispatcher.shutdown(Duration::from_secs(1)).await;
 }
 

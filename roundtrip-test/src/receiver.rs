@@ -225,9 +225,30 @@ struct Inner {
 struct State {
     inner: Mutex<Inner>,
     count: watch::Sender<usize>,
+    /// Requests being handled now, and the most ever handled at once.
+    open: std::sync::atomic::AtomicUsize,
+    peak: std::sync::atomic::AtomicUsize,
+}
+
+/// Counts a request as open while it lives.
+struct OpenRequest<'a>(&'a State);
+
+impl Drop for OpenRequest<'_> {
+    fn drop(&mut self) {
+        self.0
+            .open
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl State {
+    fn open_request(&self) -> OpenRequest<'_> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.open.fetch_add(1, SeqCst) + 1;
+        self.peak.fetch_max(now, SeqCst);
+        OpenRequest(self)
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave the data half-written in a way that
         // matters to a test tool: keep going with what is there.
@@ -296,6 +317,8 @@ impl MockReceiver {
                 seen_per_id: HashMap::new(),
             }),
             count,
+            open: Default::default(),
+            peak: Default::default(),
         });
         let server = tokio::spawn(serve(listener, state.clone()));
         Ok(MockReceiver {
@@ -355,6 +378,12 @@ impl MockReceiver {
     /// Every request so far, in arrival order.
     pub fn deliveries(&self) -> Vec<Delivery> {
         self.state.lock().deliveries.clone()
+    }
+
+    /// The most requests this receiver was handling at the same time (a `Delay` makes
+    /// them overlap): what a sender's concurrency limits are checked against.
+    pub fn peak_concurrency(&self) -> usize {
+        self.state.peak.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// How many requests came so far.
@@ -476,6 +505,7 @@ async fn handle(
     reset: Arc<Notify>,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
+    let _open = state.open_request();
     let (parts, body) = request.into_parts();
     let body = match Limited::new(body, 64 * 1024 * 1024).collect().await {
         Ok(collected) => collected.to_bytes(),
