@@ -377,3 +377,35 @@ async fn a_send_during_a_database_outage_is_a_503_and_both_sides_recover() {
     assert!(delivered[1].verified);
     workers.shutdown(Duration::from_secs(2)).await;
 }
+
+#[test]
+fn a_notify_without_its_callback_or_with_two_fails_the_build() {
+    let missing = App::new()
+        .route("/orders/", post(pay))
+        .build()
+        .err()
+        .expect("a Notify<Order> with no callback carrying Order is a build error")
+        .to_string();
+    assert!(missing.contains("POST /orders/"), "{missing}");
+    assert!(
+        missing.contains("Notify<") && missing.contains("Order>"),
+        "{missing}"
+    );
+    assert!(missing.contains(".callback("), "says what to do: {missing}");
+
+    let twice = App::new()
+        .route(
+            "/orders/",
+            post(pay)
+                .callback(order_paid())
+                .callback(Callback::<Order>::post(
+                    "order_copied",
+                    "{$request.query.callback_url}/copies",
+                )),
+        )
+        .build()
+        .err()
+        .expect("two callbacks with one payload type make Notify<Order> ambiguous")
+        .to_string();
+    assert!(twice.contains("ambiguous"), "{twice}");
+}
