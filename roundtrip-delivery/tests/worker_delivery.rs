@@ -266,6 +266,57 @@ async fn a_hanging_receiver_is_cut_by_the_total_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_never_accepts_is_cut_by_the_connect_timeout() {
+    // A listener with a backlog of one that never accepts: once its queue is full, the
+    // kernel drops further SYNs, so a connect neither succeeds nor fails.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("address"))
+        .expect("bind");
+    let listener = socket.listen(1).expect("listen");
+    let addr = listener.local_addr().expect("address");
+    let mut queued = Vec::new();
+    loop {
+        match tokio::time::timeout(ms(200), tokio::net::TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => queued.push(stream),
+            Ok(Err(err)) => panic!("loopback connect failed: {err}"),
+            Err(_) => break,
+        }
+        assert!(queued.len() < 64, "the accept queue never filled");
+    }
+
+    let rig = Rig::new().await;
+    let dispatcher = rig
+        .start(
+            config(rig.receiver.secret(), &[])
+                .connect_timeout(ms(200))
+                .request_timeout(Duration::from_secs(3))
+                .lease(Duration::from_secs(5)),
+        )
+        .await;
+    let url = url::Url::parse(&format!("http://{addr}/hook")).expect("url");
+    let id = rig
+        .send(NewMessage::callback("invoice_notification", url, "{}"))
+        .await;
+    rig.wait_status(&id, MessageStatus::Failed).await;
+    let attempts = rig.outbox.attempts(&id).await.expect("attempts");
+    assert_eq!(attempts.len(), 1);
+    let a = &attempts[0];
+    assert_eq!(
+        a.error.as_ref().map(|e| e.kind),
+        Some(AttemptErrorKind::Timeout),
+        "{a:?}"
+    );
+    assert!(
+        a.duration >= ms(190) && a.duration < ms(1500),
+        "cut by the connect timeout, well before the 3 s total: {:?}",
+        a.duration
+    );
+    drop(listener);
+    dispatcher.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reset_connection_is_recorded_and_retried() {
     let rig = Rig::new().await;
     rig.receiver.set_behaviour(Behaviour::Reset);
