@@ -380,12 +380,10 @@ async fn a_send_during_a_database_outage_is_a_503_and_both_sides_recover() {
 
 #[test]
 fn a_notify_without_its_callback_or_with_two_fails_the_build() {
-    let missing = App::new()
-        .route("/orders/", post(pay))
-        .build()
-        .err()
-        .expect("a Notify<Order> with no callback carrying Order is a build error")
-        .to_string();
+    let Err(missing) = App::new().route("/orders/", post(pay)).build() else {
+        panic!("a Notify<Order> with no callback carrying Order is a build error");
+    };
+    let missing = missing.to_string();
     assert!(missing.contains("POST /orders/"), "{missing}");
     assert!(
         missing.contains("Notify<") && missing.contains("Order>"),
@@ -393,7 +391,7 @@ fn a_notify_without_its_callback_or_with_two_fails_the_build() {
     );
     assert!(missing.contains(".callback("), "says what to do: {missing}");
 
-    let twice = App::new()
+    let Err(twice) = App::new()
         .route(
             "/orders/",
             post(pay)
@@ -404,8 +402,9 @@ fn a_notify_without_its_callback_or_with_two_fails_the_build() {
                 )),
         )
         .build()
-        .err()
-        .expect("two callbacks with one payload type make Notify<Order> ambiguous")
-        .to_string();
+    else {
+        panic!("two callbacks with one payload type make Notify<Order> ambiguous");
+    };
+    let twice = twice.to_string();
     assert!(twice.contains("ambiguous"), "{twice}");
 }
