@@ -68,6 +68,16 @@ fn ping() -> Webhook<Ping> {
     Webhook::post("ping")
 }
 
+/// What a receiver of `pong` promises to answer.
+#[derive(Serialize, Deserialize, JsonSchema)]
+struct Ack {
+    ok: bool,
+}
+
+fn pong() -> Webhook<Ping, Ack> {
+    Webhook::post("pong")
+}
+
 /// `http://USER:PASSWORD@127.0.0.1:port/path?token=QUERY_TOKEN`.
 fn with_credentials(port: u16, path: &str) -> String {
     format!("http://{USER}:{PASSWORD}@127.0.0.1:{port}{path}?token={QUERY_TOKEN}")
@@ -111,6 +121,8 @@ async fn attempts_are_traced_with_their_outcome_and_nothing_secret_is_written() 
     let ok = MockReceiver::start().await.with_secret(secret.clone());
     let broken = MockReceiver::start().await.with_secret(secret.clone());
     broken.set_behaviour(Behaviour::Status(500));
+    let off_contract = MockReceiver::start().await.with_secret(secret.clone());
+    off_contract.set_behaviour(Behaviour::json(serde_json::json!({"status": "fine"})));
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -118,6 +130,7 @@ async fn attempts_are_traced_with_their_outcome_and_nothing_secret_is_written() 
 
     let built = App::new()
         .webhook(ping())
+        .webhook(pong())
         .database_url(dir.sqlite_url("outbox.db"))
         .signing_secret(secret.clone())
         .ssrf_policy(
@@ -146,7 +159,16 @@ async fn attempts_are_traced_with_their_outcome_and_nothing_secret_is_written() 
             .await
             .expect("enqueued");
     }
-    wait_until_finished(&*outbox, targets.len()).await;
+    let off_contract_id = publisher
+        .send_to(
+            &pong(),
+            &with_credentials(off_contract.addr().port(), "/hook"),
+            &Ping { n: 7 },
+            SendOptions::new(),
+        )
+        .await
+        .expect("enqueued");
+    wait_until_finished(&*outbox, targets.len() + 1).await;
     let delivered = ok.deliveries();
     assert_eq!(delivered.len(), 1);
     assert!(delivered[0].verified, "{:?}", delivered[0].verify_error);
@@ -231,7 +253,7 @@ async fn attempts_are_traced_with_their_outcome_and_nothing_secret_is_written() 
         .iter()
         .filter(|l| l.contains("close"))
         .collect();
-    assert_eq!(closes.len(), 5, "1 + 2 + 2 attempts:\n{logs}");
+    assert_eq!(closes.len(), 6, "1 + 2 + 2 + 1 attempts:\n{logs}");
     for field in [
         "message_id=msg_",
         "attempt=1",
@@ -261,4 +283,12 @@ async fn attempts_are_traced_with_their_outcome_and_nothing_secret_is_written() 
         logs.contains("delivery failed for good"),
         "failures are logged: {logs}"
     );
+    // A 2xx that breaks the declared response is delivered, and warned about in its span.
+    let warning = logs
+        .lines()
+        .find(|l| l.contains("breaks the declared contract"))
+        .unwrap_or_else(|| panic!("no contract warning:\n{logs}"));
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(warning.contains(off_contract_id.as_str()), "{warning}");
+    assert!(warning.contains("name=pong"), "{warning}");
 }
