@@ -408,3 +408,71 @@ fn a_notify_without_its_callback_or_with_two_fails_the_build() {
     let twice = twice.to_string();
     assert!(twice.contains("ambiguous"), "{twice}");
 }
+
+async fn hello() -> Json<Value> {
+    Json(json!({"hello": "world"}))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_database_file_is_a_503_and_the_server_keeps_serving() {
+    use sqlx::Connection;
+    let dir = TempDir::new();
+    let path = dir.path().join("outbox.db");
+    let receiver = MockReceiver::start().await;
+    let client = TestClient::new(
+        App::new()
+            .route("/", roundtrip::get(hello))
+            .route("/orders/", post(pay).callback(order_paid()))
+            .sqlite(
+                roundtrip::delivery::sqlite::SqliteOptions::new(&path)
+                    .busy_timeout(Duration::from_millis(200)),
+            )
+            .allow_loopback_deliveries()
+            .into_router()
+            .expect("builds"),
+    );
+    let callback_url = receiver.url("/hooks");
+    let pay_order = |id: &'static str| {
+        client
+            .post("/orders/")
+            .query(&[("callback_url", callback_url.as_str())])
+            .json(&json!({"id": id, "amount": 5}))
+            .send()
+    };
+    assert_eq!(pay_order("o1").await.status(), 200, "the outbox is open");
+
+    // Another process holds the file's write lock.
+    let mut other = sqlx::SqliteConnection::connect_with(
+        &sqlx::sqlite::SqliteConnectOptions::new().filename(&path),
+    )
+    .await
+    .expect("a second connection");
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut other)
+        .await
+        .expect("the write lock");
+    let refused = pay_order("o2").await;
+    assert_eq!(refused.status(), 503, "{}", refused.text());
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(client.get("/").send().await.status(), 200, "still serving");
+
+    // The lock is released: sends work again, and the refused one was never stored.
+    sqlx::query("ROLLBACK")
+        .execute(&mut other)
+        .await
+        .expect("released");
+    assert_eq!(pay_order("o3").await.status(), 200);
+    let outbox = roundtrip::delivery::sqlite::SqliteOutbox::open(
+        roundtrip::delivery::sqlite::SqliteOptions::new(&path),
+    )
+    .await
+    .expect("opens");
+    let stored = outbox
+        .list(&MessageFilter::new())
+        .await
+        .expect("listed")
+        .messages;
+    let paths: Vec<String> = stored.iter().map(|m| m.url.path().to_owned()).collect();
+    assert_eq!(stored.len(), 2, "{paths:?}");
+    assert!(!paths.iter().any(|p| p.ends_with("/o2")), "{paths:?}");
+}
