@@ -671,6 +671,12 @@ pub(crate) fn parse_event_types(text: &str) -> Result<Vec<String>, Error> {
 }
 
 /// Parses a stored URL.
+/// A value stored as JSON text (event types, metadata).
+pub(crate) fn json_text<T: serde::Serialize>(value: &T) -> Result<String, Error> {
+    serde_json::to_string(value)
+        .map_err(|e| Error::invalid("a webhook endpoint value is not JSON").with_source(e))
+}
+
 pub(crate) fn parse_url(text: &str) -> Result<Url, Error> {
     Url::parse(text).map_err(|e| {
         Error::corrupt("the stored URL of a webhook endpoint cannot be parsed").with_source(e)

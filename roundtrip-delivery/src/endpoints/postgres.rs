@@ -17,10 +17,12 @@ use super::{
     AttemptResult, CreatedEndpoint, DEFAULT_FAILURE_WINDOW, DEFAULT_ROTATION_GRACE, Endpoint,
     EndpointFilter, EndpointPage, EndpointStore, EndpointUpdate, Error, HealthUpdate, NewEndpoint,
     RotatedSecret, Rotation, check_url, disabled_error, disabled_from, event_rows, event_types_key,
-    failing_reason, generate_id, gone_reason, health, log_disabled, normalize_event_types,
-    parse_event_types, parse_metadata, parse_secret, parse_url, secret_or_generate,
+    failing_reason, generate_id, gone_reason, health, json_text, log_disabled,
+    normalize_event_types, parse_event_types, parse_metadata, parse_secret, parse_url,
+    secret_or_generate,
 };
 use crate::message::MessageMeta;
+use crate::postgres::{from_us, quote_ident, to_us, valid_schema_name};
 use crate::signing::Secret;
 use crate::worker::{AttemptObserver, AttemptReport, SecretSource, SecretSourceError};
 
@@ -199,10 +201,6 @@ struct Statements {
     failed: String,
 }
 
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 impl Statements {
     fn new(schema: &str) -> Self {
         let prefix = format!("{}.", quote_ident(schema));
@@ -329,14 +327,7 @@ impl PgEndpointOptions {
     }
 
     fn check_schema(&self) -> Result<(), Error> {
-        let ok = !self.schema.is_empty()
-            && self.schema.len() <= 63
-            && self
-                .schema
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            && !self.schema.as_bytes()[0].is_ascii_digit();
-        if ok {
+        if valid_schema_name(&self.schema) {
             Ok(())
         } else {
             Err(Error::invalid(format!(
@@ -370,26 +361,6 @@ impl std::fmt::Debug for PgEndpointStore {
             .field("schema", &self.shared.options.schema)
             .finish_non_exhaustive()
     }
-}
-
-fn to_us(t: SystemTime) -> i64 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
-        Err(e) => -i64::try_from(e.duration().as_micros()).unwrap_or(i64::MAX),
-    }
-}
-
-fn from_us(us: i64) -> SystemTime {
-    if us >= 0 {
-        UNIX_EPOCH + Duration::from_micros(us.unsigned_abs())
-    } else {
-        UNIX_EPOCH - Duration::from_micros(us.unsigned_abs())
-    }
-}
-
-fn json_text<T: serde::Serialize>(value: &T) -> Result<String, Error> {
-    serde_json::to_string(value)
-        .map_err(|e| Error::invalid("a webhook endpoint value is not JSON").with_source(e))
 }
 
 fn endpoint_from_row(row: &PgRow) -> Result<Endpoint, Error> {

@@ -21,11 +21,13 @@ use super::{
     AttemptResult, CreatedEndpoint, DEFAULT_FAILURE_WINDOW, DEFAULT_ROTATION_GRACE, Endpoint,
     EndpointFilter, EndpointPage, EndpointStore, EndpointUpdate, Error, HealthUpdate, NewEndpoint,
     RotatedSecret, Rotation, check_url, disabled_error, disabled_from, event_rows, event_types_key,
-    failing_reason, generate_id, gone_reason, health, log_disabled, normalize_event_types,
-    parse_event_types, parse_metadata, parse_secret, parse_url, secret_or_generate,
+    failing_reason, generate_id, gone_reason, health, json_text, log_disabled,
+    normalize_event_types, parse_event_types, parse_metadata, parse_secret, parse_url,
+    secret_or_generate,
 };
 use crate::message::MessageMeta;
 use crate::signing::Secret;
+use crate::sqlite::{from_ms, to_ms};
 use crate::worker::{AttemptObserver, AttemptReport, SecretSource, SecretSourceError};
 
 /// The endpoint columns every read returns; `?1` is the current time (for the rotation).
@@ -136,26 +138,6 @@ impl std::fmt::Debug for SqliteEndpointStore {
             .field("path", &self.shared.options.path)
             .finish_non_exhaustive()
     }
-}
-
-fn to_ms(t: SystemTime) -> i64 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
-        Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
-    }
-}
-
-fn from_ms(ms: i64) -> SystemTime {
-    if ms >= 0 {
-        UNIX_EPOCH + Duration::from_millis(ms.unsigned_abs())
-    } else {
-        UNIX_EPOCH - Duration::from_millis(ms.unsigned_abs())
-    }
-}
-
-fn json_text<T: serde::Serialize>(value: &T) -> Result<String, Error> {
-    serde_json::to_string(value)
-        .map_err(|e| Error::invalid("a webhook endpoint value is not JSON").with_source(e))
 }
 
 fn endpoint_from_row(row: &SqliteRow) -> Result<Endpoint, Error> {

@@ -54,6 +54,9 @@ mod listener;
 mod queries;
 mod sql;
 
+pub(crate) use queries::{from_us, to_us};
+pub(crate) use sql::{quote_ident, valid_schema_name};
+
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -322,14 +325,7 @@ impl PgOptions {
     }
 
     fn check_schema(&self) -> Result<(), Error> {
-        let ok = !self.schema.is_empty()
-            && self.schema.len() <= 63
-            && self
-                .schema
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            && !self.schema.as_bytes()[0].is_ascii_digit();
-        if ok {
+        if sql::valid_schema_name(&self.schema) {
             Ok(())
         } else {
             Err(Error::new(
@@ -656,26 +652,23 @@ async fn migrate(
         .map_err(from_sqlx)?;
     let migrations_table = format!("{quoted}._roundtrip_migrations");
     if must_exist {
-        let found: Result<bool, Error> = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        let missing = match sqlx::query_scalar::<_, bool>("SELECT to_regclass($1) IS NOT NULL")
             .bind(&migrations_table)
             .fetch_one(&pool)
             .await
-            .map_err(from_sqlx);
-        match found {
-            Ok(true) => {}
-            Ok(false) => {
-                pool.close().await;
-                return Err(Error::new(
-                    ErrorKind::NotFound,
-                    format!(
-                        "no roundtrip outbox in schema `{schema}` of this database (check the database URL and its `schema=` parameter)"
-                    ),
-                ));
-            }
-            Err(err) => {
-                pool.close().await;
-                return Err(err);
-            }
+        {
+            Ok(true) => None,
+            Ok(false) => Some(Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "no roundtrip outbox in schema `{schema}` of this database (check the database URL and its `schema=` parameter)"
+                ),
+            )),
+            Err(err) => Some(from_sqlx(err)),
+        };
+        if let Some(err) = missing {
+            pool.close().await;
+            return Err(err);
         }
     }
     let mut migrator = sqlx::migrate!("./migrations/postgres");

@@ -333,6 +333,15 @@ pub(crate) fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// Whether `name` may name a schema of roundtrip's: letters, digits and `_`, not starting
+/// with a digit, at most 63 bytes (PostgreSQL's identifier limit).
+pub(crate) fn valid_schema_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !name.as_bytes()[0].is_ascii_digit()
+}
+
 impl Statements {
     /// The statements for the tables in `schema` (unquoted).
     pub(crate) fn new(schema: &str) -> Self {

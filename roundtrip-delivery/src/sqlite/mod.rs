@@ -30,6 +30,8 @@
 
 mod errors;
 mod queries;
+
+pub(crate) use queries::{from_ms, to_ms};
 #[cfg(test)]
 mod tests;
 mod writer;
