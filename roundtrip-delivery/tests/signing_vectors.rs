@@ -1,4 +1,4 @@
-//! Every Standard Webhooks reference vector in `shared/refs/standard-webhooks/vectors.json`,
+//! Every Standard Webhooks reference vector in `tests/refs/standard-webhooks/vectors.json`,
 //! in both directions: what we sign matches, and what we verify passes or fails as
 //! the reference libraries do.
 
@@ -9,7 +9,7 @@ use serde_json::Value;
 fn vectors() -> Value {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/refs/standard-webhooks/vectors.json"
+        "/../tests/refs/standard-webhooks/vectors.json"
     );
     let text = std::fs::read_to_string(path).expect("the reference vectors file is readable");
     serde_json::from_str(&text).expect("the reference vectors file is JSON")

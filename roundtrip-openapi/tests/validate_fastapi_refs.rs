@@ -1,4 +1,4 @@
-//! Replays FastAPI's recorded answers (`../shared/refs/fastapi/`) through validators
+//! Replays FastAPI's recorded answers (`tests/refs/fastapi/`) through validators
 //! compiled from schemars schemas of Rust versions of the same models, and requires the
 //! same 422 bodies, byte for byte.
 //!
@@ -208,7 +208,7 @@ fn operations() -> Vec<Operation> {
 
 fn refs(file: &str) -> Vec<Value> {
     let path = format!(
-        "{}/../../shared/refs/fastapi/{file}",
+        "{}/../tests/refs/fastapi/{file}",
         env!("CARGO_MANIFEST_DIR")
     );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));

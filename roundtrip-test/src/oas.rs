@@ -74,7 +74,7 @@ mod tests {
     #[test]
     fn reference_documents_are_valid_and_broken_ones_are_not() {
         let reference: Value = serde_json::from_str(include_str!(
-            "../../../shared/refs/fastapi/callbacks-openapi.json"
+            "../../tests/refs/fastapi/callbacks-openapi.json"
         ))
         .expect("reference parses");
         assert_valid_openapi_31(&reference);

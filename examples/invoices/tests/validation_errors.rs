@@ -12,7 +12,7 @@ const LOOPBACK_CALLBACK: &str = "http://127.0.0.1:9/events";
 
 fn cases() -> Vec<Value> {
     let path = format!(
-        "{}/../../../shared/refs/fastapi/validation-errors.json",
+        "{}/../../tests/refs/fastapi/validation-errors.json",
         env!("CARGO_MANIFEST_DIR")
     );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));

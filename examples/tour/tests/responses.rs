@@ -7,7 +7,7 @@ use serde_json::Value;
 
 fn cases() -> Vec<Value> {
     let path = format!(
-        "{}/../../../shared/refs/fastapi/tour-responses.json",
+        "{}/../../tests/refs/fastapi/tour-responses.json",
         env!("CARGO_MANIFEST_DIR")
     );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));

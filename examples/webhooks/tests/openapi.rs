@@ -5,7 +5,7 @@ use serde_json::Value;
 
 fn reference(name: &str) -> Value {
     let path = format!(
-        "{}/../../../shared/refs/fastapi/{name}",
+        "{}/../../tests/refs/fastapi/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
