@@ -78,12 +78,22 @@
 //! URL. Where it may connect (no private addresses, for instance) is the delivery side's
 //! decision, not this module's.
 //!
+//! # Checked against the operation
+//!
+//! [`Template::check`] checks a template against the operation it is attached to (what
+//! it [`Declared`]): every parameter an expression reads must be declared, every body path
+//! must be one the body's schema can have, and FastAPI's `$callback_url` must name exactly
+//! one input. roundtrip runs it when the app is built, so a callback that builds is a
+//! callback that can be sent. Runtime expressions cannot read cookies: the specification's
+//! grammar has no `$request.cookie.` (pass such a value in a header or the body instead).
+//!
 //! # Values as text
 //!
 //! Strings go in as they are, numbers as JSON writes them, booleans as `true` and `false`.
 //! An object, an array or `null` is an error ([`EvalError::is_not_scalar`]).
 
 mod ast;
+mod check;
 mod encode;
 mod eval;
 mod lint;
@@ -95,6 +105,7 @@ mod template;
 mod tests;
 
 pub use ast::{BodyRef, ParamName, RuntimeExpr, Source};
+pub use check::{Declared, Mismatch};
 pub use eval::{
     EvalError, Missing, NotUrlReason, RequestContext, RequestSource, ResponseContext,
     ResponseSource,

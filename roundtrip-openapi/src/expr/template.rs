@@ -23,6 +23,9 @@ pub struct Template {
     parts: Vec<Part>,
     /// The whole template is one expression written without braces.
     bare: bool,
+    /// The text as the user wrote it, when the parts were rewritten since (FastAPI's
+    /// `$callback_url` bound to the parameter it names); it is what the template prints.
+    written: Option<String>,
 }
 
 /// One piece of a [`Template`]: literal text, or an expression that was written in braces.
@@ -45,11 +48,16 @@ impl Template {
         Self {
             parts: vec![Part::Expr(expr)],
             bare: true,
+            written: None,
         }
     }
 
     pub(super) fn braced(parts: Vec<Part>) -> Self {
-        Self { parts, bare: false }
+        Self {
+            parts,
+            bare: false,
+            written: None,
+        }
     }
 
     /// The literal text and expressions, in order.
@@ -120,6 +128,24 @@ impl Template {
                 })
                 .collect(),
             bare: self.bare,
+            written: None,
+        }
+    }
+
+    /// The same template with every `$callback_url` replaced by `target`, the expression
+    /// of the parameter it stands for in one operation. It still prints as written.
+    pub(super) fn with_callback_url(&self, target: &RuntimeExpr) -> Self {
+        Self {
+            parts: self
+                .parts
+                .iter()
+                .map(|part| match part {
+                    Part::Expr(RuntimeExpr::CallbackUrl) => Part::Expr(target.clone()),
+                    other => other.clone(),
+                })
+                .collect(),
+            bare: self.bare,
+            written: Some(self.to_string()),
         }
     }
 
@@ -201,6 +227,9 @@ impl Template {
 
 impl fmt::Display for Template {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(written) = &self.written {
+            return f.write_str(written);
+        }
         for part in &self.parts {
             match part {
                 Part::Literal(text) => f.write_str(text)?,
