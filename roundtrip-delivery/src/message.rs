@@ -255,6 +255,13 @@ impl NewMessage {
         self
     }
 
+    /// Gives the message an id handed out before it was built (a send whose URL is known
+    /// only once the response is, say). Ids must be unique: use [`MessageId::generate`].
+    pub fn with_id(mut self, id: MessageId) -> Self {
+        self.id = id;
+        self
+    }
+
     /// The id this message will have: its `webhook-id`.
     pub fn id(&self) -> &MessageId {
         &self.id

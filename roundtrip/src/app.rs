@@ -19,9 +19,9 @@ use roundtrip_openapi::schema::{
 };
 use serde_json::{Map, Value};
 
-use crate::callback::{BoundCallback, CallbackSpec, WebhookSpec, json_response};
+use crate::callback::{CallbackSpec, WebhookSpec, json_response};
 use crate::error::{detail_response, is_body_allowed};
-use crate::operation::{OperationContext, Requirement, Success};
+use crate::operation::{OperationContext, Success};
 use crate::router::{Entry, Router};
 use crate::routing::{ExtraResponse, OperationMeta, OperationSettings, PendingOperation, Route};
 
@@ -305,6 +305,15 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
     /// loopback with `SsrfPolicy::new().allow_loopback(true)`.
     pub fn ssrf_policy(mut self, policy: roundtrip_delivery::ssrf::SsrfPolicy) -> Self {
         self.delivery.ssrf = policy;
+        self
+    }
+
+    /// How the host names of callback and webhook URLs are resolved (the system's resolver
+    /// by default): `send` resolves a name and checks every address before it stores the
+    /// message, and the workers connect only to checked addresses. Tests inject names with
+    /// [`StaticResolver`](roundtrip_delivery::ssrf::StaticResolver).
+    pub fn resolver(mut self, resolver: impl roundtrip_delivery::ssrf::Resolve) -> Self {
+        self.delivery.resolver = Arc::new(resolver);
         self
     }
 
@@ -738,6 +747,7 @@ impl Builder {
             security_schemes: &mut self.security_schemes,
             requirements: Vec::new(),
             errors: Vec::new(),
+            shares_body: false,
         };
         (pending.describe)(&mut ctx);
         let OperationContext {
@@ -745,6 +755,7 @@ impl Builder {
             has_inputs,
             requirements,
             errors,
+            shares_body,
             ..
         } = ctx;
         let here = format!("{method} {path}");
@@ -832,56 +843,23 @@ impl Builder {
             status: meta.status.and_then(|s| StatusCode::from_u16(s).ok()),
             ..OperationSettings::default()
         };
-        for callback in inherited.callbacks.iter().chain(&meta.callbacks) {
-            if let Err(err) = &callback.template {
-                self.problems.push(format!(
-                    "{here}: callback `{}` has an invalid expression: {err}",
-                    callback.name
-                ));
-                continue;
-            }
-            if operation.callbacks.contains_key(&callback.name) {
-                self.problems.push(format!(
-                    "{here}: two callbacks are named `{}`",
-                    callback.name
-                ));
-                continue;
-            }
-            operation
-                .callbacks
-                .insert(callback.name.clone(), callback.document(&mut self.registry));
-            if !self.callbacks.iter().any(|c| c.name == callback.name) {
-                self.callbacks.push(callback.clone());
-            }
-            settings.callbacks.push(BoundCallback::new(
-                Arc::new(callback.clone()),
-                self.delivery.clone(),
-            ));
+        crate::binding::OperationBinding {
+            here: &here,
+            path_params: params,
+            status,
+            shares_body,
+            security_schemes: &self.security_schemes,
         }
-        for requirement in requirements {
-            match requirement {
-                Requirement::Callback {
-                    payload,
-                    payload_name,
-                } => {
-                    let matching = settings
-                        .callbacks
-                        .iter()
-                        .filter(|c| c.spec.payload_type == payload)
-                        .count();
-                    if matching == 0 {
-                        self.problems.push(format!(
-                            "{here}: the handler takes a `Notify<{payload_name}>` but the operation has no callback with that payload; attach one with `.callback(..)`"
-                        ));
-                    } else if matching > 1 {
-                        self.problems.push(format!(
-                            "{here}: {matching} callbacks carry `{payload_name}`, so `Notify<{payload_name}>` is ambiguous; give each callback its own payload type"
-                        ));
-                    }
-                    settings.needs_extension = true;
-                }
-            }
-        }
+        .bind(
+            &mut operation,
+            inherited.callbacks.iter().chain(&meta.callbacks),
+            requirements,
+            &mut self.registry,
+            &self.delivery,
+            &mut self.callbacks,
+            &mut settings,
+            &mut self.problems,
+        );
 
         let documented = !(meta.hidden || inherited.hidden);
         (documented.then_some(operation), settings)
@@ -912,6 +890,19 @@ fn sort_responses(responses: &mut IndexMap<String, Response>) {
 
 /// The `{name}` parameters of an axum path template, in order.
 fn path_params(path: &str) -> Result<Vec<String>, String> {
+    // axum 0.7's `:id` and `*rest` would make axum 0.8 panic; say what to write instead.
+    for segment in path.split('/') {
+        if let Some(name) = segment.strip_prefix(':') {
+            return Err(format!(
+                "the path `{path}` has the segment `{segment}`, axum 0.7's spelling of a path parameter; write `{{{name}}}`"
+            ));
+        }
+        if let Some(name) = segment.strip_prefix('*') {
+            return Err(format!(
+                "the path `{path}` has the segment `{segment}`, axum 0.7's spelling of a catch-all; write `{{*{name}}}`"
+            ));
+        }
+    }
     let mut params = Vec::new();
     let mut rest = path;
     while let Some(start) = rest.find('{') {

@@ -71,7 +71,6 @@ pub(crate) struct CallbackSpec {
     pub(crate) description: Option<String>,
     pub(crate) operation_id: Option<String>,
     pub(crate) payload_type: TypeId,
-    pub(crate) payload_type_name: &'static str,
     pub(crate) payload_schema: fn(&mut SchemaRegistry) -> Value,
     pub(crate) response_schema: fn(&mut SchemaRegistry) -> Value,
     pub(crate) response_validator: crate::outbound::ValidatorFn,
@@ -109,7 +108,6 @@ where
                 description: None,
                 operation_id: None,
                 payload_type: TypeId::of::<P>(),
-                payload_type_name: std::any::type_name::<P>(),
                 payload_schema: |r| r.schema_for::<P>(),
                 response_schema: |r| r.schema_for::<R>(),
                 response_validator: crate::extract::validation::type_validator::<R>,
@@ -443,15 +441,23 @@ impl WebhookSpec {
 #[derive(Clone)]
 pub(crate) struct BoundCallback {
     pub(crate) spec: std::sync::Arc<CallbackSpec>,
+    /// The expression as checked against this operation (`$callback_url` bound to the
+    /// input it names).
+    pub(crate) template: std::sync::Arc<Template>,
     pub(crate) delivery: crate::outbound::PreparedDelivery,
 }
 
 impl BoundCallback {
     pub(crate) fn new(
         spec: std::sync::Arc<CallbackSpec>,
+        template: Template,
         delivery: crate::outbound::PreparedDelivery,
     ) -> Self {
-        BoundCallback { spec, delivery }
+        BoundCallback {
+            spec,
+            template: std::sync::Arc::new(template),
+            delivery,
+        }
     }
 }
 

@@ -227,6 +227,16 @@ pub(crate) fn detail_response(status: StatusCode, message: &str) -> Response {
     HttpError::new(status, message.to_owned()).into_response()
 }
 
+/// A pydantic `value_error` entry: `Value error, <message>`.
+pub(crate) fn value_error(
+    loc: Vec<LocItem>,
+    message: &str,
+    input: serde_json::Value,
+) -> ValidationError {
+    ValidationError::new("value_error", loc, format!("Value error, {message}"), input)
+        .with_ctx("error", serde_json::Value::Object(serde_json::Map::new()))
+}
+
 pub(crate) fn operation_error_response(message: &str) -> Response {
     tracing::error!("{message}");
     detail_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")

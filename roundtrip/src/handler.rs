@@ -197,21 +197,32 @@ where
         if settings.needs_extension {
             req.extensions_mut().insert(settings.clone());
         }
+        // Messages of callbacks that read the response wait here for the handler's answer.
+        let pending = settings.response_callbacks.then(|| {
+            let pending = crate::deferred::PendingSends::default();
+            req.extensions_mut().insert(pending.clone());
+            pending
+        });
         let fut = self.handler.call(req, state);
-        match settings.status {
-            None => fut,
-            Some(status) => Box::pin(async move {
-                let mut response = fut.await;
-                if response.status() == http::StatusCode::OK {
-                    *response.status_mut() = status;
-                    if !crate::error::is_body_allowed(status) {
-                        *response.body_mut() = axum::body::Body::empty();
-                        response.headers_mut().remove(http::header::CONTENT_TYPE);
-                        response.headers_mut().remove(http::header::CONTENT_LENGTH);
-                    }
-                }
-                response
-            }),
+        if settings.status.is_none() && pending.is_none() {
+            return fut;
         }
+        Box::pin(async move {
+            let mut response = fut.await;
+            if let Some(status) = settings.status
+                && response.status() == http::StatusCode::OK
+            {
+                *response.status_mut() = status;
+                if !crate::error::is_body_allowed(status) {
+                    *response.body_mut() = axum::body::Body::empty();
+                    response.headers_mut().remove(http::header::CONTENT_TYPE);
+                    response.headers_mut().remove(http::header::CONTENT_LENGTH);
+                }
+            }
+            match pending {
+                Some(pending) => pending.commit(response).await,
+                None => response,
+            }
+        })
     }
 }

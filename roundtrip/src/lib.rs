@@ -1,8 +1,10 @@
 #![doc = include_str!("../README.md")]
 
 mod app;
+mod binding;
 mod callback;
 mod cli;
+mod deferred;
 pub mod depends;
 pub mod error;
 pub mod extract;
@@ -16,6 +18,7 @@ pub mod response;
 mod router;
 mod routing;
 pub mod security;
+mod send_error;
 mod serve;
 pub mod subscriptions;
 

@@ -2,24 +2,33 @@
 //! request, and [`Publisher`], which sends declared webhooks to a given URL.
 //!
 //! `send` does, in order: resolve the callback's expression against the request (a value
-//! the expression needs but the request lacks is a typed error, never a panic), refuse URLs
-//! the SSRF guard forbids, validate the payload against its declared schema (a bug fails
-//! the sender's test, never a customer's receiver), refuse payloads over the size limit,
-//! and commit the message to the outbox. It returns only once the message is durable; the
-//! workers deliver it from there.
+//! the expression needs but the request lacks is a typed error, never a panic), check the
+//! URL against the SSRF policy *after resolving its host* (through the app's resolver, see
+//! [`App::resolver`](crate::App::resolver)), validate the payload against its declared
+//! schema (a bug fails the sender's test, never a customer's receiver), refuse payloads over
+//! the size limit, and commit the message to the outbox. It returns only once the message
+//! is durable; the workers deliver it from there.
+//!
+//! A callback whose expression reads the response (`{$response.body#/id}`,
+//! `$response.header.x`, `$statusCode`) cannot be resolved while the handler runs: `send`
+//! checks the payload and keeps the message, and the message is resolved and committed
+//! once the handler has answered, before the answer leaves the server. See
+//! [`Notify::send`].
 
 use std::any::TypeId;
 use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use axum::extract::{FromRequestParts, RawPathParams};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
+use http::HeaderMap;
 use http::request::Parts;
-use http::{HeaderMap, StatusCode};
 use roundtrip_delivery::message::{MessageKind, NewMessage};
 use roundtrip_delivery::outbox::MessageId;
-use roundtrip_openapi::expr::{EvalError, RequestSource, Template};
+use roundtrip_delivery::ssrf::{SsrfError, resolve_checked};
+use roundtrip_openapi::expr::{RequestSource, ResponseSource, RuntimeExpr, Template};
 use roundtrip_openapi::model::Method;
 use roundtrip_openapi::validate::ValidationError;
 use schemars::JsonSchema;
@@ -27,11 +36,15 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::callback::{BoundCallback, WebhookSpec};
-use crate::error::detail_response;
+use crate::deferred::{Draft, PendingSends};
 use crate::extract::validation::type_validator;
 use crate::operation::{OperationContext, OperationInput, Requirement};
 use crate::outbound::PreparedDelivery;
 use crate::routing::OperationSettings;
+pub use crate::send_error::SendError;
+
+/// How long `send` waits for a callback URL's host name to resolve.
+pub(crate) const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The raw request body, shared with `Notify` so that `$request.body` expressions can be
 /// resolved after the body extractor has consumed the body.
@@ -43,79 +56,12 @@ impl RequestBodySlot {
         let _ = self.0.set(body);
     }
 
-    fn get(&self) -> Option<&Bytes> {
-        self.0.get()
+    /// The body parsed as JSON, read as the `Json` extractor reads it (a UTF-8 byte order
+    /// mark is skipped).
+    fn json(&self) -> Option<Value> {
+        let bytes = self.0.get()?;
+        serde_json::from_slice(crate::extract::strip_bom(bytes)).ok()
     }
-}
-
-/// Why a message was not sent.
-///
-/// Each kind answers a sensible default response when a handler returns it with `?`: a
-/// request that lacks what the callback needs is the client's mistake (400), a payload
-/// that breaks its own schema is the server's (500), and an outbox that cannot be written
-/// is a temporary outage (503).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SendError {
-    /// The expression could not be resolved against this request (a missing
-    /// `callback_url`, a body field that is not there, a value that is not a URL).
-    #[error("cannot send `{name}`: {source}")]
-    Resolve {
-        /// The callback's name.
-        name: String,
-        /// What was missing or wrong.
-        source: EvalError,
-    },
-    /// The URL is refused by the SSRF guard (a private address, a `file:` URL).
-    #[error("cannot send `{name}`: the URL is refused: {reason}")]
-    Refused {
-        /// The callback or webhook name.
-        name: String,
-        /// Why.
-        reason: String,
-    },
-    /// The payload does not match the schema it is declared with.
-    #[error("cannot send `{name}`: the payload does not match its schema: {}", summarize(.errors))]
-    InvalidPayload {
-        /// The callback or webhook name.
-        name: String,
-        /// Every mismatch, in FastAPI's shape.
-        errors: Vec<ValidationError>,
-    },
-    /// The payload is larger than the app accepts.
-    #[error("cannot send `{name}`: the payload is {size} bytes, over the limit of {limit}")]
-    TooLarge {
-        /// The callback or webhook name.
-        name: String,
-        /// The payload's size.
-        size: usize,
-        /// The limit.
-        limit: usize,
-    },
-    /// The outbox could not store the message; nothing was sent.
-    #[error("cannot send `{name}`: the outbox is unavailable: {reason}")]
-    Unavailable {
-        /// The callback or webhook name.
-        name: String,
-        /// Why.
-        reason: String,
-    },
-    /// The app has no webhook subscriptions to publish to (a wiring mistake: add them with
-    /// `App::subscriptions`).
-    #[error(
-        "cannot publish `{name}`: the app has no webhook subscriptions; add them with `App::subscriptions(..)`"
-    )]
-    NoSubscriptions {
-        /// The webhook name.
-        name: String,
-    },
-    /// The operation has no callback with this payload type (a wiring mistake the app's
-    /// build normally catches).
-    #[error("no callback with payload `{payload}` is attached to this operation")]
-    NotAttached {
-        /// The payload type.
-        payload: &'static str,
-    },
 }
 
 /// A short account of validation errors for logs and messages: `loc: msg; ...`.
@@ -137,63 +83,6 @@ pub(crate) fn summarize(errors: &[ValidationError]) -> String {
         .collect::<Vec<_>>()
         .join("; ")
 }
-
-impl SendError {
-    /// True when the request lacked what the expression needs, or gave a value that is
-    /// not a usable URL.
-    pub fn is_resolve(&self) -> bool {
-        matches!(self, SendError::Resolve { .. })
-    }
-
-    /// True when the SSRF guard refused the URL.
-    pub fn is_refused(&self) -> bool {
-        matches!(self, SendError::Refused { .. })
-    }
-
-    /// True when the message could not be stored (the outbox is down or full).
-    pub fn is_unavailable(&self) -> bool {
-        matches!(self, SendError::Unavailable { .. })
-    }
-
-    /// The resolution error, to ask what was missing.
-    pub fn eval_error(&self) -> Option<&EvalError> {
-        match self {
-            SendError::Resolve { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
-
-impl IntoResponse for SendError {
-    fn into_response(self) -> Response {
-        match &self {
-            SendError::Resolve { .. } | SendError::Refused { .. } => {
-                detail_response(StatusCode::BAD_REQUEST, &self.to_string())
-            }
-            SendError::Unavailable { .. } => {
-                tracing::error!("{self}");
-                let mut response =
-                    detail_response(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
-                response.headers_mut().insert(
-                    http::header::RETRY_AFTER,
-                    http::HeaderValue::from_static("5"),
-                );
-                response
-            }
-            SendError::InvalidPayload { .. }
-            | SendError::TooLarge { .. }
-            | SendError::NoSubscriptions { .. }
-            | SendError::NotAttached { .. } => {
-                tracing::error!("{self}");
-                detail_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
-            }
-        }
-    }
-}
-
-/// The responses a failed send produces are not documented, as FastAPI documents no
-/// `HTTPException`; declare them on the route when clients should know.
-impl crate::operation::OperationOutput for SendError {}
 
 /// What a send may add to the message.
 #[derive(Debug, Clone, Default)]
@@ -225,7 +114,7 @@ impl SendOptions {
 }
 
 /// What `Notify` keeps of the request, to resolve the expression when `send` is called.
-struct Captured {
+pub(crate) struct Captured {
     method: String,
     url: String,
     path: Vec<(String, String)>,
@@ -234,9 +123,19 @@ struct Captured {
     body: RequestBodySlot,
 }
 
-struct View<'a> {
+/// The captured request, with its body parsed, as expressions read it.
+pub(crate) struct View<'a> {
     captured: &'a Captured,
     body: Option<Value>,
+}
+
+impl<'a> View<'a> {
+    pub(crate) fn new(captured: &'a Captured) -> Self {
+        View {
+            captured,
+            body: captured.body.json(),
+        }
+    }
 }
 
 impl RequestSource for View<'_> {
@@ -283,12 +182,15 @@ impl RequestSource for View<'_> {
 /// }
 /// ```
 ///
-/// The route must carry a callback with payload `P` (`.callback(invoice_notification())`);
-/// the app refuses to build otherwise. `Notify` must come before the body extractor, as
-/// every non-body extractor does.
+/// The route must carry a callback with payload `P` (`.callback(invoice_notification())`),
+/// and the callback's expression must fit the operation; the app refuses to build
+/// otherwise. `Notify` must come before the body extractor, as every non-body extractor
+/// does. An operation with a `Notify` documents the 422 that a refused callback URL
+/// answers.
 pub struct Notify<P> {
     callback: BoundCallback,
-    captured: Captured,
+    captured: Arc<Captured>,
+    pending: Option<PendingSends>,
     _payload: PhantomData<fn(P)>,
 }
 
@@ -321,16 +223,26 @@ where
             .find(|c| c.spec.payload_type == TypeId::of::<P>())
             .cloned()
             .ok_or_else(not_attached)?;
-        let template = callback.spec.template.as_ref().ok();
+        let template = &*callback.template;
+        let pending = if template.needs_response() {
+            Some(
+                parts
+                    .extensions
+                    .get::<PendingSends>()
+                    .cloned()
+                    .ok_or_else(not_attached)?,
+            )
+        } else {
+            None
+        };
         let body = RequestBodySlot::default();
-        if template.is_some_and(Template::needs_request_body) {
+        if template.needs_request_body() {
             parts.extensions.insert(body.clone());
         }
         // Keep only what the expression reads: most requests never send, and those that
         // do need a query parameter and a body field, not the whole request.
-        let needs_headers =
-            template.is_some_and(|t| t.request_headers().next().is_some() || uses_url(t));
-        let path = if template.is_some_and(|t| t.path_params().next().is_some()) {
+        let needs_headers = template.request_headers().next().is_some() || uses_url(template);
+        let path = if template.path_params().next().is_some() {
             match RawPathParams::from_request_parts(parts, state).await {
                 Ok(raw) => raw
                     .iter()
@@ -341,30 +253,32 @@ where
         } else {
             Vec::new()
         };
-        let query = if template.is_some_and(|t| t.query_params().next().is_some()) {
+        let query = if template.query_params().next().is_some() {
             url::form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect()
         } else {
             Vec::new()
         };
-        Ok(Notify {
-            captured: Captured {
-                method: parts.method.as_str().to_owned(),
-                url: if template.is_some_and(uses_url) {
-                    request_url(parts)
-                } else {
-                    String::new()
-                },
-                path,
-                query,
-                headers: if needs_headers {
-                    parts.headers.clone()
-                } else {
-                    HeaderMap::new()
-                },
-                body,
+        let captured = Captured {
+            method: parts.method.as_str().to_owned(),
+            url: if uses_url(template) {
+                request_url(parts)
+            } else {
+                String::new()
             },
+            path,
+            query,
+            headers: if needs_headers {
+                parts.headers.clone()
+            } else {
+                HeaderMap::new()
+            },
+            body,
+        };
+        Ok(Notify {
+            captured: Arc::new(captured),
+            pending,
             callback,
             _payload: PhantomData,
         })
@@ -391,11 +305,14 @@ fn request_url(parts: &Parts) -> String {
 fn uses_url(template: &Template) -> bool {
     template
         .expressions()
-        .any(|e| matches!(e, roundtrip_openapi::expr::RuntimeExpr::Url))
+        .any(|e| matches!(e, RuntimeExpr::Url))
 }
 
+/// A handler with a `Notify` can answer the 422 of a callback URL that is missing, not a
+/// URL, or refused, so the operation documents it.
 impl<P: 'static> OperationInput for Notify<P> {
     fn describe(ctx: &mut OperationContext<'_>) {
+        ctx.has_inputs = true;
         ctx.require(Requirement::Callback {
             payload: TypeId::of::<P>(),
             payload_name: std::any::type_name::<P>(),
@@ -407,32 +324,29 @@ impl<P> Notify<P>
 where
     P: Serialize + JsonSchema + 'static,
 {
-    /// The URL this request's callback goes to, without sending anything.
+    /// The URL this request's callback goes to, without sending anything. A callback that
+    /// reads the response has no URL until the handler has answered: this is then an
+    /// error.
     pub fn url(&self) -> Result<url::Url, SendError> {
-        let spec = &self.callback.spec;
-        let template = spec.template.as_ref().map_err(|_| SendError::NotAttached {
-            payload: spec.payload_type_name,
-        })?;
-        let body = self
-            .captured
-            .body
-            .get()
-            .and_then(|b| serde_json::from_slice(b).ok());
-        let view = View {
-            captured: &self.captured,
-            body,
-        };
-        template
-            .resolve_url(&view, None)
-            .map_err(|source| SendError::Resolve {
-                name: spec.name.clone(),
-                source,
-            })
+        let view = View::new(&self.captured);
+        resolve_url(&self.callback, &view, None)
     }
 
-    /// Resolves the callback's URL against this request, validates `payload`, and commits
+    /// Resolves the callback's URL against this request, checks it (its host is resolved
+    /// and every address checked against the SSRF policy), validates `payload`, and commits
     /// the message to the outbox. Returns the message id (the `webhook-id` receivers see)
     /// once the message is durable.
+    ///
+    /// When the request lacks a value the expression reads (an optional `callback_url` the
+    /// client left out, say), or gives one that is not a usable URL, or whose host the
+    /// policy refuses, the error answers FastAPI's 422 located at that parameter or body
+    /// field. See [`SendError`] for every answer.
+    ///
+    /// A callback whose expression reads the response is checked now (payload and size)
+    /// and committed after the handler answers, before the answer leaves: the id returned
+    /// is the one the message will have. If the commit fails, the client gets the error
+    /// instead of the handler's answer; if the handler answers with an error (400 or
+    /// above), the message is dropped, since nothing was announced.
     pub async fn send(&self, payload: P) -> Result<MessageId, SendError> {
         self.send_with(payload, SendOptions::default()).await
     }
@@ -443,7 +357,24 @@ where
         payload: P,
         options: SendOptions,
     ) -> Result<MessageId, SendError> {
-        let message = self.message(payload, options)?;
+        if let Some(pending) = &self.pending {
+            let spec = &self.callback.spec;
+            let body = serialize_checked(
+                &spec.name,
+                &payload,
+                self.callback.delivery.max_payload_bytes(),
+            )?;
+            let id = MessageId::generate();
+            pending.push(Draft {
+                callback: self.callback.clone(),
+                captured: self.captured.clone(),
+                id: id.clone(),
+                body,
+                options,
+            });
+            return Ok(id);
+        }
+        let message = self.message(payload, options).await?;
         store(
             &self.callback.delivery,
             MessageKind::Callback,
@@ -455,49 +386,91 @@ where
 
     /// Builds, checks and returns the message [`send`](Self::send) would store, without
     /// storing it: for an enqueue inside the application's own database transaction, so
-    /// that a business row and its callback commit together or not at all.
+    /// that a business row and its callback commit together or not at all. (A callback
+    /// that reads the response cannot be built before the answer: this is then an error.)
     ///
     /// ```ignore
-    /// let message = notify.message(event, SendOptions::new())?;
+    /// let message = notify.message(event, SendOptions::new()).await?;
     /// let mut tx = pool.begin().await?;
     /// sqlx::query("INSERT INTO invoices (id) VALUES ($1)").bind(&id).execute(&mut *tx).await?;
     /// outbox.enqueue_in(&mut tx, vec![message]).await?;   // PgOutbox or SqliteOutbox
     /// tx.commit().await?;
     /// ```
-    pub fn message(&self, payload: P, options: SendOptions) -> Result<NewMessage, SendError> {
-        let url = self.url()?;
+    pub async fn message(&self, payload: P, options: SendOptions) -> Result<NewMessage, SendError> {
+        let view = View::new(&self.captured);
+        let url = resolve_url(&self.callback, &view, None)?;
         let spec = &self.callback.spec;
-        let method = spec.methods.first().copied().unwrap_or(Method::Post);
-        prepare(
-            &self.callback.delivery,
+        let delivery = &self.callback.delivery;
+        check_target(delivery, &url).await.map_err(|err| {
+            SendError::refused(
+                &spec.name,
+                &err,
+                Some((&self.callback.template, &view, None)),
+            )
+        })?;
+        let body = serialize_checked(&spec.name, &payload, delivery.max_payload_bytes())?;
+        Ok(build_message(
             MessageKind::Callback,
             &spec.name,
             url,
-            method,
-            &payload,
+            callback_method(&self.callback),
+            body,
             options,
-        )
+        ))
     }
 }
 
-/// Checks a message and builds it: the part of sending that callbacks and webhooks share.
-/// Synchronous, so no reference to the payload lives across an await.
-fn prepare<P: Serialize + JsonSchema + 'static>(
+/// Resolves a bound callback's URL against a request and, once there is one, its response.
+pub(crate) fn resolve_url(
+    callback: &BoundCallback,
+    request: &dyn RequestSource,
+    response: Option<&dyn ResponseSource>,
+) -> Result<url::Url, SendError> {
+    let template = &*callback.template;
+    template.resolve_url(request, response).map_err(|source| {
+        SendError::resolve(&callback.spec.name, source, template, request, response)
+    })
+}
+
+/// The method a callback is sent with: the first it declares.
+pub(crate) fn callback_method(callback: &BoundCallback) -> Method {
+    callback
+        .spec
+        .methods
+        .first()
+        .copied()
+        .unwrap_or(Method::Post)
+}
+
+/// Checks a URL against the SSRF policy, resolving its host through the app's resolver:
+/// a name that points inside the network is refused at send time, not only when a worker
+/// tries to deliver.
+pub(crate) async fn check_target(
     delivery: &PreparedDelivery,
+    url: &url::Url,
+) -> Result<(), SsrfError> {
+    let checked = resolve_checked(url, delivery.resolver(), delivery.ssrf());
+    match tokio::time::timeout(LOOKUP_TIMEOUT, checked).await {
+        Ok(result) => result.map(drop),
+        Err(_) => Err(SsrfError::Resolve {
+            host: url.host_str().unwrap_or_default().to_owned(),
+            source: Arc::new(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the lookup timed out",
+            )),
+        }),
+    }
+}
+
+/// Builds a checked message: the part of sending that callbacks and webhooks share.
+pub(crate) fn build_message(
     kind: MessageKind,
     name: &str,
     url: url::Url,
     method: Method,
-    payload: &P,
+    body: Vec<u8>,
     options: SendOptions,
-) -> Result<NewMessage, SendError> {
-    roundtrip_delivery::ssrf::check_url(&url, delivery.ssrf()).map_err(|err| {
-        SendError::Refused {
-            name: name.to_owned(),
-            reason: err.to_string(),
-        }
-    })?;
-    let body = serialize_checked(name, payload, delivery.max_payload_bytes())?;
+) -> NewMessage {
     let mut message = match kind {
         MessageKind::Webhook => NewMessage::webhook(name, url, body),
         _ => NewMessage::callback(name, url, body),
@@ -509,7 +482,7 @@ fn prepare<P: Serialize + JsonSchema + 'static>(
     if let Some(key) = options.signing_key {
         message = message.signing_key(key);
     }
-    Ok(message)
+    message
 }
 
 /// Commits a message to the outbox and answers its id once it is durable.
@@ -519,27 +492,15 @@ async fn store(
     name: &str,
     message: NewMessage,
 ) -> Result<MessageId, SendError> {
-    let unavailable = |reason: String| SendError::Unavailable {
+    let mut stored = store_all(delivery, kind, name, vec![message]).await?;
+    stored.pop().ok_or_else(|| SendError::Unavailable {
         name: name.to_owned(),
-        reason,
-    };
-    let outbox = delivery.outbox().await.map_err(unavailable)?;
-    let mut stored = outbox
-        .enqueue(vec![message])
-        .await
-        .map_err(|err| unavailable(err.to_string()))?;
-    if let Some(metrics) = delivery.metrics() {
-        let new = stored.iter().filter(|e| !e.deduplicated).count();
-        metrics.count_enqueued(kind, name, new as u64);
-    }
-    stored
-        .pop()
-        .map(|enqueued| enqueued.id)
-        .ok_or_else(|| unavailable("the outbox stored nothing".to_owned()))
+        reason: "the outbox stored nothing".to_owned(),
+    })
 }
 
 /// Serializes a payload after checking it against its own schema and the size limit.
-fn serialize_checked<P: Serialize + JsonSchema + 'static>(
+pub(crate) fn serialize_checked<P: Serialize + JsonSchema + 'static>(
     name: &str,
     payload: &P,
     limit: usize,
@@ -612,7 +573,7 @@ impl Publisher {
     where
         P: Serialize + JsonSchema + 'static,
     {
-        let message = self.message_to(webhook, url, payload, options)?;
+        let message = self.message_to(webhook, url, payload, options).await?;
         store(
             &self.delivery,
             MessageKind::Webhook,
@@ -625,8 +586,9 @@ impl Publisher {
     /// Builds and checks the message [`send_to`](Self::send_to) would store, without
     /// storing it: for an enqueue inside the application's own database transaction
     /// (`enqueue_in` on `SqliteOutbox` or `PgOutbox`), so that a business row and its
-    /// webhook commit together or not at all.
-    pub fn message_to<P, R>(
+    /// webhook commit together or not at all. The URL's host is resolved and checked
+    /// against the SSRF policy, as a callback's is.
+    pub async fn message_to<P, R>(
         &self,
         webhook: &crate::Webhook<P, R>,
         url: &str,
@@ -641,16 +603,22 @@ impl Publisher {
         let parsed = url::Url::parse(url).map_err(|err| SendError::Refused {
             name: event.to_owned(),
             reason: format!("not a URL: {err}"),
+            loc: Vec::new(),
+            input: Value::Null,
         })?;
-        prepare(
-            &self.delivery,
+        let method = declared.method;
+        let body = serialize_checked(event, payload, self.delivery.max_payload_bytes())?;
+        check_target(&self.delivery, &parsed)
+            .await
+            .map_err(|err| SendError::refused(event, &err, None))?;
+        Ok(build_message(
             MessageKind::Webhook,
             event,
             parsed,
-            declared.method,
-            payload,
+            method,
+            body,
             options,
-        )
+        ))
     }
 }
 
@@ -770,7 +738,7 @@ impl Publisher {
 }
 
 /// Commits messages to the outbox in one write and answers their ids once durable.
-async fn store_all(
+pub(crate) async fn store_all(
     delivery: &PreparedDelivery,
     kind: MessageKind,
     name: &str,

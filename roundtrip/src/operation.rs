@@ -83,6 +83,8 @@ pub struct OperationContext<'a> {
     pub(crate) security_schemes: &'a mut IndexMap<String, SecurityScheme>,
     pub(crate) requirements: Vec<Requirement>,
     pub(crate) errors: Vec<String>,
+    /// Whether the body extractor shares the raw body with `Notify` (roundtrip's `Json`).
+    pub(crate) shares_body: bool,
 }
 
 impl<'a> OperationContext<'a> {

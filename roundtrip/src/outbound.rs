@@ -11,7 +11,7 @@ use roundtrip_delivery::message::{MessageKind, MessageMeta};
 use roundtrip_delivery::outbox::Outbox;
 use roundtrip_delivery::signing::Secret;
 use roundtrip_delivery::sqlite::{SqliteOptions, SqliteOutbox};
-use roundtrip_delivery::ssrf::SsrfPolicy;
+use roundtrip_delivery::ssrf::{Resolve, SsrfPolicy, SystemResolver};
 use roundtrip_delivery::worker::{
     AttemptObserver, AttemptReport, Dispatcher, DispatcherConfig, ResponseCheck, SecretSource,
     StaticSecrets,
@@ -56,6 +56,9 @@ pub(crate) struct DeliverySetup {
     pub(crate) subscriptions: Option<crate::subscriptions::Subscriptions>,
     /// Delivery metrics, when the app counts them (their observer is in `observers`).
     pub(crate) metrics: Option<crate::metrics::AttachedMetrics>,
+    /// How host names of callback and webhook URLs are resolved, at send time and by the
+    /// workers (the system's resolver unless the app gives one).
+    pub(crate) resolver: Arc<dyn Resolve>,
 }
 
 /// The default largest payload `send` accepts: 256 KiB.
@@ -83,6 +86,7 @@ impl Default for DeliverySetup {
             endpoint_secrets: None,
             subscriptions: None,
             metrics: None,
+            resolver: Arc::new(SystemResolver),
         }
     }
 }
@@ -185,6 +189,11 @@ impl PreparedDelivery {
 
     pub(crate) fn ssrf(&self) -> &SsrfPolicy {
         &self.inner.setup.ssrf
+    }
+
+    /// The resolver host names are checked through.
+    pub(crate) fn resolver(&self) -> &dyn Resolve {
+        &*self.inner.setup.resolver
     }
 
     /// The metrics that count this app's enqueues, if it has any.
@@ -308,6 +317,7 @@ impl PreparedDelivery {
         };
         let mut config = DispatcherConfig::new(secrets)
             .ssrf_policy(setup.ssrf.clone())
+            .resolver(SharedResolver(setup.resolver.clone()))
             .response_check(SharedContracts(self.inner.contracts.clone()));
         if !setup.observers.is_empty() {
             config = config.observer(Observers(setup.observers.clone()));
@@ -361,6 +371,18 @@ impl AttemptObserver for Observers {
         for observer in &self.0 {
             observer.finished(report);
         }
+    }
+}
+
+/// The app's resolver, shared between `send` and the workers.
+struct SharedResolver(Arc<dyn Resolve>);
+
+impl Resolve for SharedResolver {
+    fn resolve<'a>(
+        &'a self,
+        host: &'a str,
+    ) -> futures_util::future::BoxFuture<'a, std::io::Result<Vec<std::net::IpAddr>>> {
+        self.0.resolve(host)
     }
 }
 

@@ -87,6 +87,9 @@ pub(crate) struct OperationSettings {
     pub(crate) needs_extension: bool,
     /// Senders bound to this operation's callbacks.
     pub(crate) callbacks: Vec<crate::callback::BoundCallback>,
+    /// Whether a callback reads the response (`$response.…`, `$statusCode`): its messages
+    /// are committed after the handler answers, before the answer leaves.
+    pub(crate) response_callbacks: bool,
 }
 
 type Install<S> =

@@ -87,7 +87,7 @@ use tokio::sync::OnceCell;
 use url::Url;
 
 use crate::app::App;
-use crate::error::{HttpError, RequestValidationError};
+use crate::error::{HttpError, RequestValidationError, value_error};
 use crate::extract::{Json, Path, Query};
 use crate::notify::Publisher;
 use crate::operation::{OperationInput, OperationOutput};
@@ -1000,11 +1000,6 @@ impl IntoResponse for SubscriptionError {
 impl OperationOutput for SubscriptionError {}
 
 /// Pydantic's error for a value its validator refused.
-fn value_error(loc: Vec<LocItem>, message: &str, input: Value) -> ValidationError {
-    ValidationError::new("value_error", loc, format!("Value error, {message}"), input)
-        .with_ctx("error", Value::Object(Map::new()))
-}
-
 /// A secret a user gave: `whsec_` and base64 of 24 to 64 bytes.
 fn given_secret(text: &str) -> Result<Secret, String> {
     let secret = Secret::parse(text).map_err(|err| err.to_string())?;

@@ -2,7 +2,7 @@
 //! an app from being built.
 
 use roundtrip::openapi::model::Method;
-use roundtrip::{App, Callback, Json, Router, Webhook, post, put};
+use roundtrip::{App, Callback, Header, Json, Query, Router, Webhook, post, put};
 use roundtrip_test::{TestClient, oas};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -29,11 +29,26 @@ struct Order {
     id: String,
 }
 
-async fn create_order(Json(order): Json<Order>) -> Json<Value> {
+/// Where the callbacks go: the inputs their expressions read, declared by the operations.
+#[derive(Deserialize, JsonSchema)]
+struct Hooks {
+    callback_url: Option<String>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct HookHeader {
+    x_callback: Option<String>,
+}
+
+async fn create_order(
+    Query(_): Query<Hooks>,
+    Header(_): Header<HookHeader>,
+    Json(order): Json<Order>,
+) -> Json<Value> {
     Json(json!({"id": order.id}))
 }
 
-async fn replace_order(Json(order): Json<Order>) -> Json<Value> {
+async fn replace_order(Query(_): Query<Hooks>, Json(order): Json<Order>) -> Json<Value> {
     Json(json!({"id": order.id}))
 }
 

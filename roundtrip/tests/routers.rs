@@ -5,7 +5,7 @@
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode};
 use roundtrip::{
-    App, Callback, Json, Notify, OperationContext, OperationOutput, Path, Router, get,
+    App, Callback, Json, Notify, OperationContext, OperationOutput, Path, Query, Router, get,
 };
 use roundtrip_test::{TestClient, oas};
 use schemars::JsonSchema;
@@ -141,9 +141,24 @@ fn paid() -> Callback<Paid> {
     Callback::post("order_paid", "{$request.query.callback_url}/paid")
 }
 
-async fn pay_order(Path(id): Path<String>, notify: Notify<Paid>) -> Json<Value> {
+#[derive(Deserialize, JsonSchema)]
+struct Hooks {
+    #[allow(dead_code)]
+    callback_url: Option<String>,
+}
+
+async fn pay_order(
+    Path(id): Path<String>,
+    Query(_): Query<Hooks>,
+    notify: Notify<Paid>,
+) -> Json<Value> {
     let url = notify.url().expect("the callback URL resolves");
     Json(json!({"id": id, "callback": url.as_str()}))
+}
+
+/// An operation that declares what the router's callback reads.
+async fn read_hooked_item(Path(p): Path<ItemId>, Query(_): Query<Hooks>) -> Json<ItemOut> {
+    read_item(Path(p)).await
 }
 
 #[tokio::test]
@@ -151,7 +166,7 @@ async fn a_router_callback_reaches_the_operations_of_nested_routers() {
     let orders = Router::new()
         .prefix("/orders")
         .route("/{id}/pay", roundtrip::post(pay_order))
-        .route("/{item_id}", get(read_item));
+        .route("/{item_id}", get(read_hooked_item));
     let api = Router::new()
         .prefix("/api")
         .callback(paid())

@@ -181,11 +181,8 @@ async fn create_invoice(
                 description: format!("Invoice {} for {} paid", invoice.id, invoice.customer),
                 paid: true,
             };
-            Some(
-                notify
-                    .message(event, SendOptions::new())
-                    .map_err(|e| HttpError::bad_request(e.to_string()))?,
-            )
+            // `?` turns a SendError into the HttpError it answers as (a 422 for a refused URL).
+            Some(notify.message(event, SendOptions::new()).await?)
         }
         None => None,
     };

@@ -94,8 +94,7 @@ where
     if bytes.is_empty() {
         return Err(single_error(ValidationError::missing(vec![body_loc()])));
     }
-    // A UTF-8 byte order mark is not JSON, but clients send it and FastAPI accepts it.
-    let bytes: &[u8] = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let bytes = super::strip_bom(bytes);
     let validator = type_validator::<T>().ok();
     if validator.is_none_or(|v| v.serde_covers)
         && let Ok(value) = serde_json::from_slice::<T>(bytes)
@@ -146,6 +145,7 @@ impl<T: JsonSchema + 'static> OperationInput for Json<T> {
     fn describe(ctx: &mut OperationContext<'_>) {
         let schema = ctx.schema_for::<T>();
         ctx.set_request_body("application/json", schema, true);
+        ctx.shares_body = true;
         if let Err(err) = type_validator::<T>() {
             ctx.error(err);
         }

@@ -23,6 +23,12 @@ pub use params::{Cookie, Form, Header, Path, Query};
 use crate::error::{RequestValidationError, detail_response};
 use crate::operation::{OperationContext, OperationInput};
 
+/// A JSON body without its UTF-8 byte order mark: not JSON, but clients send it and
+/// FastAPI accepts it. `Json` and `Notify` both read bodies through this.
+pub(crate) fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+}
+
 /// Why a request body was refused.
 #[derive(Debug)]
 pub enum BodyRejection {

@@ -1,0 +1,183 @@
+//! Binding an operation's callbacks when the app is built: each expression is checked
+//! against what the operation declares, the callback is documented under the
+//! operation's `callbacks`, and the handler's `Notify<P>` arguments are matched to them.
+//!
+//! Problems are collected, one per mistake: a callback whose expression is wrong is still
+//! counted as attached, so a `Notify` of its payload does not get a second, false error.
+
+use std::any::TypeId;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use roundtrip_openapi::expr::{Declared, Template};
+use roundtrip_openapi::model::{Operation, ParameterIn, SecurityScheme};
+use roundtrip_openapi::schema::SchemaRegistry;
+
+use crate::callback::{BoundCallback, CallbackSpec};
+use crate::operation::Requirement;
+use crate::outbound::PreparedDelivery;
+use crate::routing::OperationSettings;
+
+/// One operation being bound: what it is, and what it declares.
+pub(crate) struct OperationBinding<'a> {
+    /// `POST /shipments/`, for messages.
+    pub(crate) here: &'a str,
+    /// The path template's parameters.
+    pub(crate) path_params: &'a [String],
+    /// The status of the success response.
+    pub(crate) status: u16,
+    /// Whether the body extractor shares the raw body with `Notify` (roundtrip's `Json`).
+    pub(crate) shares_body: bool,
+    /// The app's security schemes, for API keys sent in headers.
+    pub(crate) security_schemes: &'a IndexMap<String, SecurityScheme>,
+}
+
+impl OperationBinding<'_> {
+    /// Checks and attaches `callbacks` to `operation`, and checks the handler's
+    /// `requirements` against them. Callbacks seen for the first time are added to
+    /// `app_callbacks` (their response contracts are registered once).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn bind<'c>(
+        &self,
+        operation: &mut Operation,
+        callbacks: impl Iterator<Item = &'c CallbackSpec>,
+        requirements: Vec<Requirement>,
+        registry: &mut SchemaRegistry,
+        delivery: &PreparedDelivery,
+        app_callbacks: &mut Vec<CallbackSpec>,
+        settings: &mut OperationSettings,
+        problems: &mut Vec<String>,
+    ) {
+        let here = self.here;
+        // Every declared callback counts as attached, bound or not.
+        let mut attached: Vec<(TypeId, &str)> = Vec::new();
+        let mut checked: Vec<(&CallbackSpec, Template)> = Vec::new();
+        {
+            let declared = self.declared(operation, registry);
+            for callback in callbacks {
+                if attached.iter().any(|(_, name)| *name == callback.name) {
+                    problems.push(format!(
+                        "{here}: two callbacks are named `{}`",
+                        callback.name
+                    ));
+                    continue;
+                }
+                attached.push((callback.payload_type, &callback.name));
+                let template = match &callback.template {
+                    Ok(template) => template,
+                    Err(err) => {
+                        problems.push(format!(
+                            "{here}: callback `{}` has an invalid expression: {err}",
+                            callback.name
+                        ));
+                        continue;
+                    }
+                };
+                match template.check(&declared) {
+                    Ok(bound) => checked.push((callback, bound)),
+                    Err(mismatches) => problems.extend(
+                        mismatches
+                            .iter()
+                            .map(|m| format!("{here}: callback `{}`: {m}", callback.name)),
+                    ),
+                }
+            }
+        }
+        for (callback, template) in checked {
+            if template.needs_request_body() && !self.shares_body {
+                problems.push(format!(
+                    "{here}: callback `{}` reads the request body, which the handler does not \
+                     read with `roundtrip::Json` (the extractor that shares it with `Notify`)",
+                    callback.name
+                ));
+                continue;
+            }
+            operation
+                .callbacks
+                .insert(callback.name.clone(), callback.document(registry));
+            if !app_callbacks.iter().any(|c| c.name == callback.name) {
+                app_callbacks.push(callback.clone());
+            }
+            settings.response_callbacks |= template.needs_response();
+            settings.callbacks.push(BoundCallback::new(
+                Arc::new(callback.clone()),
+                template,
+                delivery.clone(),
+            ));
+        }
+        for requirement in requirements {
+            match requirement {
+                Requirement::Callback {
+                    payload,
+                    payload_name,
+                } => {
+                    let matching = attached.iter().filter(|(t, _)| *t == payload).count();
+                    if matching == 0 {
+                        problems.push(format!(
+                            "{here}: the handler takes a `Notify<{payload_name}>` but the operation has no callback with that payload; attach one with `.callback(..)`"
+                        ));
+                    } else if matching > 1 {
+                        problems.push(format!(
+                            "{here}: {matching} callbacks carry `{payload_name}`, so `Notify<{payload_name}>` is ambiguous; give each callback its own payload type"
+                        ));
+                    }
+                    settings.needs_extension = true;
+                }
+            }
+        }
+    }
+
+    /// What the operation declares, as its callbacks' expressions read it.
+    fn declared<'r>(&self, operation: &Operation, registry: &'r SchemaRegistry) -> Declared<'r> {
+        let named = |location: ParameterIn| -> Vec<String> {
+            operation
+                .parameters
+                .iter()
+                .filter(|p| p.location == location)
+                .map(|p| p.name.clone())
+                .collect()
+        };
+        let mut path = self.path_params.to_vec();
+        for name in named(ParameterIn::Path) {
+            if !path.contains(&name) {
+                path.push(name);
+            }
+        }
+        let mut headers = named(ParameterIn::Header);
+        let required_schemes = operation.security.iter().flatten().flat_map(|r| r.keys());
+        for scheme in required_schemes {
+            if let Some(SecurityScheme::ApiKey {
+                name,
+                location: ParameterIn::Header,
+                ..
+            }) = self.security_schemes.get(scheme)
+            {
+                headers.push(name.clone());
+            }
+        }
+        let first_content = |content: &IndexMap<String, roundtrip_openapi::model::MediaType>| {
+            content.iter().next().map(|(media, m)| {
+                let schema = m.schema.clone().unwrap_or(serde_json::Value::Bool(true));
+                (media.clone(), schema)
+            })
+        };
+        let body = operation
+            .request_body
+            .as_ref()
+            .and_then(|b| first_content(&b.content));
+        let response = operation
+            .responses
+            .get(&self.status.to_string())
+            .and_then(|r| first_content(&r.content));
+        Declared {
+            operation: self.here.to_owned(),
+            query: named(ParameterIn::Query),
+            path,
+            headers,
+            cookies: named(ParameterIn::Cookie),
+            body,
+            response: (self.status, response),
+            definitions: registry.definitions(),
+        }
+    }
+}
