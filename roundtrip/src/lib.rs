@@ -23,11 +23,15 @@ mod serve;
 pub mod subscriptions;
 
 pub use app::{App, BuildError, BuiltApp, DEFAULT_BODY_LIMIT};
+/// Shared application state in a handler: `State(db): State<Db>` (axum's, re-exported).
+pub use axum::extract::State;
 pub use callback::{Callback, Webhook};
 pub use depends::{Dependency, DependencyOverrides, Depends};
 pub use error::{HttpError, RequestValidationError};
 pub use extract::{Cookie, Form, Header, Json, Multipart, Path, Query, UploadFile};
 pub use handler::Handler;
+/// HTTP status codes, for [`HttpError::new`] and `(StatusCode, Json<T>)` answers.
+pub use http::StatusCode;
 pub use metrics::DeliveryMetrics;
 pub use notify::{Notify, Publisher, SendError, SendOptions};
 pub use operation::{OperationContext, OperationInput, OperationOutput};
@@ -46,6 +50,9 @@ pub use roundtrip_macros::handler;
 /// The OpenAPI model, schema registry, runtime expressions and validation.
 pub use roundtrip_openapi as openapi;
 pub use roundtrip_openapi::HttpUrl;
+/// An HTTP method, as routes ([`on`]) and callbacks ([`Callback::on`], [`Callback::also`])
+/// name it.
+pub use roundtrip_openapi::model::Method;
 
 #[doc(hidden)]
 pub mod __private {

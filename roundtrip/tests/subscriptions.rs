@@ -498,6 +498,7 @@ async fn webhooks_enqueue_inside_the_applications_own_transaction() {
             &rick(),
             SendOptions::new(),
         )
+        .await
         .expect("built");
     let mut dropped: Vec<String> = fan_out.iter().map(|m| m.id().to_string()).collect();
     dropped.push(to_url.id().to_string());
@@ -519,6 +520,7 @@ async fn webhooks_enqueue_inside_the_applications_own_transaction() {
             &rick(),
             SendOptions::new(),
         )
+        .await
         .expect("built");
     let kept = [fan_out[0].id().to_string(), to_url.id().to_string()];
     fan_out.push(to_url);
