@@ -3,11 +3,17 @@
 //! Rust keeps doc comments out of the running program, so a handler's doc comment (its
 //! FastAPI docstring) cannot be read at run time without help. `#[roundtrip::handler]`
 //! leaves the function untouched and records its doc comment, keyed by the function's
-//! type name, for the app to find when it documents the operation.
+//! type name, for the app to find when it documents the operation. It also checks what
+//! the compiler's own message cannot say plainly: that the argument reading the request
+//! body comes last, naming the argument that must move.
 
 use proc_macro::TokenStream;
+use quote::ToTokens;
 use quote::quote;
-use syn::{Expr, ExprLit, ItemFn, Lit, Meta, parse_macro_input};
+use syn::{
+    Expr, ExprLit, FnArg, GenericArgument, ItemFn, Lit, Meta, PathArguments, Type,
+    parse_macro_input,
+};
 
 /// Records a handler's doc comment as the operation's description.
 ///
@@ -41,6 +47,9 @@ pub fn handler(args: TokenStream, input: TokenStream) -> TokenStream {
         .to_compile_error()
         .into();
     }
+    if let Some(error) = argument_order(&function) {
+        return error.to_compile_error().into();
+    }
     let doc = doc_comment(&function);
     let name = &function.sig.ident;
     let expanded = quote! {
@@ -54,6 +63,80 @@ pub fn handler(args: TokenStream, input: TokenStream) -> TokenStream {
         }
     };
     expanded.into()
+}
+
+/// The extractors that read the request body, which axum lets only the last argument do.
+const BODY_EXTRACTORS: &[&str] = &[
+    "Json",
+    "Form",
+    "Multipart",
+    "Bytes",
+    "String",
+    "Body",
+    "Request",
+    "RawForm",
+];
+
+/// The name of the extractor a type is (`Json` for `Json<Invoice>`, `Option<Json<..>>` and
+/// `Result<Json<..>, _>` alike).
+fn extractor_name(ty: &Type) -> Option<String> {
+    let Type::Path(path) = ty else { return None };
+    let last = path.path.segments.last()?;
+    let name = last.ident.to_string();
+    if name == "Option" || name == "Result" {
+        if let PathArguments::AngleBracketed(args) = &last.arguments
+            && let Some(GenericArgument::Type(inner)) = args.args.first()
+        {
+            return extractor_name(inner);
+        }
+        return None;
+    }
+    Some(name)
+}
+
+/// Tokens as a person writes them: `Json(invoice): Json<Invoice>`.
+fn written(tokens: &impl ToTokens) -> String {
+    let mut text = tokens.to_token_stream().to_string();
+    for (spaced, tight) in [
+        (" (", "("),
+        ("( ", "("),
+        (" )", ")"),
+        (" <", "<"),
+        ("< ", "<"),
+        (" >", ">"),
+        (" ,", ","),
+        (" :: ", "::"),
+        (" : ", ": "),
+        ("& ", "&"),
+    ] {
+        text = text.replace(spaced, tight);
+    }
+    text
+}
+
+/// An argument that reads the body but is not the last: the error that names it.
+fn argument_order(function: &ItemFn) -> Option<syn::Error> {
+    let inputs: Vec<&FnArg> = function.sig.inputs.iter().collect();
+    let (last, rest) = inputs.split_last()?;
+    for arg in rest {
+        let FnArg::Typed(typed) = arg else { continue };
+        let Some(name) = extractor_name(&typed.ty) else {
+            continue;
+        };
+        if BODY_EXTRACTORS.contains(&name.as_str()) {
+            return Some(syn::Error::new_spanned(
+                arg,
+                format!(
+                    "`{}` reads the request body, so it must be the last argument of `{}`: move `{}` after `{}`",
+                    written(&typed.ty),
+                    function.sig.ident,
+                    written(arg),
+                    written(last)
+                ),
+            ));
+        }
+    }
+    None
 }
 
 /// The `///` lines of an item, joined with newlines, as rustdoc would read them.
@@ -73,4 +156,46 @@ fn doc_comment(function: &ItemFn) -> String {
         })
         .collect();
     lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_argument_before_another_is_named_with_where_to_move_it() {
+        let function: ItemFn = syn::parse_quote! {
+            async fn create_invoice(
+                Json(invoice): Json<Invoice>,
+                notify: Notify<InvoiceEvent>,
+            ) -> Json<Value> { todo!() }
+        };
+        let error = argument_order(&function).map(|e| e.to_string());
+        assert_eq!(
+            error.as_deref(),
+            Some(
+                "`Json<Invoice>` reads the request body, so it must be the last argument of \
+                 `create_invoice`: move `Json(invoice): Json<Invoice>` after \
+                 `notify: Notify<InvoiceEvent>`"
+            )
+        );
+    }
+
+    #[test]
+    fn body_extractors_last_or_wrapped_are_accepted_or_found() {
+        let fine: ItemFn = syn::parse_quote! {
+            async fn f(q: Query<Q>, notify: Notify<P>, body: Option<Json<B>>) -> String { todo!() }
+        };
+        assert!(argument_order(&fine).is_none());
+        let wrapped: ItemFn = syn::parse_quote! {
+            async fn f(body: Option<axum::Json<B>>, q: Query<Q>) -> String { todo!() }
+        };
+        let error = argument_order(&wrapped)
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            error.starts_with("`Option<axum::Json<B>>` reads the request body"),
+            "{error}"
+        );
+    }
 }

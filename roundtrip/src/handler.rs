@@ -25,9 +25,32 @@ pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>
 /// Implemented for `async fn`s of up to 16 arguments where every argument is an axum
 /// extractor that implements [`OperationInput`], the last one may consume the body, and
 /// the return type implements `IntoResponse` and [`OperationOutput`].
+///
+/// The argument that reads the body (`Json`, `Form`, `Multipart`, `String`, `Bytes`) must
+/// be the last one. When it is not, the function is not a handler;
+/// `#[roundtrip::handler]` names the argument that must move:
+///
+/// ```compile_fail
+/// use roundtrip::{Json, Notify, post};
+/// # #[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)] struct Invoice { id: String }
+/// #[roundtrip::handler]
+/// async fn create_invoice(Json(invoice): Json<Invoice>, notify: Notify<Invoice>) -> Json<Invoice> {
+///     Json(invoice)
+/// }
+/// ```
+///
+/// ```compile_fail
+/// use roundtrip::{Json, Notify, post};
+/// # #[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)] struct Invoice { id: String }
+/// async fn create_invoice(Json(invoice): Json<Invoice>, notify: Notify<Invoice>) -> Json<Invoice> {
+///     Json(invoice)
+/// }
+/// let route: roundtrip::Route = post(create_invoice);
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a roundtrip handler",
-    note = "a handler is an `async fn` whose arguments are extractors implementing `OperationInput` (the body extractor last) and whose return type implements `IntoResponse + OperationOutput`"
+    note = "a handler is an `async fn` whose arguments are extractors implementing `OperationInput` and whose return type implements `IntoResponse + OperationOutput`",
+    note = "the argument that reads the body (`Json`, `Form`, `Multipart`, `String`, `Bytes`) must be the last one; `#[roundtrip::handler]` on the function names the argument to move"
 )]
 pub trait Handler<T, S>: Clone + Send + Sync + Sized + 'static {
     /// Extracts the arguments, calls the function and turns its result into a response.
