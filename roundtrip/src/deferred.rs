@@ -20,9 +20,9 @@ use serde_json::Value;
 
 use crate::callback::BoundCallback;
 use crate::notify::{
-    Captured, SendError, SendOptions, View, build_message, callback_method, check_target,
-    resolve_url,
+    Captured, SendOptions, View, build_message, callback_method, check_target, resolve_url,
 };
+use crate::send_error::SendError;
 
 /// The most of a response body read to resolve `$response.body` expressions.
 const MAX_RESPONSE_BODY: usize = 16 * 1024 * 1024;

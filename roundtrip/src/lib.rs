@@ -33,7 +33,7 @@ pub use handler::Handler;
 /// HTTP status codes, for [`HttpError::new`] and `(StatusCode, Json<T>)` answers.
 pub use http::StatusCode;
 pub use metrics::DeliveryMetrics;
-pub use notify::{Notify, Publisher, SendError, SendOptions};
+pub use notify::{Notify, Publisher, SendOptions};
 pub use operation::{OperationContext, OperationInput, OperationOutput};
 pub use outbound::{
     DATABASE_URL_ENV, DEFAULT_MAX_PAYLOAD_BYTES, DeliveryWorkers, SIGNING_SECRET_ENV, WORKER_ID_ENV,
@@ -41,13 +41,18 @@ pub use outbound::{
 pub use response::{Html, NoContent, Redirect};
 pub use router::Router;
 pub use routing::{Route, delete, get, head, on, options, patch, post, put, trace};
+pub use send_error::SendError;
 pub use serve::{SHUTDOWN_GRACE, ServeError, shutdown_signal};
 pub use subscriptions::{SubscriptionError, Subscriptions};
 
-/// Delivery: the outbox, workers, signing, the SSRF guard and retries.
+/// Delivery: the outbox, workers, signing ([`Secret`](delivery::signing::Secret)), the SSRF
+/// guard ([`SsrfPolicy`](delivery::ssrf::SsrfPolicy)) and retries.
+#[doc(inline)]
 pub use roundtrip_delivery as delivery;
 pub use roundtrip_macros::handler;
-/// The OpenAPI model, schema registry, runtime expressions and validation.
+/// The OpenAPI model, schema registry, runtime expressions ([`expr`](openapi::expr), with
+/// their grammar) and validation.
+#[doc(inline)]
 pub use roundtrip_openapi as openapi;
 pub use roundtrip_openapi::HttpUrl;
 /// An HTTP method, as routes ([`on`]) and callbacks ([`Callback::on`], [`Callback::also`])

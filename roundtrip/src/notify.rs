@@ -41,7 +41,7 @@ use crate::extract::validation::type_validator;
 use crate::operation::{OperationContext, OperationInput, Requirement};
 use crate::outbound::PreparedDelivery;
 use crate::routing::OperationSettings;
-pub use crate::send_error::SendError;
+use crate::send_error::SendError;
 
 /// How long `send` waits for a callback URL's host name to resolve.
 pub(crate) const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -604,7 +604,7 @@ impl Publisher {
             name: event.to_owned(),
             reason: format!("not a URL: {err}"),
             loc: Vec::new(),
-            input: Value::Null,
+            input: None,
         })?;
         let method = declared.method;
         let body = serialize_checked(event, payload, self.delivery.max_payload_bytes())?;

@@ -1,16 +1,6 @@
 //! Why a callback or webhook was not sent, and the answer each reason gives the client.
 //!
-//! | reason | answer |
-//! |---|---|
-//! | a value the callback URL is made of is missing, not a URL, or unsafe | 422, located at the parameter or body field it came from |
-//! | the URL's host is, or resolves to, an address callbacks may not reach | 422, located the same way |
-//! | the payload is over the size limit | 422 at `body` (a warning in the log says how to raise the limit) |
-//! | the outbox cannot be written | 503 with `Retry-After` |
-//! | the payload breaks its own schema, the handler's answer lacks what a `$response` callback reads, wiring mistakes | 500, logged as an error |
-//!
-//! Every 422 is FastAPI's, which the operation documents (a handler with a
-//! [`Notify`](crate::Notify) always documents it). Messages name the callback and what was
-//! wrong, never an internal type or setting.
+//! Messages name the callback and what was wrong, never an internal type or setting.
 
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
@@ -26,8 +16,19 @@ use crate::error::{HttpError, value_error};
 /// Why a message was not sent.
 ///
 /// Return it with `?` from a handler whose error type is `SendError`, [`HttpError`] (it
-/// converts with `From`), or your own type (see the README's recipe); each kind answers as
-/// the [module table](self) says.
+/// converts with `From`), or your own type (see the README's recipe). Each kind answers:
+///
+/// | reason | answer |
+/// |---|---|
+/// | a value the callback URL is made of is missing, not a URL, or unsafe | 422, located at the parameter or body field it came from |
+/// | the URL's host is, or resolves to, an address callbacks may not reach | 422, located the same way |
+/// | the payload is over the size limit | 422 at `body` (a warning in the log says how to raise the limit) |
+/// | a refused URL the handler chose itself (not from the request) | 400 |
+/// | the outbox cannot be written | 503 with `Retry-After` |
+/// | the payload breaks its own schema, the handler's answer lacks what a `$response` callback reads, wiring mistakes | 500, logged as an error |
+///
+/// Every 422 is FastAPI's, which the operation documents (a handler with a
+/// [`Notify`](crate::Notify) always documents it).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SendError {
@@ -44,7 +45,7 @@ pub enum SendError {
         /// empty when it did not come from the request.
         loc: Vec<LocItem>,
         /// The value, when there was one.
-        input: Value,
+        input: Option<String>,
     },
     /// The URL is refused: its host is, or resolves to, an address callbacks may not reach,
     /// or it carries credentials, or it could not be resolved.
@@ -59,7 +60,7 @@ pub enum SendError {
         /// chose the URL itself.
         loc: Vec<LocItem>,
         /// The value the host came from (a password in it is hidden).
-        input: Value,
+        input: Option<String>,
     },
     /// The payload does not match the schema it is declared with.
     #[error("cannot send `{name}`: the payload does not match its schema: {}", crate::notify::summarize(.errors))]
@@ -163,8 +164,8 @@ impl SendError {
             Some(expr) if !source.is_missing() => {
                 (location(expr), value_of(expr, request, response))
             }
-            Some(expr) => (location(expr), Value::Null),
-            None => (Vec::new(), Value::Null),
+            Some(expr) => (location(expr), None),
+            None => (Vec::new(), None),
         };
         SendError::Resolve {
             name: name.to_owned(),
@@ -184,7 +185,7 @@ impl SendError {
         tracing::info!(callback = name, "a callback URL was refused: {err}");
         let (loc, input) = match origin.and_then(|(t, req, resp)| base(t).map(|e| (e, req, resp))) {
             Some((expr, request, response)) => (location(expr), value_of(expr, request, response)),
-            None => (Vec::new(), Value::Null),
+            None => (Vec::new(), None),
         };
         SendError::Refused {
             name: name.to_owned(),
@@ -205,7 +206,7 @@ impl SendError {
                 input,
             } => {
                 let loc = loc.clone();
-                let input = input.clone();
+                let input = input.clone().map_or(Value::Null, Value::String);
                 if source.is_missing() {
                     return Ok(ValidationError::new(
                         "missing",
@@ -251,7 +252,11 @@ impl SendError {
             }
             SendError::Refused {
                 reason, loc, input, ..
-            } if !loc.is_empty() => Ok(value_error(loc.clone(), reason, input.clone())),
+            } if !loc.is_empty() => Ok(value_error(
+                loc.clone(),
+                reason,
+                input.clone().map_or(Value::Null, Value::String),
+            )),
             SendError::Refused { name, reason, .. } => Err(format!(
                 "cannot send `{name}`: the URL is refused: {reason}"
             )),
@@ -315,11 +320,10 @@ fn value_of(
     expr: &RuntimeExpr,
     request: &dyn RequestSource,
     response: Option<&dyn ResponseSource>,
-) -> Value {
-    match expr.evaluate(request, response) {
-        Ok(text) => Value::String(hide_password(&text)),
-        Err(_) => Value::Null,
-    }
+) -> Option<String> {
+    expr.evaluate(request, response)
+        .ok()
+        .map(|text| hide_password(&text))
 }
 
 fn hide_password(text: &str) -> String {

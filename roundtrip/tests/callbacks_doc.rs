@@ -32,11 +32,13 @@ struct Order {
 /// Where the callbacks go: the inputs their expressions read, declared by the operations.
 #[derive(Deserialize, JsonSchema)]
 struct Hooks {
+    #[allow(dead_code)]
     callback_url: Option<String>,
 }
 
 #[derive(Deserialize, JsonSchema)]
 struct HookHeader {
+    #[allow(dead_code)]
     x_callback: Option<String>,
 }
 
