@@ -267,6 +267,11 @@ impl NewMessage {
         &self.id
     }
 
+    /// The name: the callback's, or the webhook's event.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The target URL.
     pub fn url(&self) -> &Url {
         &self.url

@@ -21,6 +21,7 @@ use serde_json::Value;
 use crate::callback::BoundCallback;
 use crate::notify::{
     Captured, SendOptions, View, build_message, callback_method, check_target, resolve_url,
+    store_all,
 };
 use crate::send_error::SendError;
 
@@ -147,31 +148,15 @@ async fn store(drafts: Vec<Draft>, answer: &Answer<'_>) -> Result<(), SendError>
             draft.options,
         )
         .with_id(draft.id);
-        messages.push((name.clone(), message));
+        messages.push(message);
     }
-    let (names, messages): (Vec<String>, Vec<_>) = messages.into_iter().unzip();
-    let unavailable = |reason: String| SendError::Unavailable {
-        name: names.join(", "),
-        reason,
-    };
-    let outbox = delivery.outbox().await.map_err(unavailable)?;
-    let count = messages.len();
-    let stored = outbox
-        .enqueue(messages)
-        .await
-        .map_err(|err| unavailable(err.to_string()))?;
-    if stored.len() != count {
-        return Err(unavailable(format!(
-            "the outbox stored {} of {count} messages",
-            stored.len()
-        )));
-    }
-    if let Some(metrics) = delivery.metrics() {
-        for (name, enqueued) in names.iter().zip(&stored) {
-            if !enqueued.deduplicated {
-                metrics.count_enqueued(MessageKind::Callback, name, 1);
-            }
-        }
-    }
+    let names: Vec<String> = messages.iter().map(|m| m.name().to_owned()).collect();
+    store_all(
+        &delivery,
+        MessageKind::Callback,
+        &names.join(", "),
+        messages,
+    )
+    .await?;
     Ok(())
 }

@@ -737,7 +737,8 @@ impl Publisher {
     }
 }
 
-/// Commits messages to the outbox in one write and answers their ids once durable.
+/// Commits messages to the outbox in one write and answers their ids once durable; `name`
+/// names them in errors.
 pub(crate) async fn store_all(
     delivery: &PreparedDelivery,
     kind: MessageKind,
@@ -752,20 +753,24 @@ pub(crate) async fn store_all(
         reason,
     };
     let outbox = delivery.outbox().await.map_err(unavailable)?;
-    let count = messages.len();
+    let names: Vec<String> = messages.iter().map(|m| m.name().to_owned()).collect();
     let stored = outbox
         .enqueue(messages)
         .await
         .map_err(|err| unavailable(err.to_string()))?;
-    if stored.len() != count {
+    if stored.len() != names.len() {
         return Err(unavailable(format!(
-            "the outbox stored {} of {count} messages",
-            stored.len()
+            "the outbox stored {} of {} messages",
+            stored.len(),
+            names.len()
         )));
     }
     if let Some(metrics) = delivery.metrics() {
-        let new = stored.iter().filter(|e| !e.deduplicated).count();
-        metrics.count_enqueued(kind, name, new as u64);
+        for (name, enqueued) in names.iter().zip(&stored) {
+            if !enqueued.deduplicated {
+                metrics.count_enqueued(kind, name, 1);
+            }
+        }
     }
     Ok(stored.into_iter().map(|enqueued| enqueued.id).collect())
 }

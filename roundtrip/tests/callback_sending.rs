@@ -86,15 +86,20 @@ async fn stored(built: &BuiltApp) -> Vec<String> {
     page.messages.iter().map(|m| m.url.to_string()).collect()
 }
 
+/// The shipments app, delivering to loopback signed with the receiver's secret.
+fn delivering(dir: &TempDir, receiver: &MockReceiver) -> BuiltApp {
+    shipments(dir)
+        .allow_loopback_deliveries()
+        .signing_secret(receiver.secret())
+        .build()
+        .expect("builds")
+}
+
 #[tokio::test]
 async fn a_response_callback_carries_the_id_the_handler_assigned() {
     let dir = TempDir::new();
     let receiver = MockReceiver::start().await;
-    let built = shipments(&dir)
-        .allow_loopback_deliveries()
-        .signing_secret(receiver.secret())
-        .build()
-        .expect("builds");
+    let built = delivering(&dir, &receiver);
     let workers = built.start_delivery().await.expect("starts");
     let client = TestClient::new(built.router.clone());
     let response = client
@@ -152,11 +157,7 @@ async fn http_post(addr: SocketAddr, target: &str, body: &Value) -> (u16, String
 async fn a_response_callback_is_delivered_through_a_real_socket() {
     let dir = TempDir::new();
     let receiver = MockReceiver::start().await;
-    let built = shipments(&dir)
-        .allow_loopback_deliveries()
-        .signing_secret(receiver.secret())
-        .build()
-        .expect("builds");
+    let built = delivering(&dir, &receiver);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("a port");

@@ -11,7 +11,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use super::ast::{BodyRef, ParamName, RuntimeExpr, Source};
-use super::pointer::JsonPointer;
+use super::pointer::{JsonPointer, array_index};
 use super::template::Template;
 use crate::schema::COMPONENTS_PREFIX;
 
@@ -427,7 +427,7 @@ fn check_pointer(
     })
 }
 
-fn type_names(schema: &Value) -> Vec<&str> {
+fn type_names(schema: &Map<String, Value>) -> Vec<&str> {
     match schema.get("type") {
         Some(Value::String(t)) => vec![t.as_str()],
         Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
@@ -509,8 +509,7 @@ fn walk_own(
     budget: usize,
 ) -> Result<(), Miss> {
     let miss = |problem| Err(Miss { depth, problem });
-    let schema = Value::Object(object.clone());
-    let types = type_names(&schema);
+    let types = type_names(object);
     let properties = object.get("properties").and_then(Value::as_object);
     let is_object = types.contains(&"object") || properties.is_some();
     let is_array = types.contains(&"array")
@@ -595,15 +594,6 @@ fn walk_own(
         }
     }
     found.map_or(Ok(()), Err)
-}
-
-/// RFC 6901's `array-index`: `0`, or digits without a leading zero.
-fn array_index(token: &str) -> Option<usize> {
-    let canonical = token == "0"
-        || (!token.is_empty()
-            && !token.starts_with('0')
-            && token.bytes().all(|b| b.is_ascii_digit()));
-    if canonical { token.parse().ok() } else { None }
 }
 
 #[cfg(test)]
@@ -706,31 +696,34 @@ mod tests {
 
     #[test]
     fn undeclared_parameters_and_unusable_values_are_named() {
-        let query = problems("{$request.query.callback}/x");
-        assert!(
-            query[0].contains("has no query parameter `callback`; it declares `priority`"),
-            "{query:?}"
-        );
-        let path = problems("{$callback_url}/{$request.path.id}");
-        assert!(
-            path[0].contains("no path parameter `id`; it declares none"),
-            "{path:?}"
-        );
-        let object = problems("{$callback_url}/{$request.body#/destination}");
-        assert!(
-            object[0].contains("is an object; only a string"),
-            "{object:?}"
-        );
-        let index = problems("{$callback_url}/{$request.body#/tags/first}");
-        assert!(
-            index[0].contains("is a list, and `first` is not an index"),
-            "{index:?}"
-        );
-        let response = problems("{$callback_url}/{$response.body#/tracking}");
-        assert!(
-            response[0].contains("the response of POST /shipments/ (201) has no field `tracking`"),
-            "{response:?}"
-        );
+        for (template, says) in [
+            (
+                "{$request.query.callback}/x",
+                "has no query parameter `callback`; it declares `priority`",
+            ),
+            (
+                "{$callback_url}/{$request.path.id}",
+                "no path parameter `id`; it declares none",
+            ),
+            (
+                "{$callback_url}/{$request.body#/destination}",
+                "is an object; only a string",
+            ),
+            (
+                "{$callback_url}/{$request.body#/tags/first}",
+                "is a list, and `first` is not an index",
+            ),
+            (
+                "{$callback_url}/{$response.body#/tracking}",
+                "the response of POST /shipments/ (201) has no field `tracking`",
+            ),
+        ] {
+            let found = problems(template);
+            assert!(
+                found.len() == 1 && found[0].contains(says),
+                "{template}: {found:?}"
+            );
+        }
     }
 
     #[test]

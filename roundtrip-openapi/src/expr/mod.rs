@@ -51,7 +51,10 @@
 //! FastAPI apps write callback keys such as `{$callback_url}/invoices/{$request.body.id}`.
 //! roundtrip accepts both of its forms:
 //!
-//! - `$callback_url` means `$request.query.callback_url`;
+//! - `$callback_url` means the operation's one input named `callback_url`: a query, path
+//!   or header parameter, or a top-level body field ([`Template::check`] binds it and
+//!   refuses an operation with none or several). On its own, without an operation, it
+//!   reads the query parameter, and its spec spelling is `$request.query.callback_url`;
 //! - `$request.body.a.b` (a dotted path) means `$request.body#/a/b`.
 //!
 //! The document keeps what the user wrote, as FastAPI does. [`Template::lint`] warns about

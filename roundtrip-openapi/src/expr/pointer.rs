@@ -61,7 +61,7 @@ impl JsonPointer {
 }
 
 /// The index an RFC 6901 `array-index` token names: `0`, or digits without a leading zero.
-fn array_index(token: &str) -> Option<usize> {
+pub(super) fn array_index(token: &str) -> Option<usize> {
     let canonical = token == "0"
         || (!token.is_empty()
             && !token.starts_with('0')
