@@ -4,10 +4,10 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use crate::expr::Template;
-use crate::model::{OpenApi, Operation, PathItem};
+use crate::expr::{Declared, Template};
+use crate::model::{Method, OpenApi, Operation, PathItem};
 use crate::schema::COMPONENTS_PREFIX;
 
 /// How much a finding matters.
@@ -49,91 +49,138 @@ impl std::fmt::Display for Finding {
 pub fn lint(doc: &OpenApi) -> Vec<Finding> {
     let mut findings = Vec::new();
     let mut ids: HashMap<String, String> = HashMap::new();
+    let definitions: Map<String, Value> = doc
+        .components
+        .schemas
+        .iter()
+        .map(|(name, schema)| (name.clone(), schema.clone()))
+        .collect();
+    let mut linter = Linter {
+        doc,
+        definitions: &definitions,
+        ids: &mut ids,
+        findings: &mut findings,
+    };
     for (path, item) in &doc.paths {
-        lint_path_item(&format!("paths.{path}"), item, &mut ids, &mut findings);
+        linter.path_item(&format!("paths.{path}"), Some(path), item);
     }
     for (name, item) in &doc.webhooks {
-        lint_path_item(&format!("webhooks.{name}"), item, &mut ids, &mut findings);
+        linter.path_item(&format!("webhooks.{name}"), None, item);
     }
     lint_refs(doc, &mut findings);
     findings
 }
 
-fn lint_path_item(
-    location: &str,
-    item: &PathItem,
-    ids: &mut HashMap<String, String>,
-    findings: &mut Vec<Finding>,
-) {
-    for (method, op) in item.operations() {
-        let here = format!("{location}.{}", method.as_lower());
-        lint_operation(&here, op, ids, findings);
-    }
+/// What linting one document carries from operation to operation.
+struct Linter<'a> {
+    doc: &'a OpenApi,
+    definitions: &'a Map<String, Value>,
+    ids: &'a mut HashMap<String, String>,
+    findings: &'a mut Vec<Finding>,
 }
 
-fn lint_operation(
-    here: &str,
-    op: &Operation,
-    ids: &mut HashMap<String, String>,
-    findings: &mut Vec<Finding>,
-) {
-    match &op.operation_id {
-        Some(id) => {
-            if let Some(first) = ids.insert(id.clone(), here.to_owned()) {
+impl Linter<'_> {
+    /// `path` is the template of a path item under `paths` (its callbacks' expressions
+    /// are read against its operations); `None` for webhooks and callback operations.
+    fn path_item(&mut self, location: &str, path: Option<&str>, item: &PathItem) {
+        for (method, op) in item.operations() {
+            let here = format!("{location}.{}", method.as_lower());
+            self.operation(&here, path.map(|p| (p, method)), op);
+        }
+    }
+
+    fn operation(&mut self, here: &str, at: Option<(&str, Method)>, op: &Operation) {
+        let findings = &mut *self.findings;
+        match &op.operation_id {
+            Some(id) => {
+                if let Some(first) = self.ids.insert(id.clone(), here.to_owned()) {
+                    findings.push(Finding {
+                        severity: Severity::Error,
+                        location: here.to_owned(),
+                        message: format!(
+                            "operationId `{id}` is also used by {first}; client generators need unique ids"
+                        ),
+                    });
+                }
+            }
+            None => findings.push(Finding {
+                severity: Severity::Warning,
+                location: here.to_owned(),
+                message: "no operationId".to_owned(),
+            }),
+        }
+        if op.summary.is_none() && op.description.is_none() {
+            findings.push(Finding {
+                severity: Severity::Warning,
+                location: here.to_owned(),
+                message: "no summary and no description: readers of the docs see only the path"
+                    .to_owned(),
+            });
+        }
+        for (code, response) in &op.responses {
+            if response.description.trim().is_empty() {
                 findings.push(Finding {
-                    severity: Severity::Error,
-                    location: here.to_owned(),
-                    message: format!(
-                        "operationId `{id}` is also used by {first}; client generators need unique ids"
-                    ),
+                    severity: Severity::Warning,
+                    location: format!("{here}.responses.{code}"),
+                    message: "the response has an empty description".to_owned(),
                 });
             }
         }
-        None => findings.push(Finding {
-            severity: Severity::Warning,
-            location: here.to_owned(),
-            message: "no operationId".to_owned(),
-        }),
-    }
-    if op.summary.is_none() && op.description.is_none() {
-        findings.push(Finding {
-            severity: Severity::Warning,
-            location: here.to_owned(),
-            message: "no summary and no description: readers of the docs see only the path"
-                .to_owned(),
+        let declared = at.map(|(path, method)| {
+            Declared::from_operation(
+                format!("{method} {path}"),
+                op,
+                &path_params(path),
+                success_status(op),
+                &self.doc.components.security_schemes,
+                self.definitions,
+            )
         });
-    }
-    for (code, response) in &op.responses {
-        if response.description.trim().is_empty() {
-            findings.push(Finding {
-                severity: Severity::Warning,
-                location: format!("{here}.responses.{code}"),
-                message: "the response has an empty description".to_owned(),
-            });
-        }
-    }
-    for (name, callback) in &op.callbacks {
-        for (expression, item) in callback {
-            let location = format!("{here}.callbacks.{name}.{expression}");
-            match Template::parse(expression) {
-                Ok(template) => {
-                    for warning in template.lint() {
-                        findings.push(Finding {
-                            severity: Severity::Warning,
-                            location: location.clone(),
-                            message: warning.to_string(),
-                        });
+        for (name, callback) in &op.callbacks {
+            for (expression, item) in callback {
+                let location = format!("{here}.callbacks.{name}.{expression}");
+                match Template::parse(expression) {
+                    Ok(template) => {
+                        let warnings = match &declared {
+                            Some(declared) => template.lint_for(declared),
+                            None => template.lint(),
+                        };
+                        for warning in warnings {
+                            self.findings.push(Finding {
+                                severity: Severity::Warning,
+                                location: location.clone(),
+                                message: warning.to_string(),
+                            });
+                        }
                     }
+                    Err(err) => self.findings.push(Finding {
+                        severity: Severity::Error,
+                        location: location.clone(),
+                        message: err.to_string(),
+                    }),
                 }
-                Err(err) => findings.push(Finding {
-                    severity: Severity::Error,
-                    location: location.clone(),
-                    message: err.to_string(),
-                }),
+                self.path_item(&location, None, item);
             }
-            lint_path_item(&location, item, ids, findings);
         }
     }
+}
+
+/// The `{name}` parameters of a path template.
+fn path_params(path: &str) -> Vec<String> {
+    path.split('{')
+        .skip(1)
+        .filter_map(|rest| rest.split_once('}'))
+        .map(|(name, _)| name.to_owned())
+        .collect()
+}
+
+/// The status of an operation's success response: its first 2xx, or 200.
+fn success_status(op: &Operation) -> u16 {
+    op.responses
+        .keys()
+        .filter_map(|code| code.parse::<u16>().ok())
+        .find(|code| (200..300).contains(code))
+        .unwrap_or(200)
 }
 
 fn lint_refs(doc: &OpenApi, findings: &mut Vec<Finding>) {
@@ -231,6 +278,39 @@ mod tests {
                 .filter(|f| f.severity == Severity::Error)
                 .count(),
             2
+        );
+    }
+
+    #[test]
+    fn callback_url_is_suggested_in_the_spelling_of_the_input_it_names() {
+        let mut doc = OpenApi::new("t", "1");
+        doc.components.schemas.insert(
+            "NewShipment".to_owned(),
+            json!({"type": "object", "properties": {"callback_url": {"type": "string"}}}),
+        );
+        let mut create = op("create");
+        create.request_body = Some(
+            serde_json::from_value(json!({
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewShipment"}}}
+            }))
+            .expect("body"),
+        );
+        let mut callback = IndexMap::new();
+        let mut cb_item = PathItem::default();
+        *cb_item.operation_mut(Method::Post) = Some(op("cb"));
+        callback.insert("{$callback_url}/shipped".to_owned(), cb_item);
+        create.callbacks.insert("shipped".to_owned(), callback);
+        let mut item = PathItem::default();
+        *item.operation_mut(Method::Post) = Some(create);
+        doc.paths.insert("/shipments/".to_owned(), item);
+
+        let messages: Vec<String> = lint(&doc).iter().map(ToString::to_string).collect();
+        assert!(
+            messages
+                .iter()
+                .any(|m| m
+                    .contains("tools that follow the spec expect \"$request.body#/callback_url\"")),
+            "{messages:#?}"
         );
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 use roundtrip_openapi::expr::{Declared, Template};
-use roundtrip_openapi::model::{Operation, ParameterIn, SecurityScheme};
+use roundtrip_openapi::model::{Operation, SecurityScheme};
 use roundtrip_openapi::schema::SchemaRegistry;
 
 use crate::callback::{BoundCallback, CallbackSpec};
@@ -129,55 +129,13 @@ impl OperationBinding<'_> {
 
     /// What the operation declares, as its callbacks' expressions read it.
     fn declared<'r>(&self, operation: &Operation, registry: &'r SchemaRegistry) -> Declared<'r> {
-        let named = |location: ParameterIn| -> Vec<String> {
-            operation
-                .parameters
-                .iter()
-                .filter(|p| p.location == location)
-                .map(|p| p.name.clone())
-                .collect()
-        };
-        let mut path = self.path_params.to_vec();
-        for name in named(ParameterIn::Path) {
-            if !path.contains(&name) {
-                path.push(name);
-            }
-        }
-        let mut headers = named(ParameterIn::Header);
-        let required_schemes = operation.security.iter().flatten().flat_map(|r| r.keys());
-        for scheme in required_schemes {
-            if let Some(SecurityScheme::ApiKey {
-                name,
-                location: ParameterIn::Header,
-                ..
-            }) = self.security_schemes.get(scheme)
-            {
-                headers.push(name.clone());
-            }
-        }
-        let first_content = |content: &IndexMap<String, roundtrip_openapi::model::MediaType>| {
-            content.iter().next().map(|(media, m)| {
-                let schema = m.schema.clone().unwrap_or(serde_json::Value::Bool(true));
-                (media.clone(), schema)
-            })
-        };
-        let body = operation
-            .request_body
-            .as_ref()
-            .and_then(|b| first_content(&b.content));
-        let response = operation
-            .responses
-            .get(&self.status.to_string())
-            .and_then(|r| first_content(&r.content));
-        Declared {
-            operation: self.here.to_owned(),
-            query: named(ParameterIn::Query),
-            path,
-            headers,
-            cookies: named(ParameterIn::Cookie),
-            body,
-            response: (self.status, response),
-            definitions: registry.definitions(),
-        }
+        Declared::from_operation(
+            self.here,
+            operation,
+            self.path_params,
+            self.status,
+            self.security_schemes,
+            registry.definitions(),
+        )
     }
 }

@@ -8,11 +8,13 @@
 
 use std::fmt;
 
+use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
 use super::ast::{BodyRef, ParamName, RuntimeExpr, Source};
 use super::pointer::{JsonPointer, array_index};
 use super::template::Template;
+use crate::model::{MediaType, Operation, ParameterIn, SecurityScheme};
 use crate::schema::COMPONENTS_PREFIX;
 
 /// What an operation declares, as the expressions of its callbacks read it.
@@ -37,6 +39,71 @@ pub struct Declared<'a> {
     pub response: (u16, Option<(String, Value)>),
     /// The component schemas that `$ref`s point into.
     pub definitions: &'a Map<String, Value>,
+}
+
+impl<'a> Declared<'a> {
+    /// What a documented operation declares: its parameters (and the path template's),
+    /// the header API keys its security requirements name, its request body, and the
+    /// response of `status`.
+    pub fn from_operation(
+        name: impl Into<String>,
+        operation: &Operation,
+        path_params: &[String],
+        status: u16,
+        security_schemes: &IndexMap<String, SecurityScheme>,
+        definitions: &'a Map<String, Value>,
+    ) -> Self {
+        let named = |location: ParameterIn| -> Vec<String> {
+            operation
+                .parameters
+                .iter()
+                .filter(|p| p.location == location)
+                .map(|p| p.name.clone())
+                .collect()
+        };
+        let mut path = path_params.to_vec();
+        for name in named(ParameterIn::Path) {
+            if !path.contains(&name) {
+                path.push(name);
+            }
+        }
+        let mut headers = named(ParameterIn::Header);
+        for scheme in operation.security.iter().flatten().flat_map(|r| r.keys()) {
+            if let Some(SecurityScheme::ApiKey {
+                name,
+                location: ParameterIn::Header,
+                ..
+            }) = security_schemes.get(scheme)
+            {
+                headers.push(name.clone());
+            }
+        }
+        let first_content = |content: &IndexMap<String, MediaType>| {
+            content.iter().next().map(|(media, m)| {
+                let schema = m.schema.clone().unwrap_or(Value::Bool(true));
+                (media.clone(), schema)
+            })
+        };
+        Declared {
+            operation: name.into(),
+            query: named(ParameterIn::Query),
+            path,
+            headers,
+            cookies: named(ParameterIn::Cookie),
+            body: operation
+                .request_body
+                .as_ref()
+                .and_then(|b| first_content(&b.content)),
+            response: (
+                status,
+                operation
+                    .responses
+                    .get(&status.to_string())
+                    .and_then(|r| first_content(&r.content)),
+            ),
+            definitions,
+        }
+    }
 }
 
 /// An expression that does not fit the operation it is attached to.
@@ -213,7 +280,7 @@ fn quoted_list(names: &[String]) -> String {
 }
 
 /// The one declared input `$callback_url` stands for.
-fn bind_callback_url(declared: &Declared<'_>) -> Result<RuntimeExpr, String> {
+pub(super) fn bind_callback_url(declared: &Declared<'_>) -> Result<RuntimeExpr, String> {
     const NAME: &str = "callback_url";
     let mut found: Vec<(&str, RuntimeExpr)> = Vec::new();
     if declared.query.iter().any(|q| q == NAME) {

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use super::ast::RuntimeExpr;
+use super::check::{Declared, bind_callback_url};
 use super::template::Template;
 
 /// A warning that an expression is written in FastAPI's dialect, with the spec's spelling
@@ -74,5 +75,20 @@ impl Template {
                 suggested: expr.to_spec(),
             })
             .collect()
+    }
+
+    /// [`lint`](Self::lint) for a template attached to an operation: the spelling suggested
+    /// for `$callback_url` is that of the input it stands for there (a body field is
+    /// `$request.body#/callback_url`, not a query parameter).
+    pub fn lint_for(&self, declared: &Declared<'_>) -> Vec<LintWarning> {
+        let mut warnings = self.lint();
+        if let Ok(bound) = bind_callback_url(declared) {
+            for warning in &mut warnings {
+                if warning.written == RuntimeExpr::CallbackUrl {
+                    warning.suggested = bound.to_spec();
+                }
+            }
+        }
+        warnings
     }
 }
