@@ -320,6 +320,10 @@ impl<'a> Parser<'a> {
                 Ok(Source::Path(self.name()?))
             }
             "body" => Ok(Source::Body(self.body()?)),
+            "cookie" => Err(self.error_at(start, SOURCES).with_note(
+                "runtime expressions cannot read cookies; send the value in a header, a query \
+                 parameter or the body",
+            )),
             _ => Err(self.error_at(start, SOURCES)),
         }
     }

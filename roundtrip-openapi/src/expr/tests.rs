@@ -203,6 +203,19 @@ fn missing_source_is_reported_where_it_belongs() {
 }
 
 #[test]
+fn cookies_are_not_a_source_and_the_error_says_what_to_do() {
+    let err = parse_error("{$request.cookie.session}/x");
+    assert_eq!(err.position(), 11);
+    assert!(
+        err.to_string().ends_with(
+            "(runtime expressions cannot read cookies; send the value in a header, a query \
+             parameter or the body)"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
 fn response_has_no_query_or_path_source() {
     let err = parse_error("{$response.query.x}");
     assert_eq!(err.position(), 12);
