@@ -339,7 +339,9 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
         self
     }
 
-    /// The largest payload `send` accepts, in bytes (256 KiB by default).
+    /// The largest payload `send` accepts, in bytes (256 KiB by default). A larger one is
+    /// refused before anything is stored, with the 422 the operation documents, and a
+    /// warning in the log that names this setting.
     pub fn max_payload_bytes(mut self, bytes: usize) -> Self {
         self.delivery.max_payload_bytes = bytes;
         self
