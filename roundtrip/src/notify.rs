@@ -344,7 +344,8 @@ where
     ///
     /// A callback whose expression reads the response is checked now (payload and size)
     /// and committed after the handler answers, before the answer leaves: the id returned
-    /// is the one the message will have. If the commit fails, the client gets the error
+    /// is the one the message will have (unless an idempotency key finds an earlier live
+    /// message, which the outbox keeps instead). If the commit fails, the client gets the error
     /// instead of the handler's answer; if the handler answers with an error (400 or
     /// above), the message is dropped, since nothing was announced.
     pub async fn send(&self, payload: P) -> Result<MessageId, SendError> {
