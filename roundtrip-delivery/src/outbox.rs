@@ -33,8 +33,8 @@ use futures_util::future::BoxFuture;
 use tokio::sync::watch;
 
 pub use crate::message::{
-    Attempt, Completion, CompletionStatus, Enqueued, Message, MessageId, MessageKind, MessageMeta,
-    MessageStatus, NewAttempt, NewMessage, Outcome,
+    Attempt, Completion, Decision, Enqueued, LeaseCheck, Message, MessageId, MessageKind,
+    MessageMeta, MessageStatus, NewAttempt, NewMessage,
 };
 
 /// Durable storage of messages and attempts, shared by the senders, the workers and the
@@ -58,7 +58,7 @@ pub trait Outbox: Send + Sync + 'static {
     fn complete(
         &self,
         completions: Vec<Completion>,
-    ) -> BoxFuture<'_, Result<Vec<CompletionStatus>, Error>>;
+    ) -> BoxFuture<'_, Result<Vec<LeaseCheck>, Error>>;
 
     /// Extends the leases `owner` holds on `ids` to now + `lease`. Answers the ids whose
     /// lease was extended; the others were lost.

@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use roundtrip_delivery::message::{
-    Completion, CompletionStatus, MessageId, MessageKind, MessageStatus, NewAttempt, NewMessage,
-    Outcome,
+    Completion, Decision, LeaseCheck, MessageId, MessageKind, MessageStatus, NewAttempt, NewMessage,
 };
 use roundtrip_delivery::outbox::{MessageFilter, Outbox};
 use roundtrip_delivery::sqlite::{SqliteOptions, SqliteOutbox};
@@ -71,11 +70,11 @@ fn success(id: &MessageId, owner: &str, number: u32) -> Completion {
             "ok".into(),
             false,
         ),
-        outcome: Outcome::Succeeded,
+        decision: Decision::Succeeded,
     }
 }
 
-fn failure(id: &MessageId, owner: &str, number: u32, outcome: Outcome) -> Completion {
+fn failure(id: &MessageId, owner: &str, number: u32, decision: Decision) -> Completion {
     Completion {
         message_id: id.clone(),
         owner: owner.into(),
@@ -84,7 +83,7 @@ fn failure(id: &MessageId, owner: &str, number: u32, outcome: Outcome) -> Comple
             "boom".into(),
             false,
         ),
-        outcome,
+        decision,
     }
 }
 
@@ -221,7 +220,7 @@ async fn claims_lease_messages_and_expired_leases_are_taken_over() {
         .complete(vec![success(&ids[0], "worker-a", 1)])
         .await
         .expect("complete");
-    assert_eq!(late, vec![CompletionStatus::LeaseLost]);
+    assert_eq!(late, vec![LeaseCheck::Lost]);
     let still = outbox.get(&ids[0]).await.expect("get").expect("exists");
     assert_eq!(still.meta.status, MessageStatus::Leased);
     assert_eq!(outbox.attempts(&ids[0]).await.expect("attempts").len(), 1);
@@ -267,11 +266,11 @@ async fn completions_move_messages_on_and_finished_ones_to_history() {
     let statuses = outbox
         .complete(vec![
             success(&ida, "w", 1),
-            failure(&idb, "w", 1, Outcome::Retry { at: retry_at }),
+            failure(&idb, "w", 1, Decision::Retry { at: retry_at }),
         ])
         .await
         .expect("complete");
-    assert_eq!(statuses, vec![CompletionStatus::Applied; 2]);
+    assert_eq!(statuses, vec![LeaseCheck::Held; 2]);
 
     let delivered = outbox.get(&ida).await.expect("get").expect("kept");
     assert_eq!(delivered.meta.status, MessageStatus::Succeeded);
@@ -302,7 +301,7 @@ async fn completions_move_messages_on_and_finished_ones_to_history() {
     let attempts = outbox.attempts(&ida).await.expect("attempts");
     assert_eq!(attempts.len(), 1);
     assert_eq!(attempts[0].response_status, Some(200));
-    assert_eq!(attempts[0].outcome, "succeeded");
+    assert_eq!(attempts[0].decision, "succeeded");
     assert_eq!(attempts[0].worker, "w");
 }
 
@@ -335,7 +334,7 @@ async fn idempotency_keys_deduplicate_but_never_swallow_a_retry() {
             &id,
             "w",
             1,
-            Outcome::Failed {
+            Decision::Failed {
                 reason: "gone".into(),
             },
         )])
@@ -425,7 +424,7 @@ async fn history_is_purged_after_its_retention_longer_for_undelivered() {
                 &bad_id,
                 "w",
                 1,
-                Outcome::Failed {
+                Decision::Failed {
                     reason: "exhausted".into(),
                 },
             ),
@@ -496,7 +495,7 @@ async fn retry_replay_and_cancel_follow_the_states() {
                 id,
                 "w",
                 1,
-                Outcome::Failed {
+                Decision::Failed {
                     reason: "exhausted".into(),
                 },
             )

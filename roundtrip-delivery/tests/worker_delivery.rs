@@ -167,7 +167,7 @@ async fn failing_twice_then_succeeding_records_three_signed_attempts() {
     assert_eq!(numbers, vec![1, 2, 3]);
     let statuses: Vec<Option<u16>> = attempts.iter().map(|a| a.response_status).collect();
     assert_eq!(statuses, vec![Some(503), Some(503), Some(200)]);
-    let outcomes: Vec<&str> = attempts.iter().map(|a| a.outcome.as_str()).collect();
+    let outcomes: Vec<&str> = attempts.iter().map(|a| a.decision.as_str()).collect();
     assert_eq!(outcomes, vec!["retry", "retry", "succeeded"]);
     for (a, stamp) in attempts.iter().zip(&stamps) {
         let started = a

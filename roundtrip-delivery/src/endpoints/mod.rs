@@ -409,10 +409,12 @@ pub struct RotatedSecret {
     pub previous_expires_at: SystemTime,
 }
 
-/// What one delivery attempt to an endpoint showed, for [`EndpointStore::record_attempt`].
+/// What an endpoint's health learns from one delivery attempt, for
+/// [`EndpointStore::record_health`]: the workers derive it from the attempt's outcome and
+/// decision (`endpoints/health.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum AttemptResult {
+pub enum HealthSignal {
     /// The endpoint answered 2xx.
     Delivered,
     /// The attempt failed (no answer, or an answer other than 2xx and 410).
@@ -421,7 +423,7 @@ pub enum AttemptResult {
     Gone,
 }
 
-/// What [`EndpointStore::record_attempt`] found and did.
+/// What [`EndpointStore::record_health`] found and did.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct HealthUpdate {
@@ -486,13 +488,13 @@ pub trait EndpointStore: Send + Sync + 'static {
     /// [`Error::is_disabled`].
     fn signing_secrets<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Vec<Secret>, Error>>;
 
-    /// Records what an attempt showed at `at`: a success ends the run of failures; a failure
+    /// Records what an attempt at `at` showed of the endpoint's health: a success ends the run of failures; a failure
     /// starts one (or continues it, and disables the endpoint once it is longer than the
     /// failure window); `410 Gone` disables it at once.
-    fn record_attempt<'a>(
+    fn record_health<'a>(
         &'a self,
         id: &'a str,
-        result: AttemptResult,
+        result: HealthSignal,
         at: SystemTime,
     ) -> BoxFuture<'a, Result<HealthUpdate, Error>>;
 

@@ -14,8 +14,8 @@ use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Postgres, Row, Transaction
 
 use super::error::{from_migrate, from_postgres};
 use super::{
-    AttemptResult, CreatedEndpoint, DEFAULT_FAILURE_WINDOW, DEFAULT_ROTATION_GRACE, Endpoint,
-    EndpointFilter, EndpointPage, EndpointStore, EndpointUpdate, Error, HealthUpdate, NewEndpoint,
+    CreatedEndpoint, DEFAULT_FAILURE_WINDOW, DEFAULT_ROTATION_GRACE, Endpoint, EndpointFilter,
+    EndpointPage, EndpointStore, EndpointUpdate, Error, HealthSignal, HealthUpdate, NewEndpoint,
     RotatedSecret, Rotation, check_url, disabled_error, disabled_from, event_rows, event_types_key,
     failing_reason, generate_id, gone_reason, health, json_text, log_disabled,
     normalize_event_types, parse_event_types, parse_metadata, parse_secret, parse_url,
@@ -791,12 +791,12 @@ impl PgEndpointStore {
     async fn record(
         &self,
         id: &str,
-        result: AttemptResult,
+        result: HealthSignal,
         at: SystemTime,
     ) -> Result<HealthUpdate, Error> {
         let window = self.shared.options.failure_window;
         match result {
-            AttemptResult::Delivered => {
+            HealthSignal::Delivered => {
                 let changed = sqlx::query(sql(&self.shared.sql.succeeded))
                     .bind(id)
                     .bind(to_us(at))
@@ -812,7 +812,7 @@ impl PgEndpointStore {
                     disabled: None,
                 })
             }
-            AttemptResult::Failed => {
+            HealthSignal::Failed => {
                 let row = sqlx::query(sql(&self.shared.sql.failed))
                     .bind(id)
                     .bind(to_us(at))
@@ -837,7 +837,7 @@ impl PgEndpointStore {
                     disabled: None,
                 })
             }
-            AttemptResult::Gone => {
+            HealthSignal::Gone => {
                 let reason = gone_reason();
                 let (endpoint, changed) = self.set_enabled(id, Some(("gone", &reason)), at).await?;
                 Ok(HealthUpdate {
@@ -913,10 +913,10 @@ impl EndpointStore for PgEndpointStore {
         Box::pin(self.secrets_of(id))
     }
 
-    fn record_attempt<'a>(
+    fn record_health<'a>(
         &'a self,
         id: &'a str,
-        result: AttemptResult,
+        result: HealthSignal,
         at: SystemTime,
     ) -> BoxFuture<'a, Result<HealthUpdate, Error>> {
         Box::pin(self.record(id, result, at))

@@ -18,8 +18,8 @@ use sqlx::{ConnectOptions, Row, Sqlite, Transaction};
 
 use super::error::{from_migrate, from_sqlite};
 use super::{
-    AttemptResult, CreatedEndpoint, DEFAULT_FAILURE_WINDOW, DEFAULT_ROTATION_GRACE, Endpoint,
-    EndpointFilter, EndpointPage, EndpointStore, EndpointUpdate, Error, HealthUpdate, NewEndpoint,
+    CreatedEndpoint, DEFAULT_FAILURE_WINDOW, DEFAULT_ROTATION_GRACE, Endpoint, EndpointFilter,
+    EndpointPage, EndpointStore, EndpointUpdate, Error, HealthSignal, HealthUpdate, NewEndpoint,
     RotatedSecret, Rotation, check_url, disabled_error, disabled_from, event_rows, event_types_key,
     failing_reason, generate_id, gone_reason, health, json_text, log_disabled,
     normalize_event_types, parse_event_types, parse_metadata, parse_secret, parse_url,
@@ -613,13 +613,13 @@ impl SqliteEndpointStore {
     async fn record(
         &self,
         id: &str,
-        result: AttemptResult,
+        result: HealthSignal,
         at: SystemTime,
     ) -> Result<HealthUpdate, Error> {
         let window = self.shared.options.failure_window;
         let mut tx = self.begin().await?;
         let disabled = match result {
-            AttemptResult::Delivered => {
+            HealthSignal::Delivered => {
                 sqlx::query(
                     "UPDATE webhook_endpoints SET failing_since = NULL, last_success_at = ?2 \
                      WHERE id = ?1",
@@ -631,7 +631,7 @@ impl SqliteEndpointStore {
                 .map_err(from_sqlite)?;
                 false
             }
-            AttemptResult::Failed => {
+            HealthSignal::Failed => {
                 let row = sqlx::query(
                     "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, ?2) \
                      WHERE id = ?1 RETURNING failing_since, enabled",
@@ -661,7 +661,7 @@ impl SqliteEndpointStore {
                     .rows_affected()
                         > 0
             }
-            AttemptResult::Gone => {
+            HealthSignal::Gone => {
                 sqlx::query(
                     "UPDATE webhook_endpoints SET enabled = 0, disabled_at = ?2, \
                      disabled_kind = 'gone', disabled_reason = ?3, \
@@ -746,10 +746,10 @@ impl EndpointStore for SqliteEndpointStore {
         Box::pin(self.secrets_of(id))
     }
 
-    fn record_attempt<'a>(
+    fn record_health<'a>(
         &'a self,
         id: &'a str,
-        result: AttemptResult,
+        result: HealthSignal,
         at: SystemTime,
     ) -> BoxFuture<'a, Result<HealthUpdate, Error>> {
         Box::pin(self.record(id, result, at))

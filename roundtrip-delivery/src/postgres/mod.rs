@@ -66,8 +66,8 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection};
 
 use crate::outbox::{
-    Attempt, Completion, CompletionStatus, Enqueued, Error, ErrorKind, Message, MessageFilter,
-    MessageId, MessageMeta, MessagePage, NewMessage, Outbox, Purged, Reclaimed, Wakeup, Wakeups,
+    Attempt, Completion, Enqueued, Error, ErrorKind, LeaseCheck, Message, MessageFilter, MessageId,
+    MessageMeta, MessagePage, NewMessage, Outbox, Purged, Reclaimed, Wakeup, Wakeups,
 };
 use errors::from_sqlx;
 use queries::Limits;
@@ -716,7 +716,7 @@ impl Outbox for PgOutbox {
     fn complete(
         &self,
         completions: Vec<Completion>,
-    ) -> BoxFuture<'_, Result<Vec<CompletionStatus>, Error>> {
+    ) -> BoxFuture<'_, Result<Vec<LeaseCheck>, Error>> {
         Box::pin(async move {
             if completions.is_empty() {
                 return Ok(Vec::new());

@@ -12,8 +12,8 @@ use url::Url;
 use super::errors::{corrupt, from_sqlx};
 use super::sql::{self, Statements};
 use crate::message::{
-    Attempt, AttemptError, AttemptErrorKind, Completion, CompletionStatus, Enqueued, Lease,
-    Message, MessageId, MessageKind, MessageMeta, MessageStatus, NewMessage, Outcome,
+    Attempt, AttemptError, AttemptErrorKind, Completion, Decision, Enqueued, Lease, LeaseCheck,
+    Message, MessageId, MessageKind, MessageMeta, MessageStatus, NewMessage,
 };
 use crate::outbox::{Error, ErrorKind, MessageFilter, Purged, Reclaimed};
 
@@ -204,7 +204,7 @@ fn attempt_from_row(row: &PgRow) -> Result<Attempt, Error> {
             message: error.unwrap_or_default(),
         }),
         contract_violation: get(row, "contract_violation")?,
-        outcome: get(row, "outcome")?,
+        decision: get(row, "outcome")?,
         next_attempt_at: get::<Option<i64>>(row, "next_us")?.map(from_us),
     })
 }
@@ -472,7 +472,7 @@ where
 }
 
 fn last_error_of(c: &Completion) -> Option<String> {
-    if let Outcome::Failed { reason } = &c.outcome {
+    if let Decision::Failed { reason } = &c.decision {
         return Some(reason.clone());
     }
     if let Some(e) = &c.attempt.error {
@@ -488,7 +488,7 @@ pub(crate) async fn complete<'e, E>(
     executor: E,
     sql: &Statements,
     completions: &[Completion],
-) -> Result<Vec<CompletionStatus>, sqlx::Error>
+) -> Result<Vec<LeaseCheck>, sqlx::Error>
 where
     E: sqlx::PgExecutor<'e>,
 {
@@ -496,7 +496,7 @@ where
     // recorded as attempts and answered as lost, as they would be one after the other.
     let mut seen = std::collections::HashSet::new();
     let mut first = Vec::with_capacity(completions.len());
-    let (mut m_ids, mut m_owners, mut m_outcomes, mut m_next, mut m_errors) =
+    let (mut m_ids, mut m_owners, mut m_decisions, mut m_next, mut m_errors) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for c in completions {
         let is_first = seen.insert(c.message_id.as_str());
@@ -504,9 +504,9 @@ where
         if is_first {
             m_ids.push(c.message_id.as_str());
             m_owners.push(c.owner.as_str());
-            m_outcomes.push(c.outcome.as_str());
-            m_next.push(match &c.outcome {
-                Outcome::Retry { at } => Some(to_us(*at)),
+            m_decisions.push(c.decision.as_str());
+            m_next.push(match &c.decision {
+                Decision::Retry { at } => Some(to_us(*at)),
                 _ => None,
             });
             m_errors.push(last_error_of(c));
@@ -524,7 +524,7 @@ where
     let mut a_error_kinds = Vec::with_capacity(n);
     let mut a_errors = Vec::with_capacity(n);
     let mut a_violations = Vec::with_capacity(n);
-    let mut a_outcomes = Vec::with_capacity(n);
+    let mut a_decisions = Vec::with_capacity(n);
     let mut a_next = Vec::with_capacity(n);
     for c in completions {
         let a = &c.attempt;
@@ -542,16 +542,16 @@ where
         a_error_kinds.push(a.error.as_ref().map(|e| e.kind.as_str()));
         a_errors.push(a.error.as_ref().map(|e| e.message.as_str()));
         a_violations.push(a.contract_violation.as_deref());
-        a_outcomes.push(c.outcome.as_str());
-        a_next.push(match &c.outcome {
-            Outcome::Retry { at } => Some(to_us(*at)),
+        a_decisions.push(c.decision.as_str());
+        a_next.push(match &c.decision {
+            Decision::Retry { at } => Some(to_us(*at)),
             _ => None,
         });
     }
     let rows = sqlx::query(AssertSqlSafe(sql.complete.clone()))
         .bind(&m_ids)
         .bind(&m_owners)
-        .bind(&m_outcomes)
+        .bind(&m_decisions)
         .bind(&m_next)
         .bind(&m_errors)
         .bind(&a_ids)
@@ -565,7 +565,7 @@ where
         .bind(&a_error_kinds)
         .bind(&a_errors)
         .bind(&a_violations)
-        .bind(&a_outcomes)
+        .bind(&a_decisions)
         .bind(&a_next)
         .fetch_all(executor)
         .await?;
@@ -578,9 +578,9 @@ where
         .zip(first)
         .map(|(c, is_first)| {
             if is_first && applied.contains(c.message_id.as_str()) {
-                CompletionStatus::Applied
+                LeaseCheck::Held
             } else {
-                CompletionStatus::LeaseLost
+                LeaseCheck::Lost
             }
         })
         .collect())

@@ -239,7 +239,10 @@ impl RetrySchedule {
     }
 }
 
-/// What to do after an attempt.
+/// What to do after an attempt, as the schedule decides it: a wait, or a reason to stop.
+///
+/// The workers place it in time and record it as the message's
+/// [`message::Decision`](crate::message::Decision).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Decision {
     /// The message is delivered.

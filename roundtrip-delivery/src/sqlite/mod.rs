@@ -50,8 +50,8 @@ use sqlx::sqlite::{
 pub use sqlx::sqlite::SqliteSynchronous;
 
 use crate::outbox::{
-    Attempt, Completion, CompletionStatus, Enqueued, Error, ErrorKind, Message, MessageFilter,
-    MessageId, MessageMeta, MessagePage, NewMessage, Outbox, Purged, Reclaimed, Wakeup, Wakeups,
+    Attempt, Completion, Enqueued, Error, ErrorKind, LeaseCheck, Message, MessageFilter, MessageId,
+    MessageMeta, MessagePage, NewMessage, Outbox, Purged, Reclaimed, Wakeup, Wakeups,
 };
 use queries::{LeaseScope, Limits};
 
@@ -455,7 +455,7 @@ impl Outbox for SqliteOutbox {
     fn complete(
         &self,
         completions: Vec<Completion>,
-    ) -> BoxFuture<'_, Result<Vec<CompletionStatus>, Error>> {
+    ) -> BoxFuture<'_, Result<Vec<LeaseCheck>, Error>> {
         Box::pin(async move {
             if completions.is_empty() {
                 return Ok(Vec::new());

@@ -10,8 +10,8 @@ use url::Url;
 
 use super::errors::{corrupt, from_sqlx};
 use crate::message::{
-    Attempt, AttemptError, AttemptErrorKind, Completion, CompletionStatus, Enqueued, Lease,
-    Message, MessageId, MessageKind, MessageMeta, MessageStatus, NewMessage, Outcome,
+    Attempt, AttemptError, AttemptErrorKind, Completion, Decision, Enqueued, Lease, LeaseCheck,
+    Message, MessageId, MessageKind, MessageMeta, MessageStatus, NewMessage,
 };
 use crate::outbox::{Error, ErrorKind, MessageFilter, Purged, Reclaimed};
 
@@ -196,7 +196,7 @@ fn attempt_from_row(row: &SqliteRow) -> Result<Attempt, Error> {
             message: error.unwrap_or_default(),
         }),
         contract_violation: get(row, "contract_violation")?,
-        outcome: get(row, "outcome")?,
+        decision: get(row, "outcome")?,
         next_attempt_at: get::<Option<i64>>(row, "next_attempt_at")?.map(from_ms),
     })
 }
@@ -661,7 +661,7 @@ pub(crate) async fn claim(
 }
 
 fn last_error_of(c: &Completion) -> Option<String> {
-    if let Outcome::Failed { reason } = &c.outcome {
+    if let Decision::Failed { reason } = &c.decision {
         return Some(reason.clone());
     }
     if let Some(e) = &c.attempt.error {
@@ -693,8 +693,8 @@ fn attempts_sql(sql: &mut String, rows: usize) {
 
 fn push_attempt(args: &mut SqliteArguments, c: &Completion) -> Result<(), Error> {
     let a = &c.attempt;
-    let next_at = match &c.outcome {
-        Outcome::Retry { at } => Some(to_ms(*at)),
+    let next_at = match &c.decision {
+        Decision::Retry { at } => Some(to_ms(*at)),
         _ => None,
     };
     let body = (a.response_status.is_some() || !a.response_body.is_empty())
@@ -713,7 +713,7 @@ fn push_attempt(args: &mut SqliteArguments, c: &Completion) -> Result<(), Error>
     push_arg(args, a.error.as_ref().map(|e| e.kind.as_str()))?;
     push_arg(args, a.error.as_ref().map(|e| e.message.as_str()))?;
     push_arg(args, a.contract_violation.as_deref())?;
-    push_arg(args, c.outcome.as_str())?;
+    push_arg(args, c.decision.as_str())?;
     push_arg(args, next_at)
 }
 
@@ -757,14 +757,14 @@ const RETRIED: &str = "UPDATE messages SET status = 'pending', attempts = attemp
      WHERE messages.id = r.value ->> 0 AND messages.status = 'leased' \
      AND messages.lease_owner = ?2 RETURNING id";
 
-/// Records attempts and their outcomes. Each owner's successes, with the attempt rows
+/// Records attempts and the decisions taken after them. Each owner's successes, with the attempt rows
 /// (when they fit one statement), take one round trip to SQLite's thread; each owner's
 /// retries one more; failures, rare, one message at a time.
 pub(crate) async fn complete(
     conn: &mut SqliteConnection,
     completions: &[Completion],
     now: SystemTime,
-) -> Result<Vec<CompletionStatus>, Error> {
+) -> Result<Vec<LeaseCheck>, Error> {
     let now_ms = to_ms(now);
     let mut applied: Vec<bool> = vec![false; completions.len()];
     let mut owners: Vec<&str> = completions.iter().map(|c| c.owner.as_str()).collect();
@@ -794,7 +794,7 @@ pub(crate) async fn complete(
     for owner in &owners {
         let succeeded: Vec<&str> = completions
             .iter()
-            .filter(|c| matches!(c.outcome, Outcome::Succeeded) && c.owner == *owner)
+            .filter(|c| matches!(c.decision, Decision::Succeeded) && c.owner == *owner)
             .map(|c| c.message_id.as_str())
             .collect();
         if succeeded.is_empty() {
@@ -817,7 +817,7 @@ pub(crate) async fn complete(
             .await
             .map_err(from_sqlx)?;
         for (done, c) in applied.iter_mut().zip(completions) {
-            if matches!(c.outcome, Outcome::Succeeded)
+            if matches!(c.decision, Decision::Succeeded)
                 && c.owner == *owner
                 && !lost.iter().any(|id| id == c.message_id.as_str())
             {
@@ -843,8 +843,8 @@ pub(crate) async fn complete(
         let retried: Vec<(&str, i64, Option<String>)> = completions
             .iter()
             .filter(|c| c.owner == *owner)
-            .filter_map(|c| match &c.outcome {
-                Outcome::Retry { at } => {
+            .filter_map(|c| match &c.decision {
+                Decision::Retry { at } => {
                     Some((c.message_id.as_str(), to_ms(*at), last_error_of(c)))
                 }
                 _ => None,
@@ -861,7 +861,7 @@ pub(crate) async fn complete(
             .await
             .map_err(from_sqlx)?;
         for (done, c) in applied.iter_mut().zip(completions) {
-            if matches!(c.outcome, Outcome::Retry { .. })
+            if matches!(c.decision, Decision::Retry { .. })
                 && c.owner == *owner
                 && kept.iter().any(|id| id == c.message_id.as_str())
             {
@@ -872,7 +872,7 @@ pub(crate) async fn complete(
 
     // Failures, one by one.
     for (done, c) in applied.iter_mut().zip(completions) {
-        if let Outcome::Failed { .. } = &c.outcome {
+        if let Decision::Failed { .. } = &c.decision {
             let last_error = last_error_of(c);
             *done = move_to_history(
                 conn,
@@ -891,9 +891,9 @@ pub(crate) async fn complete(
         .into_iter()
         .map(|done| {
             if done {
-                CompletionStatus::Applied
+                LeaseCheck::Held
             } else {
-                CompletionStatus::LeaseLost
+                LeaseCheck::Lost
             }
         })
         .collect())

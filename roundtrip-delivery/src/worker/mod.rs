@@ -64,9 +64,9 @@ pub use hooks::{
     AttemptObserver, AttemptReport, ResponseCheck, SecretSource, SecretSourceError, StaticSecrets,
 };
 
-use crate::message::{Completion, CompletionStatus, Message, MessageId, Outcome, redact_url};
+use crate::message::{Completion, Decision, LeaseCheck, Message, MessageId, redact_url};
 use crate::outbox::Outbox;
-use crate::retry::{AttemptOutcome, Decision, RetrySchedule, random_unit};
+use crate::retry::{self, AttemptOutcome, RetrySchedule, random_unit};
 use crate::ssrf::{GuardedResolver, Resolve, SsrfPolicy, SystemResolver};
 use attempt::{Transport, TransportConfig};
 
@@ -718,14 +718,15 @@ async fn claim_loop(
     abandoned
 }
 
-/// Turns what an attempt observed into the message's next state.
-fn judge(schedule: &RetrySchedule, number: u32, observed: &AttemptOutcome) -> Outcome {
+/// Asks the schedule what to do after what an attempt observed, and places the decision
+/// in time: the message's next state.
+fn judge(schedule: &RetrySchedule, number: u32, observed: &AttemptOutcome) -> Decision {
     match schedule.decide(number, observed, random_unit) {
-        Decision::Succeeded => Outcome::Succeeded,
-        Decision::RetryAfter(wait) => Outcome::Retry {
+        retry::Decision::Succeeded => Decision::Succeeded,
+        retry::Decision::RetryAfter(wait) => Decision::Retry {
             at: SystemTime::now() + wait,
         },
-        Decision::Failed(reason) => Outcome::Failed {
+        retry::Decision::Failed(reason) => Decision::Failed {
             reason: format!("{reason} (last attempt: {observed})"),
         },
     }
@@ -763,7 +764,7 @@ async fn deliver(
         let (record, observed) = shared.transport.attempt(&message, number).await;
         drop(request_slot);
         drop(destination_slot);
-        let outcome = judge(&shared.retry, number, &observed);
+        let decision = judge(&shared.retry, number, &observed);
         let span = tracing::Span::current();
         span.record("duration_ms", record.duration.as_millis() as u64);
         if let Some(code) = record.response_status {
@@ -772,15 +773,15 @@ async fn deliver(
         if let Some(error) = &record.error {
             span.record("error", error.kind.as_str());
         }
-        span.record("outcome", outcome.as_str());
+        span.record("outcome", decision.as_str());
         let c = &shared.counters;
         c.attempts.fetch_add(1, Ordering::Relaxed);
-        match &outcome {
-            Outcome::Succeeded => {
+        match &decision {
+            Decision::Succeeded => {
                 c.succeeded.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!("delivered");
             }
-            Outcome::Retry { at } => {
+            Decision::Retry { at } => {
                 c.retried.fetch_add(1, Ordering::Relaxed);
                 let wait = at.duration_since(SystemTime::now()).unwrap_or_default();
                 tracing::info!(
@@ -788,7 +789,7 @@ async fn deliver(
                     "attempt failed; will retry"
                 );
             }
-            Outcome::Failed { reason } => {
+            Decision::Failed { reason } => {
                 c.failed.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(%reason, "delivery failed for good");
             }
@@ -800,7 +801,7 @@ async fn deliver(
             observer.finished(&AttemptReport {
                 message: meta,
                 attempt: &record,
-                outcome: &outcome,
+                decision: &decision,
             });
         }
         // The held slot stays taken until the attempt is recorded: a crash can then repeat
@@ -809,7 +810,7 @@ async fn deliver(
             message_id: message.meta.id.clone(),
             owner: shared.owner.clone(),
             attempt: record,
-            outcome,
+            decision,
         };
         let _ = done.send((completion, slot));
     }
@@ -846,7 +847,7 @@ async fn complete_loop(
             match shared.outbox.complete(batch.clone()).await {
                 Ok(statuses) => {
                     for (c, status) in batch.iter().zip(statuses) {
-                        if status == CompletionStatus::LeaseLost {
+                        if status == LeaseCheck::Lost {
                             shared.counters.lease_lost.fetch_add(1, Ordering::Relaxed);
                             tracing::warn!(
                                 message_id = %c.message_id,
@@ -876,7 +877,7 @@ async fn complete_loop(
         }
         let mut earliest: Option<SystemTime> = None;
         for c in &batch {
-            if let Outcome::Retry { at } = c.outcome {
+            if let Decision::Retry { at } = c.decision {
                 earliest = Some(earliest.map_or(at, |e| e.min(at)));
             }
         }

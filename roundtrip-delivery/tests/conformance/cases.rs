@@ -9,8 +9,8 @@ use std::time::{Duration, SystemTime};
 
 use http::{HeaderName, HeaderValue, Method};
 use roundtrip_delivery::message::{
-    AttemptErrorKind, Completion, CompletionStatus, MessageId, MessageKind, MessageStatus,
-    NewAttempt, NewMessage, Outcome,
+    AttemptErrorKind, Completion, Decision, LeaseCheck, MessageId, MessageKind, MessageStatus,
+    NewAttempt, NewMessage,
 };
 use roundtrip_delivery::outbox::{MessageFilter, Outbox};
 use url::Url;
@@ -50,14 +50,14 @@ macro_rules! for_each_case {
     };
 }
 
-fn retry_in(d: Duration) -> Outcome {
-    Outcome::Retry {
+fn retry_in(d: Duration) -> Decision {
+    Decision::Retry {
         at: SystemTime::now() + d,
     }
 }
 
-fn retry_at(at: SystemTime) -> Outcome {
-    Outcome::Retry { at }
+fn retry_at(at: SystemTime) -> Decision {
+    Decision::Retry { at }
 }
 
 async fn claim_all(outbox: &dyn Outbox, owner: &str) -> Vec<MessageId> {
@@ -80,14 +80,14 @@ async fn fail_all(outbox: &dyn Outbox, owner: &str) -> Vec<MessageId> {
                 id,
                 owner,
                 1,
-                Outcome::Failed {
+                Decision::Failed {
                     reason: "exhausted".into(),
                 },
             )
         })
         .collect();
     let statuses = outbox.complete(done).await.expect("complete");
-    assert!(statuses.iter().all(|s| *s == CompletionStatus::Applied));
+    assert!(statuses.iter().all(|s| *s == LeaseCheck::Held));
     claimed
 }
 
@@ -355,7 +355,7 @@ pub(crate) async fn retry_and_replay_are_never_swallowed_by_idempotency(f: &dyn 
             &id,
             "w",
             2,
-            Outcome::Failed {
+            Decision::Failed {
                 reason: "gone".into(),
             },
         )])
@@ -591,7 +591,7 @@ pub(crate) async fn expired_leases_are_taken_over(f: &dyn StoreFactory) {
         .complete(vec![success(&id, "worker-a", 1)])
         .await
         .expect("complete");
-    assert_eq!(late, vec![CompletionStatus::LeaseLost]);
+    assert_eq!(late, vec![LeaseCheck::Lost]);
     let still = outbox.get(&id).await.expect("get").expect("kept");
     assert_eq!(still.meta.status, MessageStatus::Leased);
     assert_eq!(still.meta.attempts, 0, "a lost completion does not count");
@@ -614,7 +614,7 @@ pub(crate) async fn expired_leases_are_taken_over(f: &dyn StoreFactory) {
         .complete(vec![success(&id, "worker-b", 1)])
         .await
         .expect("complete");
-    assert_eq!(done, vec![CompletionStatus::Applied]);
+    assert_eq!(done, vec![LeaseCheck::Held]);
 }
 
 pub(crate) async fn renew_extends_only_the_owners_leases(f: &dyn StoreFactory) {
@@ -821,7 +821,7 @@ pub(crate) async fn completions_record_attempts_and_move_messages_on(f: &dyn Sto
             &all[2],
             "w",
             1,
-            Outcome::Failed {
+            Decision::Failed {
                 reason: "410 Gone: the receiver asked to stop".into(),
             },
         ),
@@ -831,11 +831,11 @@ pub(crate) async fn completions_record_attempts_and_move_messages_on(f: &dyn Sto
             attempt: NewAttempt::new(1, started, Duration::from_micros(15_250))
                 .error(AttemptErrorKind::Timeout, "timed out after 15 s")
                 .contract_violation(Some("missing `ok`".into())),
-            outcome: retry_in(Duration::from_secs(60)),
+            decision: retry_in(Duration::from_secs(60)),
         },
     ];
     let statuses = outbox.complete(completions).await.expect("complete");
-    assert_eq!(statuses, vec![CompletionStatus::Applied; 4]);
+    assert_eq!(statuses, vec![LeaseCheck::Held; 4]);
 
     let delivered = outbox.get(&all[0]).await.expect("get").expect("kept");
     assert_eq!(delivered.meta.status, MessageStatus::Succeeded);
@@ -879,11 +879,11 @@ pub(crate) async fn completions_record_attempts_and_move_messages_on(f: &dyn Sto
     assert_eq!(ok[0].response_body, &b"ok"[..]);
     assert!(!ok[0].response_truncated);
     assert!(ok[0].error.is_none());
-    assert_eq!(ok[0].outcome, "succeeded");
+    assert_eq!(ok[0].decision, "succeeded");
     assert!(ok[0].next_attempt_at.is_none());
 
     let retried = outbox.attempts(&all[1]).await.expect("attempts");
-    assert_eq!(retried[0].outcome, "retry");
+    assert_eq!(retried[0].decision, "retry");
     assert_eq!(retried[0].response_status, Some(500));
     let next = retried[0]
         .next_attempt_at
@@ -895,7 +895,7 @@ pub(crate) async fn completions_record_attempts_and_move_messages_on(f: &dyn Sto
     assert!(gap < Duration::from_millis(2), "{gap:?}");
 
     let gone = outbox.attempts(&all[2]).await.expect("attempts");
-    assert_eq!(gone[0].outcome, "failed");
+    assert_eq!(gone[0].decision, "failed");
 
     let t = outbox.attempts(&all[3]).await.expect("attempts");
     assert_eq!(t[0].response_status, None);
@@ -934,10 +934,10 @@ pub(crate) async fn completions_apply_only_under_the_reporters_lease(f: &dyn Sto
     assert_eq!(
         statuses,
         vec![
-            CompletionStatus::Applied,
-            CompletionStatus::LeaseLost,
-            CompletionStatus::LeaseLost,
-            CompletionStatus::LeaseLost,
+            LeaseCheck::Held,
+            LeaseCheck::Lost,
+            LeaseCheck::Lost,
+            LeaseCheck::Lost,
         ]
     );
     let a = outbox.get(&all[0]).await.expect("get").expect("kept");
@@ -962,7 +962,7 @@ pub(crate) async fn completions_apply_only_under_the_reporters_lease(f: &dyn Sto
         .complete(vec![success(&all[0], "w", 1)])
         .await
         .expect("complete");
-    assert_eq!(again, vec![CompletionStatus::LeaseLost]);
+    assert_eq!(again, vec![LeaseCheck::Lost]);
     let a = outbox.get(&all[0]).await.expect("get").expect("kept");
     assert_eq!(a.meta.attempts, 1);
     assert!(outbox.complete(Vec::new()).await.expect("none").is_empty());
@@ -1095,7 +1095,7 @@ pub(crate) async fn retry_replay_and_cancel_follow_the_states(f: &dyn StoreFacto
         .complete(vec![success(&all[4], "w", 1)])
         .await
         .expect("complete");
-    assert_eq!(late, vec![CompletionStatus::LeaseLost]);
+    assert_eq!(late, vec![LeaseCheck::Lost]);
     let still = outbox.get(&all[4]).await.expect("get").expect("kept");
     assert_eq!(still.meta.status, MessageStatus::Cancelled);
 
@@ -1107,7 +1107,7 @@ pub(crate) async fn retry_replay_and_cancel_follow_the_states(f: &dyn StoreFacto
                 id,
                 "w",
                 1,
-                Outcome::Failed {
+                Decision::Failed {
                     reason: "exhausted".into(),
                 },
             )
@@ -1326,7 +1326,7 @@ pub(crate) async fn attempts_are_listed_oldest_first(f: &dyn StoreFactory) {
     let attempts = outbox.attempts(&id).await.expect("attempts");
     let numbers: Vec<u32> = attempts.iter().map(|a| a.number).collect();
     assert_eq!(numbers, [1, 2, 3]);
-    let outcomes: Vec<&str> = attempts.iter().map(|a| a.outcome.as_str()).collect();
+    let outcomes: Vec<&str> = attempts.iter().map(|a| a.decision.as_str()).collect();
     assert_eq!(outcomes, ["retry", "retry", "succeeded"]);
     assert!(attempts.iter().all(|a| a.message_id == id));
     let meta = outbox.get(&id).await.expect("get").expect("kept");
@@ -1361,7 +1361,7 @@ pub(crate) async fn history_is_purged_after_its_retention(f: &dyn StoreFactory) 
                 &bad_id,
                 "w",
                 1,
-                Outcome::Failed {
+                Decision::Failed {
                     reason: "exhausted".into(),
                 },
             ),
@@ -1445,7 +1445,7 @@ pub(crate) async fn concurrent_claimers_never_take_the_same_message(f: &dyn Stor
                     .map(|m| success(&m.meta.id, &owner, 1))
                     .collect();
                 let statuses = store.complete(done).await.expect("complete");
-                assert!(statuses.iter().all(|s| *s == CompletionStatus::Applied));
+                assert!(statuses.iter().all(|s| *s == LeaseCheck::Held));
                 mine.extend(batch.into_iter().map(|m| m.meta.id));
                 tokio::task::yield_now().await;
             }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::future::BoxFuture;
 use roundtrip_delivery::message::{
-    Completion, Enqueued, MessageId, NewAttempt, NewMessage, Outcome,
+    Completion, Decision, Enqueued, MessageId, NewAttempt, NewMessage,
 };
 use roundtrip_delivery::outbox::{Error, Outbox};
 use url::Url;
@@ -87,11 +87,11 @@ pub(crate) fn success(id: &MessageId, owner: &str, number: u32) -> Completion {
             "ok".into(),
             false,
         ),
-        outcome: Outcome::Succeeded,
+        decision: Decision::Succeeded,
     }
 }
 
-pub(crate) fn failure(id: &MessageId, owner: &str, number: u32, outcome: Outcome) -> Completion {
+pub(crate) fn failure(id: &MessageId, owner: &str, number: u32, decision: Decision) -> Completion {
     Completion {
         message_id: id.clone(),
         owner: owner.into(),
@@ -100,7 +100,7 @@ pub(crate) fn failure(id: &MessageId, owner: &str, number: u32, outcome: Outcome
             "boom".into(),
             false,
         ),
-        outcome,
+        decision,
     }
 }
 
