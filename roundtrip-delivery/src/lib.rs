@@ -11,4 +11,5 @@ pub mod retry;
 pub mod signing;
 pub mod sqlite;
 pub mod ssrf;
+mod store;
 pub mod worker;

@@ -32,6 +32,9 @@ use std::time::{Duration, SystemTime};
 use futures_util::future::BoxFuture;
 use tokio::sync::watch;
 
+pub(crate) use crate::store::error::ErrorKind;
+use crate::store::error::Repr;
+
 pub use crate::message::{
     Attempt, Completion, Decision, Enqueued, LeaseCheck, Message, MessageId, MessageKind,
     MessageMeta, MessageStatus, NewAttempt, NewMessage,
@@ -301,145 +304,103 @@ impl Wakeup {
 /// Ask it what went wrong with the `is_*` predicates; new kinds of errors may be added
 /// without breaking callers. Messages never hold message bodies or secrets.
 pub struct Error {
-    inner: Box<Inner>,
-}
-
-struct Inner {
-    kind: ErrorKind,
-    message: String,
-    source: Option<Box<dyn std::error::Error + Send + Sync>>,
-}
-
-/// The kinds of [`Error`]; private so that new ones can be added.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ErrorKind {
-    /// The database cannot be reached, is busy past the timeout, or failed an I/O.
-    Unavailable,
-    /// The database is locked by another connection or process past the busy timeout.
-    Locked,
-    /// The database file cannot be written.
-    ReadOnly,
-    /// A message was refused before storing (bad URL, too big, bad header).
-    Invalid,
-    /// No message with that id.
-    NotFound,
-    /// The message's state does not allow the operation.
-    Conflict,
-    /// The store was shut down.
-    Closed,
-    /// Stored data could not be read back, or a migration failed.
-    Corrupt,
+    repr: Repr,
 }
 
 impl Error {
     pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error {
-            inner: Box::new(Inner {
-                kind,
-                message: message.into(),
-                source: None,
-            }),
-        }
+        Repr::new(kind, message).into()
     }
 
     pub(crate) fn with_source(
-        mut self,
+        self,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Self {
-        self.inner.source = Some(source.into());
-        self
+        self.repr.with_source(source).into()
+    }
+
+    /// Stored data that cannot be read back.
+    pub(crate) fn corrupt(message: impl Into<String>) -> Self {
+        Repr::corrupt(message).into()
     }
 
     /// The database could not be reached or used right now (I/O error, disk full, connection
     /// lost, or locked past the busy timeout). Trying again later may succeed.
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self.inner.kind,
-            ErrorKind::Unavailable | ErrorKind::Locked | ErrorKind::Closed
-        )
+        self.repr.kind().is_unavailable()
     }
 
     /// Another connection or process held the database locked past the busy timeout.
     pub fn is_locked(&self) -> bool {
-        self.inner.kind == ErrorKind::Locked
+        self.repr.kind() == ErrorKind::Locked
     }
 
     /// The database cannot be written (file permissions, read-only mount, or opened
     /// read-only).
     pub fn is_read_only(&self) -> bool {
-        self.inner.kind == ErrorKind::ReadOnly
+        self.repr.kind() == ErrorKind::ReadOnly
     }
 
     /// A message was refused before it was stored: nothing was enqueued.
     pub fn is_invalid(&self) -> bool {
-        self.inner.kind == ErrorKind::Invalid
+        self.repr.kind() == ErrorKind::Invalid
     }
 
     /// No message has the given id.
     pub fn is_not_found(&self) -> bool {
-        self.inner.kind == ErrorKind::NotFound
+        self.repr.kind() == ErrorKind::NotFound
     }
 
     /// The message's state does not allow the operation (retry of a live message, cancel of
     /// a finished one).
     pub fn is_conflict(&self) -> bool {
-        self.inner.kind == ErrorKind::Conflict
+        self.repr.kind() == ErrorKind::Conflict
     }
 
     /// The store was shut down.
     pub fn is_closed(&self) -> bool {
-        self.inner.kind == ErrorKind::Closed
+        self.repr.kind() == ErrorKind::Closed
     }
 
     /// Stored data could not be read back or the schema could not be brought up to date.
     pub fn is_corrupt(&self) -> bool {
-        self.inner.kind == ErrorKind::Corrupt
-    }
-
-    #[allow(dead_code)]
-    pub(crate) fn kind(&self) -> ErrorKind {
-        self.inner.kind
+        self.repr.kind() == ErrorKind::Corrupt
     }
 
     /// An error of the same kind and message, for callers that each need their own copy (a
     /// failed group commit answers every caller in it).
     pub(crate) fn duplicate(&self) -> Self {
-        let mut copy = Error::new(self.inner.kind, self.inner.message.clone());
-        if let Some(source) = &self.inner.source {
-            copy.inner.source = Some(source.to_string().into());
-        }
-        copy
+        self.repr.duplicate().into()
+    }
+}
+
+impl From<Repr> for Error {
+    fn from(repr: Repr) -> Self {
+        Error { repr }
+    }
+}
+
+impl From<Error> for Repr {
+    fn from(error: Error) -> Self {
+        error.repr
     }
 }
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("outbox::Error");
-        d.field("kind", &self.inner.kind);
-        d.field("message", &self.inner.message);
-        if let Some(source) = &self.inner.source {
-            d.field("source", source);
-        }
-        d.finish()
+        self.repr.debug("outbox::Error", f)
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.inner.message)?;
-        if let Some(source) = &self.inner.source {
-            write!(f, ": {source}")?;
-        }
-        Ok(())
+        fmt::Display::fmt(&self.repr, f)
     }
 }
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.inner
-            .source
-            .as_ref()
-            .map(|s| &**s as &(dyn std::error::Error + 'static))
+        self.repr.source()
     }
 }
 

@@ -6,24 +6,30 @@
 //! callers' clocks, stored as `timestamptz`.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use futures_util::future::BoxFuture;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
-use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Postgres, Row, Transaction};
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Postgres, Row, Transaction};
 
-use super::error::{from_migrate, from_postgres};
+use super::error::from_postgres;
+use super::rows::{self, json_text};
+use super::rules::{
+    check_url, event_rows, event_types_key, failing_reason, generate_id, gone_reason, log_disabled,
+    normalize_event_types, secret_or_generate,
+};
 use super::{
     CreatedEndpoint, DEFAULT_FAILURE_WINDOW, DEFAULT_ROTATION_GRACE, Endpoint, EndpointFilter,
     EndpointPage, EndpointStore, EndpointUpdate, Error, HealthSignal, HealthUpdate, NewEndpoint,
-    RotatedSecret, Rotation, check_url, disabled_error, disabled_from, event_rows, event_types_key,
-    failing_reason, generate_id, gone_reason, health, json_text, log_disabled,
-    normalize_event_types, parse_event_types, parse_metadata, parse_secret, parse_url,
-    secret_or_generate,
+    RotatedSecret, Rotation, endpoint_setters, health,
 };
 use crate::message::MessageMeta;
-use crate::postgres::{from_us, quote_ident, to_us, valid_schema_name};
+use crate::postgres::connect::{
+    self, Migration, cannot_open, check_schema, parse_url, quote_ident, redact_url,
+};
 use crate::signing::Secret;
+use crate::store::error::{Repr, Subject};
+use crate::store::time::{from_us, to_us};
 use crate::worker::{AttemptObserver, AttemptReport, SecretSource, SecretSourceError};
 
 /// A `timestamptz` column as microseconds since the Unix epoch.
@@ -252,17 +258,10 @@ pub struct PgEndpointOptions {
 impl std::fmt::Debug for PgEndpointOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgEndpointOptions")
-            .field("url", &redact(&self.url))
+            .field("url", &redact_url(&self.url))
             .field("schema", &self.schema)
             .field("max_connections", &self.max_connections)
             .finish_non_exhaustive()
-    }
-}
-
-fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(parsed) => crate::message::redact_url(&parsed),
-        Err(_) => "(an unparsable URL)".to_owned(),
     }
 }
 
@@ -312,31 +311,7 @@ impl PgEndpointOptions {
         self
     }
 
-    /// How long a rotated-out secret keeps signing, unless a rotation says otherwise
-    /// (default 24 hours).
-    pub fn rotation_grace(mut self, grace: Duration) -> Self {
-        self.rotation_grace = grace;
-        self
-    }
-
-    /// How long an endpoint may fail without a success before it is disabled (default 5
-    /// days).
-    pub fn failure_window(mut self, window: Duration) -> Self {
-        self.failure_window = window;
-        self
-    }
-
-    fn check_schema(&self) -> Result<(), Error> {
-        if valid_schema_name(&self.schema) {
-            Ok(())
-        } else {
-            Err(Error::invalid(format!(
-                "the schema name `{}` is invalid: use letters, digits and `_`, not starting with \
-                 a digit, at most 63 bytes",
-                self.schema.chars().take(80).collect::<String>()
-            )))
-        }
-    }
+    endpoint_setters!();
 }
 
 /// Webhook endpoints in a PostgreSQL schema. Cheap to clone; every clone is the same store.
@@ -363,61 +338,6 @@ impl std::fmt::Debug for PgEndpointStore {
     }
 }
 
-fn endpoint_from_row(row: &PgRow) -> Result<Endpoint, Error> {
-    let get_err = |e: sqlx::Error| from_postgres(e);
-    let url: String = row.try_get("url").map_err(get_err)?;
-    let event_types: String = row.try_get("event_types").map_err(get_err)?;
-    let metadata: String = row.try_get("metadata").map_err(get_err)?;
-    let time = |column: &str| -> Result<Option<SystemTime>, Error> {
-        Ok(row
-            .try_get::<Option<i64>, _>(column)
-            .map_err(from_postgres)?
-            .map(from_us))
-    };
-    let kind: Option<String> = row.try_get("disabled_kind").map_err(get_err)?;
-    Ok(Endpoint {
-        id: row.try_get("id").map_err(get_err)?,
-        url: parse_url(&url)?,
-        description: row.try_get("description").map_err(get_err)?,
-        event_types: parse_event_types(&event_types)?,
-        metadata: parse_metadata(&metadata)?,
-        disabled: disabled_from(
-            row.try_get("enabled").map_err(get_err)?,
-            time("disabled_at")?,
-            kind.as_deref(),
-            row.try_get("disabled_reason").map_err(get_err)?,
-        ),
-        created_at: time("created_at")?.unwrap_or(UNIX_EPOCH),
-        updated_at: time("updated_at")?.unwrap_or(UNIX_EPOCH),
-        failing_since: time("failing_since")?,
-        last_success_at: time("last_success_at")?,
-        rotation_ends_at: time("rotation_ends_at")?,
-    })
-}
-
-/// Creates the schema and brings the tables up to date, on one connection whose
-/// `search_path` is the schema (the migration names its tables without one).
-async fn migrate(connect: &PgConnectOptions, schema: &str) -> Result<(), Error> {
-    let quoted = quote_ident(schema);
-    let mut conn: PgConnection = connect
-        .clone()
-        .options([("search_path", quoted.as_str())])
-        .connect()
-        .await
-        .map_err(from_postgres)?;
-    let mut migrator = sqlx::migrate!("./migrations/endpoints-postgres");
-    // Created under the migrator's advisory lock, so concurrent starts cannot race on it.
-    migrator.create_schema(quoted.clone());
-    migrator.dangerous_set_table_name(format!("{quoted}._roundtrip_endpoint_migrations"));
-    let result = migrator
-        .run_direct(None, &mut conn, false)
-        .await
-        .map_err(|e| from_migrate(e, from_postgres));
-    // Closing ends the session, which also drops the advisory lock if a failure left it held.
-    let _ = conn.close().await;
-    result
-}
-
 impl PgEndpointStore {
     /// Connects to the database at `url` with the default options (schema `roundtrip`).
     pub async fn connect(url: &str) -> Result<Self, Error> {
@@ -427,33 +347,31 @@ impl PgEndpointStore {
     /// Connects: creates the schema and brings the endpoint tables up to date (safe when
     /// several processes start at once), and opens the pool.
     pub async fn connect_with(options: PgEndpointOptions) -> Result<Self, Error> {
-        options.check_schema()?;
-        let shown = redact(&options.url);
-        let opening = |e: Error| {
-            let kind = e.kind();
-            Error::new(
-                kind,
-                format!(
-                    "cannot open the webhook endpoint tables in `{shown}` (schema `{}`)",
-                    options.schema
-                ),
-            )
-            .with_source(e)
+        check_schema(&options.schema, Subject::Endpoints)?;
+        let opening = |e: Repr| {
+            Error::from(cannot_open(
+                e,
+                &options.url,
+                &options.schema,
+                Subject::Endpoints,
+            ))
         };
-        let connect = options
-            .url
-            .parse::<PgConnectOptions>()
-            .map_err(|e| {
-                opening(
-                    Error::invalid(
-                        "the database URL is invalid; expected postgres://user:password@host:port/database",
-                    )
-                    .with_source(e),
-                )
-            })?
-            .application_name(&options.application_name)
-            .disable_statement_logging();
-        migrate(&connect, &options.schema).await.map_err(opening)?;
+        let connect = parse_url(&options.url, &options.application_name, Subject::Endpoints)
+            .map_err(opening)?;
+        let migration = Migration {
+            migrator: sqlx::migrate!("./migrations/endpoints-postgres"),
+            table: "_roundtrip_endpoint_migrations",
+            subject: Subject::Endpoints,
+        };
+        connect::migrate(
+            &connect,
+            &options.schema,
+            options.acquire_timeout,
+            false,
+            migration,
+        )
+        .await
+        .map_err(opening)?;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .min_connections(0)
@@ -496,7 +414,7 @@ impl PgEndpointStore {
             .await
             .map_err(from_postgres)?;
         match row {
-            Some(row) => endpoint_from_row(&row),
+            Some(row) => rows::endpoint(&row),
             None => Err(Error::not_found(id)),
         }
     }
@@ -608,17 +526,7 @@ impl PgEndpointStore {
             .fetch_all(&self.shared.pool)
             .await
             .map_err(from_postgres)?;
-        let mut endpoints = rows
-            .iter()
-            .map(endpoint_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next = if endpoints.len() > limit {
-            endpoints.truncate(limit);
-            endpoints.last().map(|e| e.id.clone())
-        } else {
-            None
-        };
-        Ok(EndpointPage { endpoints, next })
+        rows::page(&rows, filter)
     }
 
     async fn update_endpoint(&self, id: &str, update: EndpointUpdate) -> Result<Endpoint, Error> {
@@ -753,7 +661,7 @@ impl PgEndpointStore {
             .fetch_all(&self.shared.pool)
             .await
             .map_err(from_postgres)?;
-        rows.iter().map(endpoint_from_row).collect()
+        rows.iter().map(rows::endpoint).collect()
     }
 
     async fn secrets_of(&self, id: &str) -> Result<Vec<Secret>, Error> {
@@ -763,29 +671,7 @@ impl PgEndpointStore {
             .fetch_all(&self.shared.pool)
             .await
             .map_err(from_postgres)?;
-        let Some(first) = rows.first() else {
-            return Err(Error::not_found(id));
-        };
-        let enabled: bool = first.try_get("enabled").map_err(from_postgres)?;
-        if !enabled {
-            let reason: Option<String> = first.try_get("disabled_reason").map_err(from_postgres)?;
-            return Err(disabled_error(id, reason.as_deref()));
-        }
-        let mut secrets = Vec::with_capacity(rows.len());
-        for row in &rows {
-            if let Some(text) = row
-                .try_get::<Option<String>, _>("secret")
-                .map_err(from_postgres)?
-            {
-                secrets.push(parse_secret(&text)?);
-            }
-        }
-        if secrets.is_empty() {
-            return Err(Error::corrupt(format!(
-                "the webhook endpoint `{id}` has no current secret; rotate it to make one"
-            )));
-        }
-        Ok(secrets)
+        rows::signing_secrets(id, &rows)
     }
 
     async fn record(

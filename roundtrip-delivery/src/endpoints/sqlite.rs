@@ -7,27 +7,28 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use futures_util::future::BoxFuture;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow, SqliteSynchronous,
-};
-use sqlx::{ConnectOptions, Row, Sqlite, Transaction};
+use sqlx::sqlite::{SqliteConnection, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, Sqlite, Transaction};
 
-use super::error::{from_migrate, from_sqlite};
+use super::error::from_sqlite;
+use super::rows::{self, json_text};
+use super::rules::{
+    check_url, event_rows, event_types_key, failing_reason, generate_id, gone_reason, log_disabled,
+    normalize_event_types, secret_or_generate,
+};
 use super::{
     CreatedEndpoint, DEFAULT_FAILURE_WINDOW, DEFAULT_ROTATION_GRACE, Endpoint, EndpointFilter,
     EndpointPage, EndpointStore, EndpointUpdate, Error, HealthSignal, HealthUpdate, NewEndpoint,
-    RotatedSecret, Rotation, check_url, disabled_error, disabled_from, event_rows, event_types_key,
-    failing_reason, generate_id, gone_reason, health, json_text, log_disabled,
-    normalize_event_types, parse_event_types, parse_metadata, parse_secret, parse_url,
-    secret_or_generate,
+    RotatedSecret, Rotation, endpoint_setters, health,
 };
 use crate::message::MessageMeta;
 use crate::signing::Secret;
-use crate::sqlite::{from_ms, to_ms};
+use crate::sqlite::connect::{self, cannot_open};
+use crate::store::error::{Repr, Subject};
+use crate::store::time::{from_ms, to_ms};
 use crate::worker::{AttemptObserver, AttemptReport, SecretSource, SecretSourceError};
 
 /// The endpoint columns every read returns; `?1` is the current time (for the rotation).
@@ -101,19 +102,7 @@ impl SqliteEndpointOptions {
         self
     }
 
-    /// How long a rotated-out secret keeps signing, unless a rotation says otherwise
-    /// (default 24 hours).
-    pub fn rotation_grace(mut self, grace: Duration) -> Self {
-        self.rotation_grace = grace;
-        self
-    }
-
-    /// How long an endpoint may fail without a success before it is disabled (default 5
-    /// days).
-    pub fn failure_window(mut self, window: Duration) -> Self {
-        self.failure_window = window;
-        self
-    }
+    endpoint_setters!();
 }
 
 /// Webhook endpoints in a SQLite file. Cheap to clone; every clone is the same store.
@@ -140,39 +129,6 @@ impl std::fmt::Debug for SqliteEndpointStore {
     }
 }
 
-fn endpoint_from_row(row: &SqliteRow) -> Result<Endpoint, Error> {
-    let get_err = |e: sqlx::Error| from_sqlite(e);
-    let url: String = row.try_get("url").map_err(get_err)?;
-    let event_types: String = row.try_get("event_types").map_err(get_err)?;
-    let metadata: String = row.try_get("metadata").map_err(get_err)?;
-    let enabled: i64 = row.try_get("enabled").map_err(get_err)?;
-    let time = |column: &str| -> Result<Option<SystemTime>, Error> {
-        Ok(row
-            .try_get::<Option<i64>, _>(column)
-            .map_err(from_sqlite)?
-            .map(from_ms))
-    };
-    let kind: Option<String> = row.try_get("disabled_kind").map_err(get_err)?;
-    Ok(Endpoint {
-        id: row.try_get("id").map_err(get_err)?,
-        url: parse_url(&url)?,
-        description: row.try_get("description").map_err(get_err)?,
-        event_types: parse_event_types(&event_types)?,
-        metadata: parse_metadata(&metadata)?,
-        disabled: disabled_from(
-            enabled != 0,
-            time("disabled_at")?,
-            kind.as_deref(),
-            row.try_get("disabled_reason").map_err(get_err)?,
-        ),
-        created_at: time("created_at")?.unwrap_or(UNIX_EPOCH),
-        updated_at: time("updated_at")?.unwrap_or(UNIX_EPOCH),
-        failing_since: time("failing_since")?,
-        last_success_at: time("last_success_at")?,
-        rotation_ends_at: time("rotation_ends_at")?,
-    })
-}
-
 async fn read(
     conn: &mut SqliteConnection,
     id: &str,
@@ -184,7 +140,7 @@ async fn read(
         .fetch_optional(conn)
         .await
         .map_err(from_sqlite)?;
-    row.as_ref().map(endpoint_from_row).transpose()
+    row.as_ref().map(rows::endpoint).transpose()
 }
 
 async fn must_read(
@@ -243,58 +199,39 @@ impl SqliteEndpointStore {
     /// and brings the endpoint tables up to date. Must be called inside a Tokio runtime.
     pub async fn open(options: SqliteEndpointOptions) -> Result<Self, Error> {
         let path = options.path.clone();
-        let opening = |e: Error| {
-            let kind = e.kind();
-            Error::new(
-                kind,
-                format!(
-                    "cannot open the webhook endpoint tables in `{}`",
-                    path.display()
-                ),
-            )
-            .with_source(e)
-        };
+        let opening = |e: Repr| Error::from(cannot_open(e, &path, Subject::Endpoints));
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(0)
-            .connect_with(
-                SqliteConnectOptions::new()
-                    .filename(&path)
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Full)
-                    .busy_timeout(options.busy_timeout)
-                    .foreign_keys(false)
-                    .disable_statement_logging(),
-            )
+            .connect_with(connect::writer_options(
+                &path,
+                SqliteSynchronous::Full,
+                options.busy_timeout,
+            ))
             .await
-            .map_err(|e| opening(from_sqlite(e)))?;
+            .map_err(|e| opening(from_sqlite(e).into()))?;
         {
             let mut conn = writer
                 .acquire()
                 .await
-                .map_err(|e| opening(from_sqlite(e)))?;
-            let mut migrator = sqlx::migrate!("./migrations/endpoints-sqlite");
-            migrator.dangerous_set_table_name("_roundtrip_endpoint_migrations");
-            // `run_direct` on the connection: `Migrator::run`'s `Acquire` bound makes the
-            // future not `Send` for generic callers such as request handlers.
-            migrator
-                .run_direct(None, &mut *conn, false)
-                .await
-                .map_err(|e| opening(from_migrate(e, from_sqlite)))?;
-        }
-        let readers = SqlitePoolOptions::new()
-            .max_connections(options.readers)
-            .min_connections(0)
-            .connect_with(
-                SqliteConnectOptions::new()
-                    .filename(&path)
-                    .read_only(true)
-                    .busy_timeout(options.busy_timeout)
-                    .disable_statement_logging(),
+                .map_err(|e| opening(from_sqlite(e).into()))?;
+            connect::migrate(
+                sqlx::migrate!("./migrations/endpoints-sqlite"),
+                "_roundtrip_endpoint_migrations",
+                &mut conn,
+                Subject::Endpoints,
             )
             .await
-            .map_err(|e| opening(from_sqlite(e)))?;
+            .map_err(opening)?;
+        }
+        let readers = connect::open_readers(
+            &path,
+            options.readers,
+            options.busy_timeout,
+            Subject::Endpoints,
+        )
+        .await
+        .map_err(opening)?;
         Ok(SqliteEndpointStore {
             shared: Arc::new(Shared {
                 writer,
@@ -383,17 +320,7 @@ impl SqliteEndpointStore {
             .fetch_all(&mut *self.reader().await?)
             .await
             .map_err(from_sqlite)?;
-        let mut endpoints = rows
-            .iter()
-            .map(endpoint_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next = if endpoints.len() > limit {
-            endpoints.truncate(limit);
-            endpoints.last().map(|e| e.id.clone())
-        } else {
-            None
-        };
-        Ok(EndpointPage { endpoints, next })
+        rows::page(&rows, filter)
     }
 
     async fn update_endpoint(&self, id: &str, update: EndpointUpdate) -> Result<Endpoint, Error> {
@@ -571,7 +498,7 @@ impl SqliteEndpointStore {
             .fetch_all(&mut *self.reader().await?)
             .await
             .map_err(from_sqlite)?;
-        rows.iter().map(endpoint_from_row).collect()
+        rows.iter().map(rows::endpoint).collect()
     }
 
     async fn secrets_of(&self, id: &str) -> Result<Vec<Secret>, Error> {
@@ -585,29 +512,7 @@ impl SqliteEndpointStore {
         .fetch_all(&mut *self.reader().await?)
         .await
         .map_err(from_sqlite)?;
-        let Some(first) = rows.first() else {
-            return Err(Error::not_found(id));
-        };
-        let enabled: i64 = first.try_get("enabled").map_err(from_sqlite)?;
-        if enabled == 0 {
-            let reason: Option<String> = first.try_get("disabled_reason").map_err(from_sqlite)?;
-            return Err(disabled_error(id, reason.as_deref()));
-        }
-        let mut secrets = Vec::with_capacity(rows.len());
-        for row in &rows {
-            if let Some(text) = row
-                .try_get::<Option<String>, _>("secret")
-                .map_err(from_sqlite)?
-            {
-                secrets.push(parse_secret(&text)?);
-            }
-        }
-        if secrets.is_empty() {
-            return Err(Error::corrupt(format!(
-                "the webhook endpoint `{id}` has no current secret; rotate it to make one"
-            )));
-        }
-        Ok(secrets)
+        rows::signing_secrets(id, &rows)
     }
 
     async fn record(

@@ -21,8 +21,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sqlx::PgPool;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use super::errors::from_sqlx;
-use super::queries;
+use super::enqueue;
+use super::from_sqlx;
 use super::sql::Statements;
 use crate::message::{Enqueued, NewMessage};
 use crate::outbox::{Error, ErrorKind, Wakeups};
@@ -56,11 +56,11 @@ impl Writer {
     pub(crate) async fn write(&self, messages: &[NewMessage]) -> Result<Vec<Enqueued>, Error> {
         let out = if messages.iter().all(|m| m.idempotency_key.is_none()) {
             // One statement: its own transaction, one round trip.
-            queries::insert_unkeyed(&self.pool, &self.sql, messages, &self.channel).await?
+            enqueue::insert_unkeyed(&self.pool, &self.sql, messages, &self.channel).await?
         } else {
             let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
             let out =
-                queries::insert_messages(&mut tx, &self.sql, messages, Some(&self.channel)).await?;
+                enqueue::insert_messages(&mut tx, &self.sql, messages, Some(&self.channel)).await?;
             tx.commit().await.map_err(from_sqlx)?;
             out
         };

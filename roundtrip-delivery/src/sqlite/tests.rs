@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use sqlx::{Connection, SqliteConnection};
 use url::Url;
 
-use super::{SqliteOutbox, queries};
+use super::{SqliteOutbox, enqueue};
 use crate::message::{
     Completion, Decision, Enqueued, LeaseCheck, MessageId, NewAttempt, NewMessage,
 };
@@ -71,7 +71,7 @@ async fn write_together(
         .await
         .expect("begin");
     let slices: Vec<&[NewMessage]> = jobs.iter().map(Vec::as_slice).collect();
-    let out = queries::insert_many(&mut conn, &slices, SystemTime::now())
+    let out = enqueue::insert_many(&mut conn, &slices, SystemTime::now())
         .await
         .expect("insert");
     sqlx::query("COMMIT")
@@ -283,8 +283,8 @@ async fn plain_enqueues_commit_in_one_round_trip_and_a_resent_id_falls_back() {
     let mut conn = raw(&path).await;
     let fresh = [vec![a.clone()], vec![b.clone(), c.clone()]];
     let slices: Vec<&[NewMessage]> = fresh.iter().map(Vec::as_slice).collect();
-    assert!(queries::fits_one_statement(&slices));
-    let answers = match queries::enqueue_committed(
+    assert!(enqueue::fits_one_statement(&slices));
+    let answers = match enqueue::enqueue_committed(
         &mut conn,
         "PRAGMA synchronous = FULL; BEGIN IMMEDIATE",
         &slices,
@@ -319,8 +319,8 @@ async fn plain_enqueues_commit_in_one_round_trip_and_a_resent_id_falls_back() {
     let again = [vec![d.clone()], vec![earlier.clone()]];
     let slices: Vec<&[NewMessage]> = again.iter().map(Vec::as_slice).collect();
     let failed =
-        queries::enqueue_committed(&mut conn, "BEGIN IMMEDIATE", &slices, SystemTime::now()).await;
-    assert!(matches!(failed, Err(queries::Failed::Insert(_))));
+        enqueue::enqueue_committed(&mut conn, "BEGIN IMMEDIATE", &slices, SystemTime::now()).await;
+    assert!(matches!(failed, Err(enqueue::Failed::Insert(_))));
     sqlx::query("ROLLBACK")
         .execute(&mut conn)
         .await
@@ -335,7 +335,7 @@ async fn plain_enqueues_commit_in_one_round_trip_and_a_resent_id_falls_back() {
     assert!(answers[1].deduplicated);
     assert_eq!(answers[1].id, *earlier.id());
     assert_eq!(count(&mut other, "SELECT count(*) FROM messages").await, 5);
-    assert!(!queries::fits_one_statement(&[&[
+    assert!(!enqueue::fits_one_statement(&[&[
         msg("paid").idempotency_key("k")
     ]]));
 }
