@@ -42,6 +42,7 @@ mod postgres;
 mod rows;
 mod rules;
 mod sqlite;
+mod tables;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

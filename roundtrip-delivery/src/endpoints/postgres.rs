@@ -13,24 +13,20 @@ use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Postgres, Row, Transaction};
 
 use super::error::from_postgres;
-use super::rows::{self, json_text};
-use super::rules::{
-    check_url, event_rows, event_types_key, failing_reason, generate_id, gone_reason, log_disabled,
-    normalize_event_types, secret_or_generate,
-};
+use super::rows;
+use super::rules::{event_rows, failing_reason, gone_reason};
+use super::tables::{Change, Creation, Tables, endpoint_store};
 use super::{
     CreatedEndpoint, DEFAULT_FAILURE_WINDOW, DEFAULT_ROTATION_GRACE, Endpoint, EndpointFilter,
-    EndpointPage, EndpointStore, EndpointUpdate, Error, HealthSignal, HealthUpdate, NewEndpoint,
-    RotatedSecret, Rotation, endpoint_setters, health,
+    EndpointPage, EndpointUpdate, Error, HealthSignal, HealthUpdate, NewEndpoint, RotatedSecret,
+    Rotation, endpoint_setters, health,
 };
-use crate::message::MessageMeta;
 use crate::postgres::connect::{
     self, Migration, cannot_open, check_schema, parse_url, quote_ident, redact_url,
 };
 use crate::signing::Secret;
 use crate::store::error::{Repr, Subject};
 use crate::store::time::{from_us, to_us};
-use crate::worker::{AttemptObserver, AttemptReport, SecretSource, SecretSourceError};
 
 /// A `timestamptz` column as microseconds since the Unix epoch.
 macro_rules! us {
@@ -397,11 +393,7 @@ impl PgEndpointStore {
         self.shared.pool.close().await;
     }
 
-    async fn begin(&self) -> Result<Transaction<'static, Postgres>, Error> {
-        self.shared.pool.begin().await.map_err(from_postgres)
-    }
-
-    async fn read(
+    async fn read_on(
         &self,
         conn: &mut PgConnection,
         id: &str,
@@ -419,17 +411,7 @@ impl PgEndpointStore {
         }
     }
 
-    /// Locks the endpoint's row for the rest of the transaction.
-    async fn lock(&self, conn: &mut PgConnection, id: &str) -> Result<(), Error> {
-        let found = sqlx::query(sql(&self.shared.sql.lock))
-            .bind(id)
-            .fetch_optional(conn)
-            .await
-            .map_err(from_postgres)?;
-        found.map(|_| ()).ok_or_else(|| Error::not_found(id))
-    }
-
-    async fn duplicate_of(
+    async fn duplicate_on(
         &self,
         conn: &mut PgConnection,
         url: &str,
@@ -445,7 +427,7 @@ impl PgEndpointStore {
             .map_err(from_postgres)
     }
 
-    async fn insert_events(
+    async fn events_on(
         &self,
         conn: &mut PgConnection,
         id: &str,
@@ -459,60 +441,6 @@ impl PgEndpointStore {
             .await
             .map_err(from_postgres)?;
         Ok(())
-    }
-
-    async fn create_endpoint(&self, new: NewEndpoint) -> Result<CreatedEndpoint, Error> {
-        check_url(&new.url)?;
-        let types = normalize_event_types(&new.event_types)?;
-        let key = event_types_key(&types);
-        let types_json = json_text(&types)?;
-        let metadata = json_text(&new.metadata)?;
-        let secret = secret_or_generate(new.secret)?;
-        let id = generate_id();
-        let now = SystemTime::now();
-        let mut tx = self.begin().await?;
-        if let Some(existing) = self
-            .duplicate_of(&mut tx, new.url.as_str(), &key, &id)
-            .await?
-        {
-            return Err(Error::duplicate(&existing));
-        }
-        let inserted = sqlx::query(sql(&self.shared.sql.insert))
-            .bind(&id)
-            .bind(new.url.as_str())
-            .bind(&new.description)
-            .bind(&types_json)
-            .bind(&key)
-            .bind(&metadata)
-            .bind(to_us(now))
-            .execute(&mut *tx)
-            .await
-            .map_err(from_postgres);
-        if let Err(err) = inserted {
-            // Another process created the same endpoint between the check and the insert.
-            if err.is_conflict() {
-                drop(tx);
-                let mut conn = self.shared.pool.acquire().await.map_err(from_postgres)?;
-                if let Some(existing) = self
-                    .duplicate_of(&mut conn, new.url.as_str(), &key, &id)
-                    .await?
-                {
-                    return Err(Error::duplicate(&existing));
-                }
-            }
-            return Err(err);
-        }
-        self.insert_events(&mut tx, &id, &types).await?;
-        sqlx::query(sql(&self.shared.sql.insert_first_secret))
-            .bind(&id)
-            .bind(secret.to_string())
-            .bind(to_us(now))
-            .execute(&mut *tx)
-            .await
-            .map_err(from_postgres)?;
-        let endpoint = self.read(&mut tx, &id, now).await?;
-        tx.commit().await.map_err(from_postgres)?;
-        Ok(CreatedEndpoint { endpoint, secret })
     }
 
     async fn list_endpoints(&self, filter: &EndpointFilter) -> Result<EndpointPage, Error> {
@@ -529,129 +457,9 @@ impl PgEndpointStore {
         rows::page(&rows, filter)
     }
 
-    async fn update_endpoint(&self, id: &str, update: EndpointUpdate) -> Result<Endpoint, Error> {
-        if let Some(url) = &update.url {
-            check_url(url)?;
-        }
-        let types = update
-            .event_types
-            .as_deref()
-            .map(normalize_event_types)
-            .transpose()?;
-        let now = SystemTime::now();
-        let mut tx = self.begin().await?;
-        self.lock(&mut tx, id).await?;
-        let current = self.read(&mut tx, id, now).await?;
-        if update.is_empty() {
-            return Ok(current);
-        }
-        let url = update.url.unwrap_or_else(|| current.url.clone());
-        let types = types.unwrap_or_else(|| current.event_types.clone());
-        let key = event_types_key(&types);
-        let types_changed = types != current.event_types;
-        if (url != current.url || types_changed)
-            && let Some(existing) = self.duplicate_of(&mut tx, url.as_str(), &key, id).await?
-        {
-            return Err(Error::duplicate(&existing));
-        }
-        let description = update.description.unwrap_or(current.description);
-        let metadata = update.metadata.unwrap_or(current.metadata);
-        sqlx::query(sql(&self.shared.sql.update))
-            .bind(id)
-            .bind(url.as_str())
-            .bind(&description)
-            .bind(json_text(&types)?)
-            .bind(&key)
-            .bind(json_text(&metadata)?)
-            .bind(to_us(now))
-            .execute(&mut *tx)
-            .await
-            .map_err(from_postgres)?;
-        if types_changed {
-            sqlx::query(sql(&self.shared.sql.delete_events))
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(from_postgres)?;
-            self.insert_events(&mut tx, id, &types).await?;
-        }
-        let endpoint = self.read(&mut tx, id, now).await?;
-        tx.commit().await.map_err(from_postgres)?;
-        Ok(endpoint)
-    }
-
-    async fn delete_endpoint(&self, id: &str) -> Result<(), Error> {
-        // The events and secrets go with it (ON DELETE CASCADE).
-        let deleted = sqlx::query(sql(&self.shared.sql.delete))
-            .bind(id)
-            .execute(&self.shared.pool)
-            .await
-            .map_err(from_postgres)?
-            .rows_affected();
-        if deleted == 0 {
-            return Err(Error::not_found(id));
-        }
-        self.shared.tracker.forget(id);
-        Ok(())
-    }
-
-    async fn rotate(&self, id: &str, rotation: Rotation) -> Result<RotatedSecret, Error> {
-        let grace = rotation.grace.unwrap_or(self.shared.options.rotation_grace);
-        let secret = secret_or_generate(rotation.secret)?;
-        let now = SystemTime::now();
-        let expires = now.checked_add(grace).unwrap_or(now);
-        let mut tx = self.begin().await?;
-        self.lock(&mut tx, id).await?;
-        sqlx::query(sql(&self.shared.sql.rotate))
-            .bind(id)
-            .bind(to_us(now))
-            .bind(to_us(expires))
-            .bind(secret.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(from_postgres)?;
-        let endpoint = self.read(&mut tx, id, now).await?;
-        tx.commit().await.map_err(from_postgres)?;
-        Ok(RotatedSecret {
-            endpoint,
-            secret,
-            // As stored, so that it equals the endpoint's `rotation_ends_at`.
-            previous_expires_at: from_us(to_us(expires)),
-        })
-    }
-
-    /// Enables (`None`) or disables (`Some((kind, reason))`) an endpoint at `at`; answers the
-    /// endpoint and whether anything changed.
-    async fn set_enabled(
-        &self,
-        id: &str,
-        disable: Option<(&str, &str)>,
-        at: SystemTime,
-    ) -> Result<(Endpoint, bool), Error> {
-        let mut tx = self.begin().await?;
-        let query = match disable {
-            None => sqlx::query(sql(&self.shared.sql.enable))
-                .bind(id)
-                .bind(to_us(at)),
-            Some((kind, reason)) => sqlx::query(sql(&self.shared.sql.disable))
-                .bind(id)
-                .bind(to_us(at))
-                .bind(kind)
-                .bind(reason),
-        };
-        let changed = query
-            .execute(&mut *tx)
-            .await
-            .map_err(from_postgres)?
-            .rows_affected()
-            > 0;
-        let endpoint = self.read(&mut tx, id, at).await?;
-        tx.commit().await.map_err(from_postgres)?;
-        if changed {
-            self.shared.tracker.forget(id);
-            log_disabled(&endpoint);
-        }
-        Ok((endpoint, changed))
+    async fn get_endpoint(&self, id: &str) -> Result<Endpoint, Error> {
+        let mut conn = self.shared.pool.acquire().await.map_err(from_postgres)?;
+        self.read_on(&mut conn, id, SystemTime::now()).await
     }
 
     async fn matching_endpoints(&self, event: &str) -> Result<Vec<Endpoint>, Error> {
@@ -712,7 +520,7 @@ impl PgEndpointStore {
                 if enabled && failing_for >= window {
                     let reason = failing_reason(window);
                     let (endpoint, changed) =
-                        self.set_enabled(id, Some(("failing", &reason)), at).await?;
+                        Tables::set_enabled(self, id, Some(("failing", &reason)), at).await?;
                     return Ok(HealthUpdate {
                         failing_since: endpoint.failing_since,
                         disabled: changed.then_some(endpoint),
@@ -725,7 +533,8 @@ impl PgEndpointStore {
             }
             HealthSignal::Gone => {
                 let reason = gone_reason();
-                let (endpoint, changed) = self.set_enabled(id, Some(("gone", &reason)), at).await?;
+                let (endpoint, changed) =
+                    Tables::set_enabled(self, id, Some(("gone", &reason)), at).await?;
                 Ok(HealthUpdate {
                     failing_since: endpoint.failing_since,
                     disabled: changed.then_some(endpoint),
@@ -735,96 +544,157 @@ impl PgEndpointStore {
     }
 }
 
-impl EndpointStore for PgEndpointStore {
-    fn create(&self, endpoint: NewEndpoint) -> BoxFuture<'_, Result<CreatedEndpoint, Error>> {
-        Box::pin(self.create_endpoint(endpoint))
+endpoint_store!(PgEndpointStore);
+
+/// The statements of the changes. A change locks its endpoint's row (`FOR UPDATE`), so
+/// concurrent changes from several processes apply one after the other; deleting an
+/// endpoint takes its event types and secrets with it (`ON DELETE CASCADE`).
+impl Tables for PgEndpointStore {
+    type Tx = Transaction<'static, Postgres>;
+
+    fn stored(t: SystemTime) -> SystemTime {
+        from_us(to_us(t))
     }
 
-    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Endpoint, Error>> {
-        Box::pin(async move {
-            let mut conn = self.shared.pool.acquire().await.map_err(from_postgres)?;
-            self.read(&mut conn, id, SystemTime::now()).await
-        })
+    async fn begin(&self) -> Result<Self::Tx, Error> {
+        self.shared.pool.begin().await.map_err(from_postgres)
     }
 
-    fn list<'a>(
-        &'a self,
-        filter: &'a EndpointFilter,
-    ) -> BoxFuture<'a, Result<EndpointPage, Error>> {
-        Box::pin(self.list_endpoints(filter))
+    async fn commit(tx: Self::Tx) -> Result<(), Error> {
+        tx.commit().await.map_err(from_postgres)
     }
 
-    fn update<'a>(
-        &'a self,
-        id: &'a str,
-        update: EndpointUpdate,
-    ) -> BoxFuture<'a, Result<Endpoint, Error>> {
-        Box::pin(self.update_endpoint(id, update))
+    async fn read(&self, tx: &mut Self::Tx, id: &str, now: SystemTime) -> Result<Endpoint, Error> {
+        self.read_on(tx, id, now).await
     }
 
-    fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(self.delete_endpoint(id))
+    async fn lock(&self, tx: &mut Self::Tx, id: &str) -> Result<(), Error> {
+        let found = sqlx::query(sql(&self.shared.sql.lock))
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(from_postgres)?;
+        found.map(|_| ()).ok_or_else(|| Error::not_found(id))
     }
 
-    fn rotate_secret<'a>(
-        &'a self,
-        id: &'a str,
-        rotation: Rotation,
-    ) -> BoxFuture<'a, Result<RotatedSecret, Error>> {
-        Box::pin(self.rotate(id, rotation))
+    async fn duplicate_of(
+        &self,
+        tx: &mut Self::Tx,
+        url: &str,
+        key: &str,
+        except: &str,
+    ) -> Result<Option<String>, Error> {
+        self.duplicate_on(tx, url, key, except).await
     }
 
-    fn enable<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Endpoint, Error>> {
-        Box::pin(async move { Ok(self.set_enabled(id, None, SystemTime::now()).await?.0) })
+    async fn duplicate_outside(
+        &self,
+        url: &str,
+        key: &str,
+        except: &str,
+    ) -> Result<Option<String>, Error> {
+        let mut conn = self.shared.pool.acquire().await.map_err(from_postgres)?;
+        self.duplicate_on(&mut conn, url, key, except).await
     }
 
-    fn disable<'a>(
-        &'a self,
-        id: &'a str,
-        reason: &'a str,
-    ) -> BoxFuture<'a, Result<Endpoint, Error>> {
-        Box::pin(async move {
-            Ok(self
-                .set_enabled(id, Some(("manual", reason)), SystemTime::now())
-                .await?
-                .0)
-        })
+    async fn insert(&self, tx: &mut Self::Tx, new: &Creation) -> Result<(), Error> {
+        sqlx::query(sql(&self.shared.sql.insert))
+            .bind(&new.id)
+            .bind(&new.url)
+            .bind(&new.description)
+            .bind(&new.types_json)
+            .bind(&new.key)
+            .bind(&new.metadata_json)
+            .bind(to_us(new.now))
+            .execute(&mut **tx)
+            .await
+            .map_err(from_postgres)?;
+        self.events_on(tx, &new.id, &new.types).await?;
+        sqlx::query(sql(&self.shared.sql.insert_first_secret))
+            .bind(&new.id)
+            .bind(new.secret.to_string())
+            .bind(to_us(new.now))
+            .execute(&mut **tx)
+            .await
+            .map_err(from_postgres)?;
+        Ok(())
     }
 
-    fn matching<'a>(&'a self, event: &'a str) -> BoxFuture<'a, Result<Vec<Endpoint>, Error>> {
-        Box::pin(self.matching_endpoints(event))
+    async fn write(
+        &self,
+        tx: &mut Self::Tx,
+        id: &str,
+        change: &Change,
+        now: SystemTime,
+    ) -> Result<(), Error> {
+        sqlx::query(sql(&self.shared.sql.update))
+            .bind(id)
+            .bind(&change.url)
+            .bind(&change.description)
+            .bind(&change.types_json)
+            .bind(&change.key)
+            .bind(&change.metadata_json)
+            .bind(to_us(now))
+            .execute(&mut **tx)
+            .await
+            .map_err(from_postgres)?;
+        if change.types_changed {
+            sqlx::query(sql(&self.shared.sql.delete_events))
+                .bind(id)
+                .execute(&mut **tx)
+                .await
+                .map_err(from_postgres)?;
+            self.events_on(tx, id, &change.types).await?;
+        }
+        Ok(())
     }
 
-    fn signing_secrets<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Vec<Secret>, Error>> {
-        Box::pin(self.secrets_of(id))
+    async fn delete_rows(&self, id: &str) -> Result<bool, Error> {
+        let deleted = sqlx::query(sql(&self.shared.sql.delete))
+            .bind(id)
+            .execute(&self.shared.pool)
+            .await
+            .map_err(from_postgres)?;
+        Ok(deleted.rows_affected() > 0)
     }
 
-    fn record_health<'a>(
-        &'a self,
-        id: &'a str,
-        result: HealthSignal,
+    async fn add_secret(
+        &self,
+        tx: &mut Self::Tx,
+        id: &str,
+        secret: &Secret,
+        now: SystemTime,
+        expires: SystemTime,
+    ) -> Result<(), Error> {
+        sqlx::query(sql(&self.shared.sql.rotate))
+            .bind(id)
+            .bind(to_us(now))
+            .bind(to_us(expires))
+            .bind(secret.to_string())
+            .execute(&mut **tx)
+            .await
+            .map_err(from_postgres)?;
+        Ok(())
+    }
+
+    async fn write_enabled(
+        &self,
+        tx: &mut Self::Tx,
+        id: &str,
+        disable: Option<(&str, &str)>,
         at: SystemTime,
-    ) -> BoxFuture<'a, Result<HealthUpdate, Error>> {
-        Box::pin(self.record(id, result, at))
-    }
-
-    fn failure_window(&self) -> Duration {
-        self.shared.options.failure_window
-    }
-}
-
-impl SecretSource for PgEndpointStore {
-    fn secrets<'a>(
-        &'a self,
-        message: &'a MessageMeta,
-    ) -> BoxFuture<'a, Result<Vec<Secret>, SecretSourceError>> {
-        health::secrets(self, message)
-    }
-}
-
-impl AttemptObserver for PgEndpointStore {
-    fn finished(&self, report: &AttemptReport<'_>) {
-        let store: Arc<dyn EndpointStore> = Arc::new(self.clone());
-        health::observe(&store, &self.shared.tracker, report);
+    ) -> Result<bool, Error> {
+        let query = match disable {
+            None => sqlx::query(sql(&self.shared.sql.enable))
+                .bind(id)
+                .bind(to_us(at)),
+            Some((kind, reason)) => sqlx::query(sql(&self.shared.sql.disable))
+                .bind(id)
+                .bind(to_us(at))
+                .bind(kind)
+                .bind(reason),
+        };
+        let done = query.execute(&mut **tx).await.map_err(from_postgres)?;
+        Ok(done.rows_affected() > 0)
     }
 }

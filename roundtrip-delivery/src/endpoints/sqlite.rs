@@ -14,22 +14,18 @@ use sqlx::sqlite::{SqliteConnection, SqlitePool, SqlitePoolOptions, SqliteSynchr
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::error::from_sqlite;
-use super::rows::{self, json_text};
-use super::rules::{
-    check_url, event_rows, event_types_key, failing_reason, generate_id, gone_reason, log_disabled,
-    normalize_event_types, secret_or_generate,
-};
+use super::rows;
+use super::rules::{event_rows, failing_reason, gone_reason, log_disabled};
+use super::tables::{Change, Creation, Tables, endpoint_store};
 use super::{
     CreatedEndpoint, DEFAULT_FAILURE_WINDOW, DEFAULT_ROTATION_GRACE, Endpoint, EndpointFilter,
-    EndpointPage, EndpointStore, EndpointUpdate, Error, HealthSignal, HealthUpdate, NewEndpoint,
-    RotatedSecret, Rotation, endpoint_setters, health,
+    EndpointPage, EndpointUpdate, Error, HealthSignal, HealthUpdate, NewEndpoint, RotatedSecret,
+    Rotation, endpoint_setters, health,
 };
-use crate::message::MessageMeta;
 use crate::signing::Secret;
 use crate::sqlite::connect::{self, cannot_open};
 use crate::store::error::{Repr, Subject};
 use crate::store::time::{from_ms, to_ms};
-use crate::worker::{AttemptObserver, AttemptReport, SecretSource, SecretSourceError};
 
 /// The endpoint columns every read returns; `?1` is the current time (for the rotation).
 macro_rules! columns {
@@ -129,66 +125,6 @@ impl std::fmt::Debug for SqliteEndpointStore {
     }
 }
 
-async fn read(
-    conn: &mut SqliteConnection,
-    id: &str,
-    now: SystemTime,
-) -> Result<Option<Endpoint>, Error> {
-    let row = sqlx::query(GET)
-        .bind(to_ms(now))
-        .bind(id)
-        .fetch_optional(conn)
-        .await
-        .map_err(from_sqlite)?;
-    row.as_ref().map(rows::endpoint).transpose()
-}
-
-async fn must_read(
-    conn: &mut SqliteConnection,
-    id: &str,
-    now: SystemTime,
-) -> Result<Endpoint, Error> {
-    read(conn, id, now)
-        .await?
-        .ok_or_else(|| Error::not_found(id))
-}
-
-/// The endpoint (other than `except`) that already has this URL and event types.
-async fn duplicate_of(
-    conn: &mut SqliteConnection,
-    url: &str,
-    key: &str,
-    except: &str,
-) -> Result<Option<String>, Error> {
-    sqlx::query_scalar::<_, String>(
-        "SELECT id FROM webhook_endpoints WHERE url = ?1 AND event_types_key = ?2 AND id <> ?3",
-    )
-    .bind(url)
-    .bind(key)
-    .bind(except)
-    .fetch_optional(conn)
-    .await
-    .map_err(from_sqlite)
-}
-
-async fn insert_events(
-    conn: &mut SqliteConnection,
-    id: &str,
-    types: &[String],
-) -> Result<(), Error> {
-    for event in event_rows(types) {
-        sqlx::query(
-            "INSERT INTO webhook_endpoint_events (event_type, endpoint_id) VALUES (?1, ?2)",
-        )
-        .bind(event)
-        .bind(id)
-        .execute(&mut *conn)
-        .await
-        .map_err(from_sqlite)?;
-    }
-    Ok(())
-}
-
 impl SqliteEndpointStore {
     /// Opens the endpoint tables in the file at `path` with the default options.
     pub async fn open_path(path: impl AsRef<Path>) -> Result<Self, Error> {
@@ -254,59 +190,12 @@ impl SqliteEndpointStore {
         self.shared.readers.close().await;
     }
 
-    async fn begin(&self) -> Result<Transaction<'static, Sqlite>, Error> {
-        self.shared
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(from_sqlite)
-    }
-
     async fn reader(&self) -> Result<sqlx::pool::PoolConnection<Sqlite>, Error> {
         self.shared.readers.acquire().await.map_err(from_sqlite)
     }
 
-    async fn create_endpoint(&self, new: NewEndpoint) -> Result<CreatedEndpoint, Error> {
-        check_url(&new.url)?;
-        let types = normalize_event_types(&new.event_types)?;
-        let key = event_types_key(&types);
-        let types_json = json_text(&types)?;
-        let metadata = json_text(&new.metadata)?;
-        let secret = secret_or_generate(new.secret)?;
-        let id = generate_id();
-        let now = SystemTime::now();
-        let mut tx = self.begin().await?;
-        if let Some(existing) = duplicate_of(&mut tx, new.url.as_str(), &key, &id).await? {
-            return Err(Error::duplicate(&existing));
-        }
-        sqlx::query(
-            "INSERT INTO webhook_endpoints (id, url, description, event_types, event_types_key, \
-             metadata, enabled, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?7)",
-        )
-        .bind(&id)
-        .bind(new.url.as_str())
-        .bind(&new.description)
-        .bind(&types_json)
-        .bind(&key)
-        .bind(&metadata)
-        .bind(to_ms(now))
-        .execute(&mut *tx)
-        .await
-        .map_err(from_sqlite)?;
-        insert_events(&mut tx, &id, &types).await?;
-        sqlx::query(
-            "INSERT INTO webhook_endpoint_secrets (endpoint_id, seq, secret, created_at) \
-             VALUES (?1, 1, ?2, ?3)",
-        )
-        .bind(&id)
-        .bind(secret.to_string())
-        .bind(to_ms(now))
-        .execute(&mut *tx)
-        .await
-        .map_err(from_sqlite)?;
-        let endpoint = must_read(&mut tx, &id, now).await?;
-        tx.commit().await.map_err(from_sqlite)?;
-        Ok(CreatedEndpoint { endpoint, secret })
+    async fn get_endpoint(&self, id: &str) -> Result<Endpoint, Error> {
+        must_read(&mut *self.reader().await?, id, SystemTime::now()).await
     }
 
     async fn list_endpoints(&self, filter: &EndpointFilter) -> Result<EndpointPage, Error> {
@@ -321,174 +210,6 @@ impl SqliteEndpointStore {
             .await
             .map_err(from_sqlite)?;
         rows::page(&rows, filter)
-    }
-
-    async fn update_endpoint(&self, id: &str, update: EndpointUpdate) -> Result<Endpoint, Error> {
-        if let Some(url) = &update.url {
-            check_url(url)?;
-        }
-        let types = update
-            .event_types
-            .as_deref()
-            .map(normalize_event_types)
-            .transpose()?;
-        let now = SystemTime::now();
-        let mut tx = self.begin().await?;
-        let current = must_read(&mut tx, id, now).await?;
-        if update.is_empty() {
-            return Ok(current);
-        }
-        let url = update.url.unwrap_or_else(|| current.url.clone());
-        let types = types.unwrap_or_else(|| current.event_types.clone());
-        let key = event_types_key(&types);
-        let types_changed = types != current.event_types;
-        if (url != current.url || types_changed)
-            && let Some(existing) = duplicate_of(&mut tx, url.as_str(), &key, id).await?
-        {
-            return Err(Error::duplicate(&existing));
-        }
-        let description = update.description.unwrap_or(current.description);
-        let metadata = update.metadata.unwrap_or(current.metadata);
-        sqlx::query(
-            "UPDATE webhook_endpoints SET url = ?2, description = ?3, event_types = ?4, \
-             event_types_key = ?5, metadata = ?6, updated_at = ?7 WHERE id = ?1",
-        )
-        .bind(id)
-        .bind(url.as_str())
-        .bind(&description)
-        .bind(json_text(&types)?)
-        .bind(&key)
-        .bind(json_text(&metadata)?)
-        .bind(to_ms(now))
-        .execute(&mut *tx)
-        .await
-        .map_err(from_sqlite)?;
-        if types_changed {
-            sqlx::query("DELETE FROM webhook_endpoint_events WHERE endpoint_id = ?1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(from_sqlite)?;
-            insert_events(&mut tx, id, &types).await?;
-        }
-        let endpoint = must_read(&mut tx, id, now).await?;
-        tx.commit().await.map_err(from_sqlite)?;
-        Ok(endpoint)
-    }
-
-    async fn delete_endpoint(&self, id: &str) -> Result<(), Error> {
-        let mut tx = self.begin().await?;
-        let deleted = sqlx::query("DELETE FROM webhook_endpoints WHERE id = ?1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(from_sqlite)?
-            .rows_affected();
-        if deleted == 0 {
-            return Err(Error::not_found(id));
-        }
-        for table in [
-            "DELETE FROM webhook_endpoint_events WHERE endpoint_id = ?1",
-            "DELETE FROM webhook_endpoint_secrets WHERE endpoint_id = ?1",
-        ] {
-            sqlx::query(table)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(from_sqlite)?;
-        }
-        tx.commit().await.map_err(from_sqlite)?;
-        self.shared.tracker.forget(id);
-        Ok(())
-    }
-
-    async fn rotate(&self, id: &str, rotation: Rotation) -> Result<RotatedSecret, Error> {
-        let grace = rotation.grace.unwrap_or(self.shared.options.rotation_grace);
-        let secret = secret_or_generate(rotation.secret)?;
-        let now = SystemTime::now();
-        let expires = now.checked_add(grace).unwrap_or(now);
-        let mut tx = self.begin().await?;
-        let exists = sqlx::query("SELECT 1 FROM webhook_endpoints WHERE id = ?1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(from_sqlite)?;
-        if exists.is_none() {
-            return Err(Error::not_found(id));
-        }
-        for statement in [
-            // Secrets whose grace ended sign no more: forget them.
-            "DELETE FROM webhook_endpoint_secrets WHERE endpoint_id = ?1 \
-             AND expires_at IS NOT NULL AND expires_at <= ?2",
-            "UPDATE webhook_endpoint_secrets SET expires_at = ?3 \
-             WHERE endpoint_id = ?1 AND expires_at IS NULL",
-            "UPDATE webhook_endpoints SET updated_at = ?2 WHERE id = ?1",
-        ] {
-            sqlx::query(statement)
-                .bind(id)
-                .bind(to_ms(now))
-                .bind(to_ms(expires))
-                .execute(&mut *tx)
-                .await
-                .map_err(from_sqlite)?;
-        }
-        sqlx::query(
-            "INSERT INTO webhook_endpoint_secrets (endpoint_id, seq, secret, created_at) \
-             SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3 FROM webhook_endpoint_secrets \
-             WHERE endpoint_id = ?1",
-        )
-        .bind(id)
-        .bind(secret.to_string())
-        .bind(to_ms(now))
-        .execute(&mut *tx)
-        .await
-        .map_err(from_sqlite)?;
-        let endpoint = must_read(&mut tx, id, now).await?;
-        tx.commit().await.map_err(from_sqlite)?;
-        Ok(RotatedSecret {
-            endpoint,
-            secret,
-            // As stored, so that it equals the endpoint's `rotation_ends_at`.
-            previous_expires_at: from_ms(to_ms(expires)),
-        })
-    }
-
-    async fn set_enabled(
-        &self,
-        id: &str,
-        disable: Option<(&str, &str)>,
-    ) -> Result<Endpoint, Error> {
-        let now = SystemTime::now();
-        let mut tx = self.begin().await?;
-        let changed = match disable {
-            None => sqlx::query(
-                "UPDATE webhook_endpoints SET enabled = 1, disabled_at = NULL, \
-                 disabled_kind = NULL, disabled_reason = NULL, failing_since = NULL, \
-                 updated_at = ?2 WHERE id = ?1 AND enabled = 0",
-            )
-            .bind(id)
-            .bind(to_ms(now)),
-            Some((kind, reason)) => sqlx::query(
-                "UPDATE webhook_endpoints SET enabled = 0, disabled_at = ?2, disabled_kind = ?3, \
-                 disabled_reason = ?4, updated_at = ?2 WHERE id = ?1 AND enabled = 1",
-            )
-            .bind(id)
-            .bind(to_ms(now))
-            .bind(kind)
-            .bind(reason),
-        }
-        .execute(&mut *tx)
-        .await
-        .map_err(from_sqlite)?
-        .rows_affected()
-            > 0;
-        let endpoint = must_read(&mut tx, id, now).await?;
-        tx.commit().await.map_err(from_sqlite)?;
-        if changed {
-            self.shared.tracker.forget(id);
-            log_disabled(&endpoint);
-        }
-        Ok(endpoint)
     }
 
     async fn matching_endpoints(&self, event: &str) -> Result<Vec<Endpoint>, Error> {
@@ -522,7 +243,7 @@ impl SqliteEndpointStore {
         at: SystemTime,
     ) -> Result<HealthUpdate, Error> {
         let window = self.shared.options.failure_window;
-        let mut tx = self.begin().await?;
+        let mut tx = Tables::begin(self).await?;
         let disabled = match result {
             HealthSignal::Delivered => {
                 sqlx::query(
@@ -584,7 +305,7 @@ impl SqliteEndpointStore {
             }
         };
         let endpoint = must_read(&mut tx, id, at).await?;
-        tx.commit().await.map_err(from_sqlite)?;
+        Self::commit(tx).await?;
         if disabled {
             log_disabled(&endpoint);
         }
@@ -595,88 +316,270 @@ impl SqliteEndpointStore {
     }
 }
 
-impl EndpointStore for SqliteEndpointStore {
-    fn create(&self, endpoint: NewEndpoint) -> BoxFuture<'_, Result<CreatedEndpoint, Error>> {
-        Box::pin(self.create_endpoint(endpoint))
+endpoint_store!(SqliteEndpointStore);
+
+/// The statements of the changes. Writes run in `BEGIN IMMEDIATE` transactions on the one
+/// writing connection, so they are serialized: `lock` only checks that the endpoint exists.
+impl Tables for SqliteEndpointStore {
+    type Tx = Transaction<'static, Sqlite>;
+
+    fn stored(t: SystemTime) -> SystemTime {
+        from_ms(to_ms(t))
     }
 
-    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Endpoint, Error>> {
-        Box::pin(async move { must_read(&mut *self.reader().await?, id, SystemTime::now()).await })
+    async fn begin(&self) -> Result<Self::Tx, Error> {
+        self.shared
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(from_sqlite)
     }
 
-    fn list<'a>(
-        &'a self,
-        filter: &'a EndpointFilter,
-    ) -> BoxFuture<'a, Result<EndpointPage, Error>> {
-        Box::pin(self.list_endpoints(filter))
+    async fn commit(tx: Self::Tx) -> Result<(), Error> {
+        tx.commit().await.map_err(from_sqlite)
     }
 
-    fn update<'a>(
-        &'a self,
-        id: &'a str,
-        update: EndpointUpdate,
-    ) -> BoxFuture<'a, Result<Endpoint, Error>> {
-        Box::pin(self.update_endpoint(id, update))
+    async fn read(&self, tx: &mut Self::Tx, id: &str, now: SystemTime) -> Result<Endpoint, Error> {
+        must_read(tx, id, now).await
     }
 
-    fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(self.delete_endpoint(id))
+    async fn lock(&self, tx: &mut Self::Tx, id: &str) -> Result<(), Error> {
+        let exists = sqlx::query("SELECT 1 FROM webhook_endpoints WHERE id = ?1")
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(from_sqlite)?;
+        exists.map(|_| ()).ok_or_else(|| Error::not_found(id))
     }
 
-    fn rotate_secret<'a>(
-        &'a self,
-        id: &'a str,
-        rotation: Rotation,
-    ) -> BoxFuture<'a, Result<RotatedSecret, Error>> {
-        Box::pin(self.rotate(id, rotation))
+    async fn duplicate_of(
+        &self,
+        tx: &mut Self::Tx,
+        url: &str,
+        key: &str,
+        except: &str,
+    ) -> Result<Option<String>, Error> {
+        duplicate_of(tx, url, key, except).await
     }
 
-    fn enable<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Endpoint, Error>> {
-        Box::pin(self.set_enabled(id, None))
+    async fn duplicate_outside(
+        &self,
+        url: &str,
+        key: &str,
+        except: &str,
+    ) -> Result<Option<String>, Error> {
+        duplicate_of(&mut *self.reader().await?, url, key, except).await
     }
 
-    fn disable<'a>(
-        &'a self,
-        id: &'a str,
-        reason: &'a str,
-    ) -> BoxFuture<'a, Result<Endpoint, Error>> {
-        Box::pin(self.set_enabled(id, Some(("manual", reason))))
+    async fn insert(&self, tx: &mut Self::Tx, new: &Creation) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO webhook_endpoints (id, url, description, event_types, event_types_key, \
+             metadata, enabled, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?7)",
+        )
+        .bind(&new.id)
+        .bind(&new.url)
+        .bind(&new.description)
+        .bind(&new.types_json)
+        .bind(&new.key)
+        .bind(&new.metadata_json)
+        .bind(to_ms(new.now))
+        .execute(&mut **tx)
+        .await
+        .map_err(from_sqlite)?;
+        insert_events(tx, &new.id, &new.types).await?;
+        sqlx::query(
+            "INSERT INTO webhook_endpoint_secrets (endpoint_id, seq, secret, created_at) \
+             VALUES (?1, 1, ?2, ?3)",
+        )
+        .bind(&new.id)
+        .bind(new.secret.to_string())
+        .bind(to_ms(new.now))
+        .execute(&mut **tx)
+        .await
+        .map_err(from_sqlite)?;
+        Ok(())
     }
 
-    fn matching<'a>(&'a self, event: &'a str) -> BoxFuture<'a, Result<Vec<Endpoint>, Error>> {
-        Box::pin(self.matching_endpoints(event))
+    async fn write(
+        &self,
+        tx: &mut Self::Tx,
+        id: &str,
+        change: &Change,
+        now: SystemTime,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "UPDATE webhook_endpoints SET url = ?2, description = ?3, event_types = ?4, \
+             event_types_key = ?5, metadata = ?6, updated_at = ?7 WHERE id = ?1",
+        )
+        .bind(id)
+        .bind(&change.url)
+        .bind(&change.description)
+        .bind(&change.types_json)
+        .bind(&change.key)
+        .bind(&change.metadata_json)
+        .bind(to_ms(now))
+        .execute(&mut **tx)
+        .await
+        .map_err(from_sqlite)?;
+        if change.types_changed {
+            sqlx::query("DELETE FROM webhook_endpoint_events WHERE endpoint_id = ?1")
+                .bind(id)
+                .execute(&mut **tx)
+                .await
+                .map_err(from_sqlite)?;
+            insert_events(tx, id, &change.types).await?;
+        }
+        Ok(())
     }
 
-    fn signing_secrets<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Vec<Secret>, Error>> {
-        Box::pin(self.secrets_of(id))
+    async fn delete_rows(&self, id: &str) -> Result<bool, Error> {
+        let mut tx = Tables::begin(self).await?;
+        let deleted = sqlx::query("DELETE FROM webhook_endpoints WHERE id = ?1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(from_sqlite)?
+            .rows_affected();
+        if deleted == 0 {
+            return Ok(false);
+        }
+        for table in [
+            "DELETE FROM webhook_endpoint_events WHERE endpoint_id = ?1",
+            "DELETE FROM webhook_endpoint_secrets WHERE endpoint_id = ?1",
+        ] {
+            sqlx::query(table)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(from_sqlite)?;
+        }
+        Self::commit(tx).await?;
+        Ok(true)
     }
 
-    fn record_health<'a>(
-        &'a self,
-        id: &'a str,
-        result: HealthSignal,
+    async fn add_secret(
+        &self,
+        tx: &mut Self::Tx,
+        id: &str,
+        secret: &Secret,
+        now: SystemTime,
+        expires: SystemTime,
+    ) -> Result<(), Error> {
+        for statement in [
+            // Secrets whose grace ended sign no more: forget them.
+            "DELETE FROM webhook_endpoint_secrets WHERE endpoint_id = ?1 \
+             AND expires_at IS NOT NULL AND expires_at <= ?2",
+            "UPDATE webhook_endpoint_secrets SET expires_at = ?3 \
+             WHERE endpoint_id = ?1 AND expires_at IS NULL",
+            "UPDATE webhook_endpoints SET updated_at = ?2 WHERE id = ?1",
+        ] {
+            sqlx::query(statement)
+                .bind(id)
+                .bind(to_ms(now))
+                .bind(to_ms(expires))
+                .execute(&mut **tx)
+                .await
+                .map_err(from_sqlite)?;
+        }
+        sqlx::query(
+            "INSERT INTO webhook_endpoint_secrets (endpoint_id, seq, secret, created_at) \
+             SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3 FROM webhook_endpoint_secrets \
+             WHERE endpoint_id = ?1",
+        )
+        .bind(id)
+        .bind(secret.to_string())
+        .bind(to_ms(now))
+        .execute(&mut **tx)
+        .await
+        .map_err(from_sqlite)?;
+        Ok(())
+    }
+
+    async fn write_enabled(
+        &self,
+        tx: &mut Self::Tx,
+        id: &str,
+        disable: Option<(&str, &str)>,
         at: SystemTime,
-    ) -> BoxFuture<'a, Result<HealthUpdate, Error>> {
-        Box::pin(self.record(id, result, at))
-    }
-
-    fn failure_window(&self) -> Duration {
-        self.shared.options.failure_window
+    ) -> Result<bool, Error> {
+        let query = match disable {
+            None => sqlx::query(
+                "UPDATE webhook_endpoints SET enabled = 1, disabled_at = NULL, \
+                 disabled_kind = NULL, disabled_reason = NULL, failing_since = NULL, \
+                 updated_at = ?2 WHERE id = ?1 AND enabled = 0",
+            )
+            .bind(id)
+            .bind(to_ms(at)),
+            Some((kind, reason)) => sqlx::query(
+                "UPDATE webhook_endpoints SET enabled = 0, disabled_at = ?2, disabled_kind = ?3, \
+                 disabled_reason = ?4, updated_at = ?2 WHERE id = ?1 AND enabled = 1",
+            )
+            .bind(id)
+            .bind(to_ms(at))
+            .bind(kind)
+            .bind(reason),
+        };
+        let done = query.execute(&mut **tx).await.map_err(from_sqlite)?;
+        Ok(done.rows_affected() > 0)
     }
 }
 
-impl SecretSource for SqliteEndpointStore {
-    fn secrets<'a>(
-        &'a self,
-        message: &'a MessageMeta,
-    ) -> BoxFuture<'a, Result<Vec<Secret>, SecretSourceError>> {
-        health::secrets(self, message)
-    }
+async fn read(
+    conn: &mut SqliteConnection,
+    id: &str,
+    now: SystemTime,
+) -> Result<Option<Endpoint>, Error> {
+    let row = sqlx::query(GET)
+        .bind(to_ms(now))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .map_err(from_sqlite)?;
+    row.as_ref().map(rows::endpoint).transpose()
 }
 
-impl AttemptObserver for SqliteEndpointStore {
-    fn finished(&self, report: &AttemptReport<'_>) {
-        let store: Arc<dyn EndpointStore> = Arc::new(self.clone());
-        health::observe(&store, &self.shared.tracker, report);
+async fn must_read(
+    conn: &mut SqliteConnection,
+    id: &str,
+    now: SystemTime,
+) -> Result<Endpoint, Error> {
+    read(conn, id, now)
+        .await?
+        .ok_or_else(|| Error::not_found(id))
+}
+
+/// The endpoint (other than `except`) that already has this URL and event types.
+async fn duplicate_of(
+    conn: &mut SqliteConnection,
+    url: &str,
+    key: &str,
+    except: &str,
+) -> Result<Option<String>, Error> {
+    sqlx::query_scalar::<_, String>(
+        "SELECT id FROM webhook_endpoints WHERE url = ?1 AND event_types_key = ?2 AND id <> ?3",
+    )
+    .bind(url)
+    .bind(key)
+    .bind(except)
+    .fetch_optional(conn)
+    .await
+    .map_err(from_sqlite)
+}
+
+async fn insert_events(
+    conn: &mut SqliteConnection,
+    id: &str,
+    types: &[String],
+) -> Result<(), Error> {
+    for event in event_rows(types) {
+        sqlx::query(
+            "INSERT INTO webhook_endpoint_events (event_type, endpoint_id) VALUES (?1, ?2)",
+        )
+        .bind(event)
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .map_err(from_sqlite)?;
     }
+    Ok(())
 }
