@@ -25,7 +25,6 @@
 //! wake-ups. Workers learn about new work through [`Outbox::subscribe`], and poll as a
 //! fallback.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -33,7 +32,8 @@ use futures_util::future::BoxFuture;
 use tokio::sync::watch;
 
 pub(crate) use crate::store::error::ErrorKind;
-use crate::store::error::Repr;
+use crate::store::error::{Repr, predicates, repr_error};
+use crate::store::listing::paging;
 
 pub use crate::message::{
     Attempt, Completion, Decision, Enqueued, LeaseCheck, Message, MessageId, MessageKind,
@@ -136,6 +136,19 @@ pub struct Reclaimed {
     pub failed: u64,
 }
 
+/// How a store's commits went, for tests and benchmarks: enqueue calls share transactions
+/// (group commit), so fewer transactions than calls means the sharing works.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CommitStats {
+    /// Transactions committed.
+    pub transactions: u64,
+    /// Calls written (enqueues, and on SQLite every other write); many share a transaction.
+    pub jobs: u64,
+    /// Batches rolled back and written again call by call because one call in them failed.
+    pub rollbacks: u64,
+}
+
 /// What [`Outbox::purge`] deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Purged {
@@ -175,10 +188,7 @@ pub struct MessageFilter {
 }
 
 impl MessageFilter {
-    /// The default page size of [`Outbox::list`].
-    pub const DEFAULT_LIMIT: usize = 50;
-    /// The largest page [`Outbox::list`] returns.
-    pub const MAX_LIMIT: usize = 1000;
+    paging!(50);
 
     /// Matches every message.
     pub fn new() -> Self {
@@ -218,17 +228,6 @@ impl MessageFilter {
     pub fn before(mut self, cursor: MessageId) -> Self {
         self.before = Some(cursor);
         self
-    }
-    /// Sets the page size.
-    pub fn limit(mut self, limit: usize) -> Self {
-        self.limit = Some(limit);
-        self
-    }
-    /// The page size to use.
-    pub fn effective_limit(&self) -> usize {
-        self.limit
-            .unwrap_or(Self::DEFAULT_LIMIT)
-            .clamp(1, Self::MAX_LIMIT)
     }
 }
 
@@ -308,63 +307,31 @@ pub struct Error {
 }
 
 impl Error {
-    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Repr::new(kind, message).into()
-    }
-
-    pub(crate) fn with_source(
-        self,
-        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
-    ) -> Self {
-        self.repr.with_source(source).into()
-    }
-
     /// Stored data that cannot be read back.
     pub(crate) fn corrupt(message: impl Into<String>) -> Self {
         Repr::corrupt(message).into()
     }
 
-    /// The database could not be reached or used right now (I/O error, disk full, connection
-    /// lost, or locked past the busy timeout). Trying again later may succeed.
-    pub fn is_unavailable(&self) -> bool {
-        self.repr.kind().is_unavailable()
-    }
-
-    /// Another connection or process held the database locked past the busy timeout.
-    pub fn is_locked(&self) -> bool {
-        self.repr.kind() == ErrorKind::Locked
-    }
-
-    /// The database cannot be written (file permissions, read-only mount, or opened
-    /// read-only).
-    pub fn is_read_only(&self) -> bool {
-        self.repr.kind() == ErrorKind::ReadOnly
-    }
-
-    /// A message was refused before it was stored: nothing was enqueued.
-    pub fn is_invalid(&self) -> bool {
-        self.repr.kind() == ErrorKind::Invalid
-    }
-
-    /// No message has the given id.
-    pub fn is_not_found(&self) -> bool {
-        self.repr.kind() == ErrorKind::NotFound
-    }
-
-    /// The message's state does not allow the operation (retry of a live message, cancel of
-    /// a finished one).
-    pub fn is_conflict(&self) -> bool {
-        self.repr.kind() == ErrorKind::Conflict
-    }
-
-    /// The store was shut down.
-    pub fn is_closed(&self) -> bool {
-        self.repr.kind() == ErrorKind::Closed
-    }
-
-    /// Stored data could not be read back or the schema could not be brought up to date.
-    pub fn is_corrupt(&self) -> bool {
-        self.repr.kind() == ErrorKind::Corrupt
+    predicates! {
+        /// The database could not be reached or used right now (I/O error, disk full, connection
+        /// lost, or locked past the busy timeout). Trying again later may succeed.
+        is_unavailable => Unavailable,
+        /// Another connection or process held the database locked past the busy timeout.
+        is_locked => Locked,
+        /// The database cannot be written (file permissions, read-only mount, or opened
+        /// read-only).
+        is_read_only => ReadOnly,
+        /// A message was refused before it was stored: nothing was enqueued.
+        is_invalid => Invalid,
+        /// No message has the given id.
+        is_not_found => NotFound,
+        /// The message's state does not allow the operation (retry of a live message, cancel of
+        /// a finished one).
+        is_conflict => Conflict,
+        /// The store was shut down.
+        is_closed => Closed,
+        /// Stored data could not be read back or the schema could not be brought up to date.
+        is_corrupt => Corrupt,
     }
 
     /// An error of the same kind and message, for callers that each need their own copy (a
@@ -374,35 +341,7 @@ impl Error {
     }
 }
 
-impl From<Repr> for Error {
-    fn from(repr: Repr) -> Self {
-        Error { repr }
-    }
-}
-
-impl From<Error> for Repr {
-    fn from(error: Error) -> Self {
-        error.repr
-    }
-}
-
-impl fmt::Debug for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.repr.debug("outbox::Error", f)
-    }
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.repr, f)
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.repr.source()
-    }
-}
+repr_error!(Error, "outbox::Error");
 
 /// Checks a message before it is stored, the same way in every store.
 pub(crate) fn validate(message: &NewMessage, max_body_bytes: usize) -> Result<(), Error> {

@@ -1,10 +1,8 @@
 //! Errors of the endpoint stores: the shared classification of database errors
 //! ([`store::error`](crate::store::error)), asked with the predicates of this store.
 
-use std::fmt;
-
 pub(crate) use crate::store::error::ErrorKind;
-use crate::store::error::{self, Repr, Subject};
+use crate::store::error::{self, Repr, Subject, predicates, repr_error};
 
 /// An error from an [`EndpointStore`](super::EndpointStore).
 ///
@@ -15,17 +13,6 @@ pub struct Error {
 }
 
 impl Error {
-    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Repr::new(kind, message).into()
-    }
-
-    pub(crate) fn with_source(
-        self,
-        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
-    ) -> Self {
-        self.repr.with_source(source).into()
-    }
-
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Invalid, message)
     }
@@ -54,43 +41,25 @@ impl Error {
         Self::new(ErrorKind::Corrupt, message)
     }
 
-    /// The input was refused (a URL that is not http or https, an empty event type...):
-    /// nothing was written.
-    pub fn is_invalid(&self) -> bool {
-        self.repr.kind() == ErrorKind::Invalid
-    }
-
-    /// No endpoint has the given id (it never existed, or it was deleted).
-    pub fn is_not_found(&self) -> bool {
-        self.repr.kind() == ErrorKind::NotFound
-    }
-
-    /// Another endpoint already has the same URL and event types (a duplicate), or a
-    /// concurrent change of the same endpoint won.
-    pub fn is_conflict(&self) -> bool {
-        self.repr.kind() == ErrorKind::Conflict
-    }
-
-    /// The endpoint is disabled: its messages are not signed (nor sent) until it is
-    /// enabled again.
-    pub fn is_disabled(&self) -> bool {
-        self.repr.kind() == ErrorKind::Disabled
-    }
-
-    /// The database could not be reached or used right now (locked past the busy timeout,
-    /// or the store closed); trying again later may succeed.
-    pub fn is_unavailable(&self) -> bool {
-        self.repr.kind().is_unavailable()
-    }
-
-    /// The database cannot be written (permissions, a read-only file or standby).
-    pub fn is_read_only(&self) -> bool {
-        self.repr.kind() == ErrorKind::ReadOnly
-    }
-
-    /// Stored data could not be read back or the schema could not be brought up to date.
-    pub fn is_corrupt(&self) -> bool {
-        self.repr.kind() == ErrorKind::Corrupt
+    predicates! {
+        /// The input was refused (a URL that is not http or https, an empty event type...):
+        /// nothing was written.
+        is_invalid => Invalid,
+        /// No endpoint has the given id (it never existed, or it was deleted).
+        is_not_found => NotFound,
+        /// Another endpoint already has the same URL and event types (a duplicate), or a
+        /// concurrent change of the same endpoint won.
+        is_conflict => Conflict,
+        /// The endpoint is disabled: its messages are not signed (nor sent) until it is
+        /// enabled again.
+        is_disabled => Disabled,
+        /// The database could not be reached or used right now (locked past the busy timeout,
+        /// or the store closed); trying again later may succeed.
+        is_unavailable => Unavailable,
+        /// The database cannot be written (permissions, a read-only file or standby).
+        is_read_only => ReadOnly,
+        /// Stored data could not be read back or the schema could not be brought up to date.
+        is_corrupt => Corrupt,
     }
 
     /// What went wrong, in one sentence (without the source).
@@ -99,35 +68,7 @@ impl Error {
     }
 }
 
-impl From<Repr> for Error {
-    fn from(repr: Repr) -> Self {
-        Error { repr }
-    }
-}
-
-impl From<Error> for Repr {
-    fn from(error: Error) -> Self {
-        error.repr
-    }
-}
-
-impl fmt::Debug for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.repr.debug("endpoints::Error", f)
-    }
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.repr, f)
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.repr.source()
-    }
-}
+repr_error!(Error, "endpoints::Error");
 
 /// Errors from SQLite.
 pub(crate) fn from_sqlite(e: sqlx::Error) -> Error {

@@ -53,6 +53,7 @@ use url::Url;
 
 use crate::message::MessageMeta;
 use crate::signing::Secret;
+use crate::store::listing::paging;
 use crate::worker::{AttemptObserver, AttemptReport, SecretSource, SecretSourceError};
 
 pub use error::Error;
@@ -332,10 +333,7 @@ pub struct EndpointFilter {
 }
 
 impl EndpointFilter {
-    /// The default page size.
-    pub const DEFAULT_LIMIT: usize = 100;
-    /// The largest page.
-    pub const MAX_LIMIT: usize = 1000;
+    paging!(100);
 
     /// Every endpoint.
     pub fn new() -> Self {
@@ -358,19 +356,6 @@ impl EndpointFilter {
     pub fn after(mut self, id: impl Into<String>) -> Self {
         self.after = Some(id.into());
         self
-    }
-
-    /// Sets the page size.
-    pub fn limit(mut self, limit: usize) -> Self {
-        self.limit = Some(limit);
-        self
-    }
-
-    /// The page size to use.
-    pub fn effective_limit(&self) -> usize {
-        self.limit
-            .unwrap_or(Self::DEFAULT_LIMIT)
-            .clamp(1, Self::MAX_LIMIT)
     }
 }
 

@@ -24,6 +24,7 @@ use super::{
 use crate::postgres::connect::{
     self, Migration, cannot_open, check_schema, parse_url, quote_ident, redact_url,
 };
+use crate::postgres::options::pool_setters;
 use crate::signing::Secret;
 use crate::store::error::{Repr, Subject};
 use crate::store::time::{from_us, to_us};
@@ -294,18 +295,7 @@ impl PgEndpointOptions {
         self
     }
 
-    /// How long a call waits for a connection before failing with
-    /// [`Error::is_unavailable`] (default 5 s).
-    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
-        self.acquire_timeout = timeout;
-        self
-    }
-
-    /// The `application_name` of the store's connections (default `roundtrip-endpoints`).
-    pub fn application_name(mut self, name: impl Into<String>) -> Self {
-        self.application_name = name.into();
-        self
-    }
+    pool_setters!("roundtrip-endpoints");
 
     endpoint_setters!();
 }
@@ -354,11 +344,7 @@ impl PgEndpointStore {
         };
         let connect = parse_url(&options.url, &options.application_name, Subject::Endpoints)
             .map_err(opening)?;
-        let migration = Migration {
-            migrator: sqlx::migrate!("./migrations/endpoints-postgres"),
-            table: "_roundtrip_endpoint_migrations",
-            subject: Subject::Endpoints,
-        };
+        let migration = Migration::endpoints();
         connect::migrate(
             &connect,
             &options.schema,

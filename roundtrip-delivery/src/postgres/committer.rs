@@ -16,7 +16,7 @@
 //! bad call never takes the others down with it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use sqlx::PgPool;
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -26,14 +26,7 @@ use super::from_sqlx;
 use super::sql::Statements;
 use crate::message::{Enqueued, NewMessage};
 use crate::outbox::{Error, ErrorKind, Wakeups};
-
-/// Counters of the committer, for tests and benchmarks.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) transactions: AtomicU64,
-    pub(crate) jobs: AtomicU64,
-    pub(crate) rollbacks: AtomicU64,
-}
+use crate::store::options::CommitCounters;
 
 struct Job {
     messages: Vec<NewMessage>,
@@ -47,7 +40,7 @@ pub(crate) struct Writer {
     pub(crate) sql: Statements,
     pub(crate) channel: String,
     pub(crate) wakeups: Wakeups,
-    pub(crate) counters: Arc<Counters>,
+    pub(crate) counters: Arc<CommitCounters>,
 }
 
 impl Writer {

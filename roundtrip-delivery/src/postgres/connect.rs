@@ -87,6 +87,26 @@ pub(crate) struct Migration {
     pub(crate) subject: Subject,
 }
 
+impl Migration {
+    /// The outbox's tables.
+    pub(crate) fn outbox() -> Self {
+        Migration {
+            migrator: sqlx::migrate!("./migrations/postgres"),
+            table: "_roundtrip_migrations",
+            subject: Subject::Outbox,
+        }
+    }
+
+    /// The webhook endpoint tables.
+    pub(crate) fn endpoints() -> Self {
+        Migration {
+            migrator: sqlx::migrate!("./migrations/endpoints-postgres"),
+            table: "_roundtrip_endpoint_migrations",
+            subject: Subject::Endpoints,
+        }
+    }
+}
+
 /// Creates `schema` if needed and brings its tables up to date, on a pool of one connection
 /// whose `search_path` is the schema (the migrations name their tables without one). With
 /// `must_exist`, a schema the store never migrated is an error instead of being created.

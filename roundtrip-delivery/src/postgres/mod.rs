@@ -55,7 +55,7 @@ pub(crate) mod connect;
 mod enqueue;
 mod lease;
 mod listener;
-mod options;
+pub(crate) mod options;
 mod rows;
 mod sql;
 
@@ -70,29 +70,17 @@ use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 pub use options::{DEFAULT_SCHEMA, PgOptions};
 
 use crate::outbox::{
-    Attempt, Completion, Enqueued, Error, LeaseCheck, Message, MessageFilter, MessageId,
-    MessageMeta, MessagePage, NewMessage, Outbox, Purged, Reclaimed, Wakeup, Wakeups,
+    Attempt, CommitStats, Completion, Enqueued, Error, LeaseCheck, Message, MessageFilter,
+    MessageId, MessageMeta, MessagePage, NewMessage, Outbox, Purged, Reclaimed, Wakeup, Wakeups,
 };
 use crate::store::error::{Subject, from_postgres, is_retryable};
-use crate::store::options::Limits;
+use crate::store::options::{CommitCounters, Limits};
 use connect::{Migration, cannot_open, check_schema};
 use sql::Statements;
 
 /// An outbox error from an error of this store's database.
 pub(crate) fn from_sqlx(e: sqlx::Error) -> Error {
     from_postgres(e, Subject::Outbox).into()
-}
-
-/// Counters of the group committer, for tests and benchmarks.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CommitStats {
-    /// Enqueue transactions committed.
-    pub transactions: u64,
-    /// Enqueue calls written; many share a transaction.
-    pub jobs: u64,
-    /// Batches written again call by call because one call in them failed.
-    pub rollbacks: u64,
 }
 
 /// What the LISTEN task is doing.
@@ -127,7 +115,7 @@ struct Shared {
     limits: Limits,
     writer: committer::Writer,
     committer: Option<committer::Committer>,
-    counters: Arc<committer::Counters>,
+    counters: Arc<CommitCounters>,
     listen_state: Arc<listener::ListenState>,
     _listener: Option<listener::ListenerHandle>,
 }
@@ -161,11 +149,7 @@ impl PgOutbox {
             ))
         };
         let connect = options.connect_options(&options.url).map_err(opening)?;
-        let migration = Migration {
-            migrator: sqlx::migrate!("./migrations/postgres"),
-            table: "_roundtrip_migrations",
-            subject: Subject::Outbox,
-        };
+        let migration = Migration::outbox();
         connect::migrate(
             &connect,
             &options.schema,
@@ -193,7 +177,7 @@ impl PgOutbox {
         let sql = Statements::new(&options.schema);
         let channel = options.get_channel();
         let wakeups = Wakeups::new();
-        let counters = Arc::new(committer::Counters::default());
+        let counters = Arc::new(CommitCounters::default());
         let writer = committer::Writer {
             pool: pool.clone(),
             sql: sql.clone(),
@@ -253,12 +237,7 @@ impl PgOutbox {
 
     /// The group committer's counters.
     pub fn stats(&self) -> CommitStats {
-        let c = &self.shared.counters;
-        CommitStats {
-            transactions: c.transactions.load(Ordering::Relaxed),
-            jobs: c.jobs.load(Ordering::Relaxed),
-            rollbacks: c.rollbacks.load(Ordering::Relaxed),
-        }
+        self.shared.counters.snapshot()
     }
 
     /// What the LISTEN task is doing.

@@ -9,6 +9,32 @@ use super::connect::{configure, parse_url, redact_url};
 use crate::store::error::{Repr, Subject};
 use crate::store::options::{Limits, limit_setters};
 
+/// The builder methods of a PostgreSQL store's pool (fields `acquire_timeout` and
+/// `application_name`), with the store's default `application_name`.
+macro_rules! pool_setters {
+    ($application_name:literal) => {
+        /// How long a call waits for a pooled connection before failing with
+        /// `is_unavailable` (default 5 s). This bounds how long a call (a `send()`, say) can
+        /// hang when the database is unreachable.
+        pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+            self.acquire_timeout = timeout;
+            self
+        }
+
+        #[doc = concat!(
+                                    "The `application_name` of the store's connections (default `",
+                                    $application_name,
+                                    "`), shown in `pg_stat_activity`."
+                                )]
+        pub fn application_name(mut self, name: impl Into<String>) -> Self {
+            self.application_name = name.into();
+            self
+        }
+    };
+}
+
+pub(crate) use pool_setters;
+
 /// The schema used when none is given.
 pub const DEFAULT_SCHEMA: &str = "roundtrip";
 
@@ -152,20 +178,7 @@ impl PgOptions {
         self
     }
 
-    /// How long a call waits for a pooled connection before failing with
-    /// [`Error::is_unavailable`](crate::outbox::Error::is_unavailable) (default 5 s). This bounds how long `send()` can hang when
-    /// the database is unreachable.
-    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
-        self.acquire_timeout = timeout;
-        self
-    }
-
-    /// The `application_name` of the store's connections (default `roundtrip-outbox`), shown
-    /// in `pg_stat_activity`.
-    pub fn application_name(mut self, name: impl Into<String>) -> Self {
-        self.application_name = name.into();
-        self
-    }
+    pool_setters!("roundtrip-outbox");
 
     /// Whether concurrent enqueues share transactions (default true). Without it, each
     /// call is its own transaction on the pool.

@@ -41,7 +41,6 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use futures_util::future::BoxFuture;
@@ -51,29 +50,18 @@ use sqlx::sqlite::{SqliteConnection, SqlitePool};
 pub use options::{DEFAULT_PATH, PATH_ENV, SqliteOptions, Synchronous};
 
 use crate::outbox::{
-    Attempt, Completion, Enqueued, Error, ErrorKind, LeaseCheck, Message, MessageFilter, MessageId,
-    MessageMeta, MessagePage, NewMessage, Outbox, Purged, Reclaimed, Wakeup, Wakeups,
+    Attempt, CommitStats, Completion, Enqueued, Error, ErrorKind, LeaseCheck, Message,
+    MessageFilter, MessageId, MessageMeta, MessagePage, NewMessage, Outbox, Purged, Reclaimed,
+    Wakeup, Wakeups,
 };
 use crate::store::error::{Repr, Subject, from_sqlite};
-use crate::store::options::Limits;
+use crate::store::options::{CommitCounters, Limits};
 use connect::cannot_open;
 use lease::LeaseScope;
 
 /// An outbox error from an error of this store's database.
 pub(crate) fn from_sqlx(e: sqlx::Error) -> Error {
     from_sqlite(e, Subject::Outbox).into()
-}
-
-/// Counters of the store's writer, for tests and benchmarks.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct WriterStats {
-    /// Transactions committed.
-    pub transactions: u64,
-    /// Writes (enqueue calls, claims, completions, ...) run; many share a transaction.
-    pub jobs: u64,
-    /// Batches rolled back because one write in them failed.
-    pub rollbacks: u64,
 }
 
 /// The embedded SQLite outbox. Cheap to clone; every clone is the same store.
@@ -86,7 +74,7 @@ struct Shared {
     writer: Option<writer::Writer>,
     readers: SqlitePool,
     wakeups: Wakeups,
-    counters: Arc<writer::Counters>,
+    counters: Arc<CommitCounters>,
     limits: Arc<Limits>,
     path: PathBuf,
 }
@@ -111,7 +99,7 @@ impl SqliteOutbox {
         let path = options.path.clone();
         let opening = |e: Repr| Error::from(cannot_open(e, &path, Subject::Outbox));
         let limits = Arc::new(options.limits.clone());
-        let counters = Arc::new(writer::Counters::default());
+        let counters = Arc::new(CommitCounters::default());
         let wakeups = Wakeups::new();
         let writer = if options.read_only {
             None
@@ -188,13 +176,8 @@ impl SqliteOutbox {
     }
 
     /// The writer's counters.
-    pub fn stats(&self) -> WriterStats {
-        let c = &self.shared.counters;
-        WriterStats {
-            transactions: c.transactions.load(Ordering::Relaxed),
-            jobs: c.jobs.load(Ordering::Relaxed),
-            rollbacks: c.rollbacks.load(Ordering::Relaxed),
-        }
+    pub fn stats(&self) -> CommitStats {
+        self.shared.counters.snapshot()
     }
 
     /// Enqueues `messages` inside the caller's transaction on the same database file.

@@ -28,7 +28,7 @@
 
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use futures_util::future::BoxFuture;
@@ -39,7 +39,7 @@ use super::enqueue;
 use super::from_sqlx;
 use crate::message::{Enqueued, NewMessage};
 use crate::outbox::{Error, ErrorKind, Wakeups};
-use crate::store::options::Limits;
+use crate::store::options::{CommitCounters, Limits};
 
 /// What a job can see and set while it runs.
 pub(crate) struct Ctx {
@@ -153,14 +153,6 @@ impl Work {
     }
 }
 
-/// Counters of the writer, for tests and benchmarks.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) transactions: AtomicU64,
-    pub(crate) jobs: AtomicU64,
-    pub(crate) rollbacks: AtomicU64,
-}
-
 /// The handle the store uses to queue writes.
 #[derive(Clone)]
 pub(crate) struct Writer {
@@ -224,7 +216,7 @@ pub(crate) fn spawn(
     checkpointer: SqliteConnection,
     config: WriterConfig,
     wakeups: Wakeups,
-    counters: Arc<Counters>,
+    counters: Arc<CommitCounters>,
 ) -> Writer {
     let (tx, rx) = mpsc::channel::<Work>(config.queue.max(1));
     let (commits, seen) = watch::channel(());
@@ -290,7 +282,7 @@ async fn run(
     mut rx: mpsc::Receiver<Work>,
     config: WriterConfig,
     wakeups: Wakeups,
-    counters: Arc<Counters>,
+    counters: Arc<CommitCounters>,
     commits: watch::Sender<()>,
 ) {
     let mut session = Session {
@@ -382,7 +374,7 @@ async fn run_batch(
     wanted: SqliteSynchronous,
     batch: &mut [Work],
     ctx: &mut Ctx,
-    counters: &Counters,
+    counters: &CommitCounters,
 ) -> Result<(), BatchError> {
     let conn = &mut session.conn;
     let begin = begin_sql(wanted, session.current);

@@ -174,6 +174,81 @@ impl fmt::Display for Repr {
     }
 }
 
+/// The constructors, conversions and formatting of a public error type over a [`Repr`] (a struct with
+/// one field, `repr`), named `$name` in its `Debug`.
+macro_rules! repr_error {
+    ($error:ty, $name:literal) => {
+        impl $error {
+            pub(crate) fn new(
+                kind: $crate::store::error::ErrorKind,
+                message: impl Into<String>,
+            ) -> Self {
+                $crate::store::error::Repr::new(kind, message).into()
+            }
+
+            pub(crate) fn with_source(
+                self,
+                source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+            ) -> Self {
+                self.repr.with_source(source).into()
+            }
+        }
+
+        impl From<$crate::store::error::Repr> for $error {
+            fn from(repr: $crate::store::error::Repr) -> Self {
+                Self { repr }
+            }
+        }
+
+        impl From<$error> for $crate::store::error::Repr {
+            fn from(error: $error) -> Self {
+                error.repr
+            }
+        }
+
+        impl std::fmt::Debug for $error {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.repr.debug($name, f)
+            }
+        }
+
+        impl std::fmt::Display for $error {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                std::fmt::Display::fmt(&self.repr, f)
+            }
+        }
+
+        impl std::error::Error for $error {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                self.repr.source()
+            }
+        }
+    };
+}
+
+pub(crate) use repr_error;
+
+/// The `is_*` predicates of a public error type over a [`Repr`], each answering whether
+/// the error is of one [`ErrorKind`] (`unavailable` answers for every kind that may pass).
+macro_rules! predicates {
+    ($($(#[$doc:meta])* $name:ident => $kind:ident,)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(&self) -> bool {
+                predicates!(@test self, $kind)
+            }
+        )*
+    };
+    (@test $self:ident, Unavailable) => {
+        $self.repr.kind().is_unavailable()
+    };
+    (@test $self:ident, $kind:ident) => {
+        $self.repr.kind() == $crate::store::error::ErrorKind::$kind
+    };
+}
+
+pub(crate) use predicates;
+
 /// A [`Repr`] as the source of another.
 struct ErrorText(Repr);
 

@@ -14,6 +14,32 @@ use super::rows::{self, Columns};
 use crate::message::{MessageMeta, MessageStatus};
 use crate::outbox::{MessageFilter, MessagePage};
 
+/// The page size of a filter (a struct with a field `limit: Option<usize>`): its default,
+/// its largest, and the builder that sets it.
+macro_rules! paging {
+    ($default:literal) => {
+        /// The default page size.
+        pub const DEFAULT_LIMIT: usize = $default;
+        /// The largest page.
+        pub const MAX_LIMIT: usize = 1000;
+
+        /// Sets the page size.
+        pub fn limit(mut self, limit: usize) -> Self {
+            self.limit = Some(limit);
+            self
+        }
+
+        /// The page size to use: the one set or the default, from 1 to the largest.
+        pub fn effective_limit(&self) -> usize {
+            self.limit
+                .unwrap_or(Self::DEFAULT_LIMIT)
+                .clamp(1, Self::MAX_LIMIT)
+        }
+    };
+}
+
+pub(crate) use paging;
+
 /// How one database writes what a listing binds.
 pub(crate) trait Dialect: Database {
     /// Pushes `column` compared (`op`) with the time `t`, bound.

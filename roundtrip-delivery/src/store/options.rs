@@ -1,7 +1,30 @@
 //! The settings every outbox store has, whatever its database: limits and retentions, with
 //! the builder methods both stores' options share.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use crate::outbox::CommitStats;
+
+/// The counters behind [`CommitStats`], kept by a store's writer (SQLite) or group
+/// committer (PostgreSQL).
+#[derive(Debug, Default)]
+pub(crate) struct CommitCounters {
+    pub(crate) transactions: AtomicU64,
+    pub(crate) jobs: AtomicU64,
+    pub(crate) rollbacks: AtomicU64,
+}
+
+impl CommitCounters {
+    /// What they hold now.
+    pub(crate) fn snapshot(&self) -> CommitStats {
+        CommitStats {
+            transactions: self.transactions.load(Ordering::Relaxed),
+            jobs: self.jobs.load(Ordering::Relaxed),
+            rollbacks: self.rollbacks.load(Ordering::Relaxed),
+        }
+    }
+}
 
 /// The store-wide settings the queries need.
 #[derive(Debug, Clone)]
