@@ -100,6 +100,13 @@ pub trait Outbox: Send + Sync + 'static {
     /// Lists the attempts of a message, oldest first.
     fn attempts<'a>(&'a self, id: &'a MessageId) -> BoxFuture<'a, Result<Vec<Attempt>, Error>>;
 
+    /// Lists recorded attempts across messages, in the order they were recorded: what each
+    /// worker did. A page holds at most the filter's limit; continue after its `next`.
+    fn attempt_log<'a>(
+        &'a self,
+        filter: &'a AttemptFilter,
+    ) -> BoxFuture<'a, Result<AttemptPage, Error>>;
+
     /// Puts a finished message (failed, cancelled or succeeded) back in the queue, due now,
     /// with its attempt count kept. A live message is an error ([`Error::is_conflict`]).
     fn retry<'a>(&'a self, id: &'a MessageId) -> BoxFuture<'a, Result<MessageMeta, Error>>;
@@ -238,6 +245,66 @@ pub struct MessagePage {
     pub messages: Vec<MessageMeta>,
     /// Pass to [`MessageFilter::before`] for the next page; `None` on the last page.
     pub next: Option<MessageId>,
+}
+
+/// Which attempts [`Outbox::attempt_log`] lists.
+///
+/// ```
+/// use roundtrip_delivery::outbox::AttemptFilter;
+/// let filter = AttemptFilter::new().worker("replica-1").limit(500);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AttemptFilter {
+    /// Only the attempts of this message.
+    pub message_id: Option<MessageId>,
+    /// Only the attempts this worker made.
+    pub worker: Option<String>,
+    /// Only attempts recorded after this one (the cursor of the previous page).
+    pub after: Option<AttemptCursor>,
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<usize>,
+}
+
+impl AttemptFilter {
+    paging!(100);
+
+    /// Lists every attempt.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Lists only the attempts of `id`.
+    pub fn message_id(mut self, id: MessageId) -> Self {
+        self.message_id = Some(id);
+        self
+    }
+
+    /// Lists only the attempts of `worker` (the owner name of its leases).
+    pub fn worker(mut self, worker: impl Into<String>) -> Self {
+        self.worker = Some(worker.into());
+        self
+    }
+
+    /// Continues after a previous page.
+    pub fn after(mut self, cursor: AttemptCursor) -> Self {
+        self.after = Some(cursor);
+        self
+    }
+}
+
+/// Where a page of [`Outbox::attempt_log`] ended: pass it to [`AttemptFilter::after`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AttemptCursor(pub(crate) i64);
+
+/// One page of [`Outbox::attempt_log`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct AttemptPage {
+    /// The attempts, in the order they were recorded.
+    pub attempts: Vec<Attempt>,
+    /// Pass to [`AttemptFilter::after`] for the next page; `None` on the last page.
+    pub next: Option<AttemptCursor>,
 }
 
 /// Tells workers that messages may have become due.

@@ -75,8 +75,8 @@ pub const MAX_URL_LEN: usize = 2083;
 /// The event type the stores write for endpoints that want every event; refused as a name.
 pub(crate) const ALL_EVENTS: &str = "*";
 
-/// The builder methods of the health settings both endpoint stores' options have (fields
-/// `rotation_grace` and `failure_window`).
+/// The builder methods of the health settings both endpoint stores' options (and
+/// [`EndpointSettings`]) have: fields `rotation_grace` and `failure_window`.
 macro_rules! endpoint_setters {
     () => {
         /// How long a rotated-out secret keeps signing, unless a rotation says otherwise
@@ -96,6 +96,33 @@ macro_rules! endpoint_setters {
 }
 
 use endpoint_setters;
+
+/// How an endpoint store treats its endpoints, whatever its database: how long a rotated-out
+/// secret keeps signing, and how long an endpoint may fail before it is disabled. For
+/// [`Database::open_endpoints`](crate::Database::open_endpoints).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EndpointSettings {
+    pub(crate) rotation_grace: Duration,
+    pub(crate) failure_window: Duration,
+}
+
+impl Default for EndpointSettings {
+    fn default() -> Self {
+        EndpointSettings {
+            rotation_grace: DEFAULT_ROTATION_GRACE,
+            failure_window: DEFAULT_FAILURE_WINDOW,
+        }
+    }
+}
+
+impl EndpointSettings {
+    /// The defaults: a 24-hour rotation grace and a 5-day failure window.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    endpoint_setters!();
+}
 
 /// A webhook endpoint as stored. It never carries its secrets.
 #[derive(Debug, Clone, PartialEq)]
@@ -535,6 +562,11 @@ impl EndpointHooks {
             store,
             tracker: Arc::new(health::Tracker::default()),
         }
+    }
+
+    /// Hooks over `store` that share its health tracker.
+    pub(crate) fn sharing(store: Arc<dyn EndpointStore>, tracker: Arc<health::Tracker>) -> Self {
+        EndpointHooks { store, tracker }
     }
 
     /// The store.

@@ -18,11 +18,11 @@ use super::rules::{event_rows, failing_reason, gone_reason};
 use super::tables::{Change, Creation, Tables, endpoint_store};
 use super::{
     CreatedEndpoint, DEFAULT_FAILURE_WINDOW, DEFAULT_ROTATION_GRACE, Endpoint, EndpointFilter,
-    EndpointPage, EndpointUpdate, Error, HealthSignal, HealthUpdate, NewEndpoint, RotatedSecret,
-    Rotation, endpoint_setters, health,
+    EndpointPage, EndpointSettings, EndpointUpdate, Error, HealthSignal, HealthUpdate, NewEndpoint,
+    RotatedSecret, Rotation, endpoint_setters, health,
 };
 use crate::postgres::connect::{
-    self, Migration, cannot_open, check_schema, parse_url, quote_ident, redact_url,
+    self, Migration, cannot_open, check_schema, configure, parse_url, quote_ident, redact_url,
 };
 use crate::postgres::options::pool_setters;
 use crate::signing::Secret;
@@ -244,6 +244,9 @@ fn sql(text: &str) -> AssertSqlSafe<String> {
 #[derive(Clone)]
 pub struct PgEndpointOptions {
     url: String,
+    /// Connect options built in code (those of a [`PgOptions`](crate::postgres::PgOptions)
+    /// made with `from_connect_options`), used instead of parsing `url`.
+    connect: Option<sqlx::postgres::PgConnectOptions>,
     schema: String,
     max_connections: u32,
     acquire_timeout: Duration,
@@ -268,6 +271,7 @@ impl PgEndpointOptions {
     pub fn new(url: impl Into<String>) -> Self {
         PgEndpointOptions {
             url: url.into(),
+            connect: None,
             schema: crate::postgres::DEFAULT_SCHEMA.to_owned(),
             max_connections: 4,
             acquire_timeout: Duration::from_secs(5),
@@ -296,6 +300,20 @@ impl PgEndpointOptions {
     }
 
     pool_setters!("roundtrip-endpoints");
+
+    /// The same database as `outbox`'s, reached the same way (its URL, or the connect
+    /// options it was built from), in its schema.
+    pub(crate) fn beside(outbox: &crate::postgres::PgOptions) -> Self {
+        let mut options = Self::new(outbox.url.clone()).schema(outbox.schema.clone());
+        options.connect = outbox.connect.clone();
+        options
+    }
+
+    /// Applies `settings`.
+    pub(crate) fn settings(self, settings: &EndpointSettings) -> Self {
+        self.rotation_grace(settings.rotation_grace)
+            .failure_window(settings.failure_window)
+    }
 
     endpoint_setters!();
 }
@@ -342,8 +360,11 @@ impl PgEndpointStore {
                 Subject::Endpoints,
             ))
         };
-        let connect = parse_url(&options.url, &options.application_name, Subject::Endpoints)
-            .map_err(opening)?;
+        let connect = match &options.connect {
+            Some(connect) => configure(connect.clone(), &options.application_name),
+            None => parse_url(&options.url, &options.application_name, Subject::Endpoints)
+                .map_err(opening)?,
+        };
         let migration = Migration::endpoints();
         connect::migrate(
             &connect,

@@ -19,8 +19,8 @@ use super::rules::{event_rows, failing_reason, gone_reason, log_disabled};
 use super::tables::{Change, Creation, Tables, endpoint_store};
 use super::{
     CreatedEndpoint, DEFAULT_FAILURE_WINDOW, DEFAULT_ROTATION_GRACE, Endpoint, EndpointFilter,
-    EndpointPage, EndpointUpdate, Error, HealthSignal, HealthUpdate, NewEndpoint, RotatedSecret,
-    Rotation, endpoint_setters, health,
+    EndpointPage, EndpointSettings, EndpointUpdate, Error, HealthSignal, HealthUpdate, NewEndpoint,
+    RotatedSecret, Rotation, endpoint_setters, health,
 };
 use crate::signing::Secret;
 use crate::sqlite::connect::{self, cannot_open};
@@ -99,6 +99,12 @@ impl SqliteEndpointOptions {
     }
 
     endpoint_setters!();
+
+    /// Applies `settings`.
+    pub(crate) fn settings(self, settings: &EndpointSettings) -> Self {
+        self.rotation_grace(settings.rotation_grace)
+            .failure_window(settings.failure_window)
+    }
 }
 
 /// Webhook endpoints in a SQLite file. Cheap to clone; every clone is the same store.

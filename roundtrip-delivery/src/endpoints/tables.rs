@@ -263,6 +263,18 @@ pub(crate) trait Tables: Settings + Send + Sync {
 /// of their health.
 macro_rules! endpoint_store {
     ($store:ty) => {
+        impl $store {
+            /// The store with its [`SecretSource`]($crate::worker::SecretSource) and
+            /// [`AttemptObserver`]($crate::worker::AttemptObserver) behind one handle, sharing
+            /// what the store knows of its endpoints' health.
+            pub fn hooks(&self) -> $crate::endpoints::EndpointHooks {
+                $crate::endpoints::EndpointHooks::sharing(
+                    std::sync::Arc::new(self.clone()),
+                    self.shared.tracker.clone(),
+                )
+            }
+        }
+
         impl $crate::endpoints::tables::Settings for $store {
             fn rotation_grace(&self) -> Duration {
                 self.shared.options.rotation_grace

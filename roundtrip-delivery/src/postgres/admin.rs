@@ -7,8 +7,11 @@ use sqlx::{AssertSqlSafe, Postgres, QueryBuilder};
 use super::from_sqlx;
 use super::sql::{self, Statements};
 use crate::message::{Attempt, Message, MessageId, MessageMeta};
-use crate::outbox::{Error, MessageFilter, MessagePage, Purged};
-use crate::store::listing::{Dialect, ListSql, list_query, page, push_conditions, replay_statuses};
+use crate::outbox::{AttemptFilter, AttemptPage, Error, MessageFilter, MessagePage, Purged};
+use crate::store::listing::{
+    Dialect, ListSql, attempt_log_query, attempt_page, list_query, page, push_conditions,
+    replay_statuses,
+};
 use crate::store::options::Limits;
 use crate::store::rows::{self, already_finished, get, not_found, still_live};
 use crate::store::time::duration_us;
@@ -203,4 +206,16 @@ pub(crate) async fn attempts(
         .await
         .map_err(from_sqlx)?;
     Ok(rows.iter().map(rows::attempt).collect::<Result<_, _>>()?)
+}
+
+/// One page of the attempt log. The attempts table has no index on `seq` alone: the log is
+/// an inspection tool, and recording attempts stays as cheap as it was.
+pub(crate) async fn attempt_log(
+    conn: &mut PgConnection,
+    sql: &Statements,
+    filter: &AttemptFilter,
+) -> Result<AttemptPage, Error> {
+    let mut q = attempt_log_query::<Postgres>(&sql.attempt_log, filter);
+    let rows = q.build().fetch_all(&mut *conn).await.map_err(from_sqlx)?;
+    Ok(attempt_page(&rows, filter)?)
 }

@@ -70,8 +70,9 @@ use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 pub use options::{DEFAULT_SCHEMA, PgOptions};
 
 use crate::outbox::{
-    Attempt, CommitStats, Completion, Enqueued, Error, LeaseCheck, Message, MessageFilter,
-    MessageId, MessageMeta, MessagePage, NewMessage, Outbox, Purged, Reclaimed, Wakeup, Wakeups,
+    Attempt, AttemptFilter, AttemptPage, CommitStats, Completion, Enqueued, Error, LeaseCheck,
+    Message, MessageFilter, MessageId, MessageMeta, MessagePage, NewMessage, Outbox, Purged,
+    Reclaimed, Wakeup, Wakeups,
 };
 use crate::store::error::{Subject, from_postgres, is_retryable};
 use crate::store::options::{CommitCounters, Limits};
@@ -465,6 +466,15 @@ impl Outbox for PgOutbox {
         Box::pin(
             async move { admin::attempts(&mut *self.conn().await?, &self.shared.sql, id).await },
         )
+    }
+
+    fn attempt_log<'a>(
+        &'a self,
+        filter: &'a AttemptFilter,
+    ) -> BoxFuture<'a, Result<AttemptPage, Error>> {
+        Box::pin(async move {
+            admin::attempt_log(&mut *self.conn().await?, &self.shared.sql, filter).await
+        })
     }
 
     fn retry<'a>(&'a self, id: &'a MessageId) -> BoxFuture<'a, Result<MessageMeta, Error>> {

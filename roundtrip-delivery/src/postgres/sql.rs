@@ -286,6 +286,16 @@ pub(crate) const ATTEMPTS: &str = concat!(
     " AS next_attempt_at FROM _rt_.attempts WHERE message_id = $1 ORDER BY seq"
 );
 
+/// The attempt log: every attempt, with its `seq`; the caller adds conditions and the order.
+pub(crate) const ATTEMPT_LOG: &str = concat!(
+    "SELECT seq, message_id, number, worker, ",
+    us!("started_at"),
+    " AS started_at, duration_us, response_status, response_body, response_truncated, \
+     error_kind, error, contract_violation, outcome, ",
+    us!("next_attempt_at"),
+    " AS next_attempt_at FROM _rt_.attempts WHERE true"
+);
+
 pub(crate) const LIST_LIVE: &str =
     concat!("SELECT ", live_meta!(), " FROM _rt_.messages WHERE true");
 
@@ -323,6 +333,7 @@ pub(crate) struct Texts {
     pub(crate) attempts: Arc<str>,
     pub(crate) list_live: Arc<str>,
     pub(crate) list_history: Arc<str>,
+    pub(crate) attempt_log: Arc<str>,
 }
 
 impl std::ops::Deref for Statements {
@@ -358,6 +369,7 @@ impl Statements {
                 attempts: q(ATTEMPTS),
                 list_live: q(LIST_LIVE),
                 list_history: q(LIST_HISTORY),
+                attempt_log: q(ATTEMPT_LOG),
                 prefix,
             }),
         }

@@ -10,8 +10,11 @@ use super::complete::move_to_history;
 use super::from_sqlx;
 use super::rows::{from_history, history_meta, live_meta};
 use crate::message::{Attempt, Message, MessageId, MessageMeta};
-use crate::outbox::{Error, MessageFilter, MessagePage, Purged};
-use crate::store::listing::{Dialect, ListSql, list_query, page, push_conditions, replay_statuses};
+use crate::outbox::{AttemptFilter, AttemptPage, Error, MessageFilter, MessagePage, Purged};
+use crate::store::listing::{
+    Dialect, ListSql, attempt_log_query, attempt_page, list_query, page, push_conditions,
+    replay_statuses,
+};
 use crate::store::options::Limits;
 use crate::store::rows::{self, already_finished, not_found, still_live};
 use crate::store::time::{duration_ms, to_ms};
@@ -273,4 +276,19 @@ pub(crate) async fn attempts(
     .await
     .map_err(from_sqlx)?;
     Ok(rows.iter().map(rows::attempt).collect::<Result<_, _>>()?)
+}
+
+/// The attempt log: every attempt, with its `seq`.
+const ATTEMPT_LOG: &str = "SELECT seq, message_id, number, worker, started_at, duration_us, \
+     response_status, response_body, response_truncated, error_kind, error, \
+     contract_violation, outcome, next_attempt_at FROM attempts WHERE 1 = 1";
+
+/// One page of the attempt log. (`seq` is the table's rowid: the order costs nothing.)
+pub(crate) async fn attempt_log(
+    conn: &mut SqliteConnection,
+    filter: &AttemptFilter,
+) -> Result<AttemptPage, Error> {
+    let mut q = attempt_log_query::<Sqlite>(ATTEMPT_LOG, filter);
+    let rows = q.build().fetch_all(&mut *conn).await.map_err(from_sqlx)?;
+    Ok(attempt_page(&rows, filter)?)
 }

@@ -50,9 +50,9 @@ use sqlx::sqlite::{SqliteConnection, SqlitePool};
 pub use options::{DEFAULT_PATH, PATH_ENV, SqliteOptions, Synchronous};
 
 use crate::outbox::{
-    Attempt, CommitStats, Completion, Enqueued, Error, ErrorKind, LeaseCheck, Message,
-    MessageFilter, MessageId, MessageMeta, MessagePage, NewMessage, Outbox, Purged, Reclaimed,
-    Wakeup, Wakeups,
+    Attempt, AttemptFilter, AttemptPage, CommitStats, Completion, Enqueued, Error, ErrorKind,
+    LeaseCheck, Message, MessageFilter, MessageId, MessageMeta, MessagePage, NewMessage, Outbox,
+    Purged, Reclaimed, Wakeup, Wakeups,
 };
 use crate::store::error::{Repr, Subject, from_sqlite};
 use crate::store::options::{CommitCounters, Limits};
@@ -379,6 +379,13 @@ impl Outbox for SqliteOutbox {
 
     fn attempts<'a>(&'a self, id: &'a MessageId) -> BoxFuture<'a, Result<Vec<Attempt>, Error>> {
         Box::pin(async move { admin::attempts(&mut *self.reader().await?, id).await })
+    }
+
+    fn attempt_log<'a>(
+        &'a self,
+        filter: &'a AttemptFilter,
+    ) -> BoxFuture<'a, Result<AttemptPage, Error>> {
+        Box::pin(async move { admin::attempt_log(&mut *self.reader().await?, filter).await })
     }
 
     fn retry<'a>(&'a self, id: &'a MessageId) -> BoxFuture<'a, Result<MessageMeta, Error>> {

@@ -12,7 +12,7 @@ use sqlx::{Database, Encode, QueryBuilder, Type};
 use super::error::Repr;
 use super::rows::{self, Columns};
 use crate::message::{MessageMeta, MessageStatus};
-use crate::outbox::{MessageFilter, MessagePage};
+use crate::outbox::{AttemptCursor, AttemptFilter, AttemptPage, MessageFilter, MessagePage};
 
 /// The page size of a filter (a struct with a field `limit: Option<usize>`): its default,
 /// its largest, and the builder that sets it.
@@ -159,4 +159,47 @@ pub(crate) fn page<R: Columns>(rows: &[R], filter: &MessageFilter) -> Result<Mes
         None
     };
     Ok(MessagePage { messages, next })
+}
+
+/// The query of one page of the attempt log: `select` (the attempt columns and `seq`, from
+/// the attempts table, `WHERE` already written) with `filter`'s conditions, in the order
+/// the attempts were recorded.
+pub(crate) fn attempt_log_query<DB>(select: &str, filter: &AttemptFilter) -> QueryBuilder<DB>
+where
+    DB: Dialect,
+    for<'t> String: Encode<'t, DB> + Type<DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+{
+    let mut q = QueryBuilder::<DB>::new(select);
+    if let Some(id) = &filter.message_id {
+        q.push(" AND message_id = ")
+            .push_bind(id.as_str().to_owned());
+    }
+    if let Some(worker) = &filter.worker {
+        q.push(" AND worker = ").push_bind(worker.clone());
+    }
+    if let Some(after) = filter.after {
+        q.push(" AND seq > ").push_bind(after.0);
+    }
+    let fetch = i64::try_from(filter.effective_limit()).unwrap_or(1000) + 1;
+    q.push(" ORDER BY seq LIMIT ").push_bind(fetch);
+    q
+}
+
+/// One page of the attempt log from the rows of an [`attempt_log_query`].
+pub(crate) fn attempt_page<R: Columns>(
+    rows: &[R],
+    filter: &AttemptFilter,
+) -> Result<AttemptPage, Repr> {
+    let limit = filter.effective_limit();
+    let page = &rows[..rows.len().min(limit)];
+    let attempts = page
+        .iter()
+        .map(rows::attempt)
+        .collect::<Result<Vec<_>, _>>()?;
+    let next = match page.last() {
+        Some(last) if rows.len() > limit => Some(AttemptCursor(last.bigint("seq")?)),
+        _ => None,
+    };
+    Ok(AttemptPage { attempts, next })
 }

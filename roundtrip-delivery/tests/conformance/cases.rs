@@ -12,7 +12,7 @@ use roundtrip_delivery::message::{
     AttemptErrorKind, Completion, Decision, LeaseCheck, MessageId, MessageKind, MessageStatus,
     NewAttempt, NewMessage,
 };
-use roundtrip_delivery::outbox::{MessageFilter, Outbox};
+use roundtrip_delivery::outbox::{AttemptFilter, MessageFilter, Outbox};
 use url::Url;
 
 use super::harness::{StoreConfig, StoreFactory, eventually, failure, ids, msg, now, success, url};
@@ -42,6 +42,7 @@ macro_rules! for_each_case {
             retarget_moves_an_endpoints_live_messages_only,
             listings_filter_and_page_newest_first,
             attempts_are_listed_oldest_first,
+            the_attempt_log_lists_every_attempt_in_the_order_recorded,
             history_is_purged_after_its_retention,
             concurrent_claimers_never_take_the_same_message,
             transactional_enqueue_commits_with_the_business_row,
@@ -1333,6 +1334,92 @@ pub(crate) async fn attempts_are_listed_oldest_first(f: &dyn StoreFactory) {
     assert_eq!(meta.meta.attempts, 3);
     let none: MessageId = "msg_none".parse().expect("id");
     assert!(outbox.attempts(&none).await.expect("attempts").is_empty());
+}
+
+pub(crate) async fn the_attempt_log_lists_every_attempt_in_the_order_recorded(
+    f: &dyn StoreFactory,
+) {
+    let db = f.fresh(StoreConfig::default()).await;
+    let outbox = db.outbox();
+    let [a, b, c] = [msg("a"), msg("b"), msg("c")];
+    let (ida, idb, idc) = (a.id().clone(), b.id().clone(), c.id().clone());
+    outbox.enqueue(vec![a, b, c]).await.expect("enqueue");
+    let lease = Duration::from_secs(60);
+    let first = outbox.claim("w1", 2, lease).await.expect("claim");
+    let second = outbox.claim("w2", 2, lease).await.expect("claim");
+    assert_eq!((first.len(), second.len()), (2, 1));
+    // w1 records a retry of `a` and a success of `b`, then w2 a success of `c`, then w1
+    // the second attempt of `a`.
+    let due = retry_at(now() - Duration::from_secs(1));
+    outbox
+        .complete(vec![failure(&ida, "w1", 1, due), success(&idb, "w1", 1)])
+        .await
+        .expect("complete");
+    outbox
+        .complete(vec![success(&idc, "w2", 1)])
+        .await
+        .expect("complete");
+    let again = outbox.claim("w1", 1, lease).await.expect("claim");
+    assert_eq!(again.len(), 1);
+    outbox
+        .complete(vec![success(&ida, "w1", 2)])
+        .await
+        .expect("complete");
+
+    let seen = |page: &[roundtrip_delivery::message::Attempt]| -> Vec<(MessageId, u32, String)> {
+        page.iter()
+            .map(|a| (a.message_id.clone(), a.number, a.worker.clone()))
+            .collect()
+    };
+    let all = outbox
+        .attempt_log(&AttemptFilter::new())
+        .await
+        .expect("the log");
+    assert_eq!(
+        seen(&all.attempts),
+        [
+            (ida.clone(), 1, "w1".to_owned()),
+            (idb.clone(), 1, "w1".to_owned()),
+            (idc.clone(), 1, "w2".to_owned()),
+            (ida.clone(), 2, "w1".to_owned()),
+        ]
+    );
+    assert!(all.next.is_none());
+    assert_eq!(all.attempts[0].decision, "retry");
+    assert_eq!(all.attempts[3].decision, "succeeded");
+
+    let by_w1 = outbox
+        .attempt_log(&AttemptFilter::new().worker("w1"))
+        .await
+        .expect("by worker");
+    assert_eq!(by_w1.attempts.len(), 3);
+    assert!(by_w1.attempts.iter().all(|a| a.worker == "w1"));
+    let of_a = outbox
+        .attempt_log(&AttemptFilter::new().message_id(ida.clone()))
+        .await
+        .expect("by message");
+    let numbers: Vec<u32> = of_a.attempts.iter().map(|a| a.number).collect();
+    assert_eq!(numbers, [1, 2]);
+
+    // Pages of two follow each other without a gap or a repeat.
+    let page1 = outbox
+        .attempt_log(&AttemptFilter::new().limit(2))
+        .await
+        .expect("page 1");
+    let cursor = page1.next.expect("a second page");
+    let page2 = outbox
+        .attempt_log(&AttemptFilter::new().limit(2).after(cursor))
+        .await
+        .expect("page 2");
+    assert!(page2.next.is_none());
+    let mut paged = seen(&page1.attempts);
+    paged.extend(seen(&page2.attempts));
+    assert_eq!(paged, seen(&all.attempts));
+    let nobody = outbox
+        .attempt_log(&AttemptFilter::new().worker("nobody"))
+        .await
+        .expect("no attempts");
+    assert!(nobody.attempts.is_empty() && nobody.next.is_none());
 }
 
 pub(crate) async fn history_is_purged_after_its_retention(f: &dyn StoreFactory) {
