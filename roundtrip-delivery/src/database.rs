@@ -28,7 +28,7 @@ pub struct Database {
 #[derive(Clone, Debug)]
 enum Backend {
     Sqlite(SqliteOptions),
-    Postgres(PgOptions),
+    Postgres(Box<PgOptions>),
 }
 
 /// The outbox and, beside it in the same database, the webhook endpoint store.
@@ -102,7 +102,7 @@ impl Database {
     /// The PostgreSQL schema these options name.
     pub fn postgres(options: PgOptions) -> Self {
         Database {
-            backend: Backend::Postgres(options),
+            backend: Backend::Postgres(Box::new(options)),
             must_exist: false,
         }
     }
@@ -140,7 +140,7 @@ impl Database {
                 Ok(Arc::new(SqliteOutbox::open(options.clone()).await?))
             }
             Backend::Postgres(options) => {
-                let options = options.clone().must_exist(self.must_exist);
+                let options = (**options).clone().must_exist(self.must_exist);
                 Ok(Arc::new(PgOutbox::connect_with(options).await?))
             }
         }
