@@ -320,8 +320,8 @@ impl PgEndpointOptions {
 
 /// Webhook endpoints in a PostgreSQL schema. Cheap to clone; every clone is the same store.
 ///
-/// It is also a [`SecretSource`] (the secrets of a message's endpoint) and an
-/// [`AttemptObserver`] (disables endpoints that answer 410 or fail for too long).
+/// It is also a [`SecretSource`](crate::worker::SecretSource) (the secrets of a message's endpoint) and an
+/// [`AttemptObserver`](crate::worker::AttemptObserver) (disables endpoints that answer 410 or fail for too long).
 #[derive(Clone)]
 pub struct PgEndpointStore {
     shared: Arc<Shared>,

@@ -109,8 +109,8 @@ impl SqliteEndpointOptions {
 
 /// Webhook endpoints in a SQLite file. Cheap to clone; every clone is the same store.
 ///
-/// It is also a [`SecretSource`] (the secrets of a message's endpoint) and an
-/// [`AttemptObserver`] (disables endpoints that answer 410 or fail for too long).
+/// It is also a [`SecretSource`](crate::worker::SecretSource) (the secrets of a message's endpoint) and an
+/// [`AttemptObserver`](crate::worker::AttemptObserver) (disables endpoints that answer 410 or fail for too long).
 #[derive(Clone)]
 pub struct SqliteEndpointStore {
     shared: Arc<Shared>,

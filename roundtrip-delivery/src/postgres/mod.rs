@@ -262,6 +262,11 @@ impl PgOutbox {
 
     /// Enqueues `messages` inside the caller's transaction.
     ///
+    /// The connection is a sqlx one on purpose: the point is to write inside the
+    /// application's own sqlx transaction, on its own pool, beside its business rows. The
+    /// statements name the outbox's schema, so the connection's `search_path` does not
+    /// matter.
+    ///
     /// The messages and their wake-up become visible when the caller commits, and vanish
     /// with a rollback. The writes run in a savepoint, so if this call fails the caller's
     /// transaction is still usable. On a connection outside a transaction, the messages are

@@ -21,7 +21,7 @@
 //!   commit together or not at all. Begin that transaction with `BEGIN IMMEDIATE`
 //!   (`conn.begin_with("BEGIN IMMEDIATE")`) so it waits for the writer instead of failing
 //!   with `SQLITE_BUSY` when it upgrades. Workers see such messages at their next poll
-//!   (250 ms by default), or at once after [`Outbox::notify`](crate::outbox::Outbox::notify).
+//!   (250 ms by default), or at once after [`Outbox::notify`].
 //! * **Bounded.** The queue table holds only live messages. Finished ones move to
 //!   `message_history`; [`purge`](crate::outbox::Outbox::purge) deletes them after 7 days
 //!   when delivered, 30 days when not (both configurable).
@@ -183,7 +183,9 @@ impl SqliteOutbox {
     /// Enqueues `messages` inside the caller's transaction on the same database file.
     ///
     /// Nothing is committed here: the messages become visible when the caller commits, and
-    /// vanish with a rollback. Call [`Outbox::notify`] after the commit to wake the workers
+    /// vanish with a rollback. The connection is a sqlx one on purpose: the point is to
+    /// write inside the application's own sqlx transaction, beside its business rows (open
+    /// its pool with [`SqliteOptions::connect_options`]). Call [`Outbox::notify`] after the commit to wake the workers
     /// at once; otherwise they find the messages at their next poll.
     ///
     /// ```no_run

@@ -16,7 +16,7 @@ pub(crate) const USER_AGENT: &str = concat!(
     " (Standard Webhooks)"
 );
 
-/// How a [`Dispatcher`] runs.
+/// How a [`Dispatcher`](super::Dispatcher) runs.
 #[derive(Clone)]
 pub struct DispatcherConfig {
     pub(super) worker_id: String,
@@ -226,16 +226,17 @@ impl DispatcherConfig {
     }
 }
 
-/// Why a [`Dispatcher`] could not start.
+/// Why a [`Dispatcher`](super::Dispatcher) could not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StartError {
     /// The configuration is inconsistent.
     #[error("invalid dispatcher configuration: {0}")]
     Config(String),
-    /// The HTTP client could not be built.
+    /// The HTTP client could not be built (its TLS roots, for example). The source is the
+    /// HTTP client's own error, boxed so that this type does not name the client's crate.
     #[error("cannot build the HTTP client of the delivery workers")]
-    Client(#[source] reqwest::Error),
+    Client(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The outbox failed while the dispatcher took back stale leases.
     #[error("the outbox failed while the workers started")]
     Outbox(#[source] crate::outbox::Error),

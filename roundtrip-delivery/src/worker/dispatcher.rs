@@ -111,7 +111,7 @@ impl Dispatcher {
             .pool_max_idle_per_host(config.per_destination)
             .tcp_nodelay(true)
             .build()
-            .map_err(StartError::Client)?;
+            .map_err(|e| StartError::Client(Box::new(e)))?;
         let user_agent = HeaderValue::from_static(USER_AGENT);
         let transport = Transport::new(TransportConfig {
             client,

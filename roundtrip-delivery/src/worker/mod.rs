@@ -2,11 +2,11 @@
 //!
 //! # Policy
 //!
-//! A [`Dispatcher`] runs the workers of one process against an [`Outbox`]:
+//! A [`Dispatcher`] runs the workers of one process against an [`Outbox`](crate::outbox::Outbox):
 //!
 //! * **Claims with leases.** It claims due messages in batches, as many as it has free
 //!   slots, under its owner name and a lease. It claims again as soon as the store signals
-//!   new work ([`Outbox::subscribe`]), a scheduled retry falls due, or the poll interval
+//!   new work ([`Outbox::subscribe`](crate::outbox::Outbox::subscribe)), a scheduled retry falls due, or the poll interval
 //!   (250 ms) runs out, which covers messages enqueued inside an application's transaction
 //!   and by other processes.
 //! * **Bounded.** At most `max_in_flight` requests run at once, and at most
@@ -30,10 +30,13 @@
 //!   are not followed (a 3xx is a failed attempt that is retried). Connect and total
 //!   timeouts default to 5 s and 15 s. At most `response_body_cap` bytes (4 KiB) of the
 //!   response are read and stored; the rest is never downloaded.
-//! * **The verdict.** Only 2xx is success. The [`RetrySchedule`] decides the rest: when to
-//!   try again (honouring `Retry-After` within bounds), and when to give up (retries
-//!   exhausted, or 410 Gone at once). A [`ResponseCheck`] may flag a 2xx response that
-//!   breaks the declared contract; that is recorded, never retried.
+//! * **The decision.** What happened on the attempt is an
+//!   [`AttemptOutcome`](crate::retry::AttemptOutcome). Only 2xx is success; the
+//!   [`RetrySchedule`](crate::retry::RetrySchedule) decides the rest: when to try again
+//!   (honouring `Retry-After` within bounds), and when to give up (retries exhausted, or
+//!   410 Gone at once). The decision, placed in time, is the message's next state
+//!   ([`Decision`](crate::message::Decision)). A [`ResponseCheck`] may flag a 2xx response
+//!   that breaks the declared contract; that is recorded, never retried.
 //! * **Completions are batched.** Attempt records go to the store through one task, which
 //!   writes whatever has accumulated in one call.
 //! * **Graceful shutdown.** [`Dispatcher::shutdown`] stops claiming, lets attempts in

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Counters of a running [`Dispatcher`].
+/// Counters of a running [`Dispatcher`](super::Dispatcher).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DispatcherStats {
