@@ -16,7 +16,7 @@ use futures_util::future::BoxFuture;
 use roundtrip_delivery::message::{
     Completion, Decision, Enqueued, MessageId, NewAttempt, NewMessage,
 };
-use roundtrip_delivery::outbox::{Error, Outbox};
+use roundtrip_delivery::outbox::{CommitStats, Error, Outbox};
 use url::Url;
 
 /// The store-wide limits a case may change.
@@ -47,6 +47,9 @@ pub(crate) trait StoreFactory: Send + Sync {
     fn name(&self) -> &'static str;
     /// A store on a fresh, empty database that no other test uses.
     fn fresh(&self, config: StoreConfig) -> BoxFuture<'_, Box<dyn TestDb>>;
+    /// How many enqueue calls at least share a transaction, on average, when many run at
+    /// once: what the store's group commit promises.
+    fn commit_sharing(&self) -> u64;
 }
 
 /// One fresh database and the store opened on it. Dropping it deletes the database.
@@ -68,6 +71,8 @@ pub(crate) trait TestDb: Send + Sync {
     fn invoice_exists(&self, invoice: &str) -> BoxFuture<'_, bool>;
     /// How many rows the live queue table holds.
     fn live_rows(&self) -> BoxFuture<'_, i64>;
+    /// The commit counters of the store [`outbox`](Self::outbox) answers.
+    fn commit_stats(&self) -> CommitStats;
 }
 
 pub(crate) fn url(path: &str) -> Url {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use roundtrip_delivery::message::{Enqueued, MessageId, NewMessage};
-use roundtrip_delivery::outbox::{Error, Outbox};
+use roundtrip_delivery::outbox::{CommitStats, Error, Outbox};
 use roundtrip_delivery::postgres::{PgOptions, PgOutbox};
 use roundtrip_delivery::sqlite::{SqliteOptions, SqliteOutbox};
 use sqlx::{AssertSqlSafe, Connection};
@@ -48,6 +48,11 @@ fn sqlite_options(path: PathBuf, c: &StoreConfig) -> SqliteOptions {
 impl StoreFactory for Sqlite {
     fn name(&self) -> &'static str {
         "sqlite"
+    }
+
+    /// One writer task writes whatever queued while the last commit ran.
+    fn commit_sharing(&self) -> u64 {
+        4
     }
 
     fn fresh(&self, config: StoreConfig) -> BoxFuture<'_, Box<dyn TestDb>> {
@@ -143,6 +148,10 @@ impl TestDb for SqliteDb {
         })
     }
 
+    fn commit_stats(&self) -> CommitStats {
+        self.outbox.stats()
+    }
+
     fn live_rows(&self) -> BoxFuture<'_, i64> {
         Box::pin(async move {
             let mut conn = sqlx::SqliteConnection::connect_with(&self.options.connect_options())
@@ -201,6 +210,11 @@ struct PgDb {
 impl StoreFactory for Postgres {
     fn name(&self) -> &'static str {
         "postgres"
+    }
+
+    /// Two commit lanes write whatever queued while they were busy.
+    fn commit_sharing(&self) -> u64 {
+        2
     }
 
     fn fresh(&self, config: StoreConfig) -> BoxFuture<'_, Box<dyn TestDb>> {
@@ -293,6 +307,10 @@ impl TestDb for PgDb {
             .expect("count invoices")
                 > 0
         })
+    }
+
+    fn commit_stats(&self) -> CommitStats {
+        self.outbox.stats()
     }
 
     fn live_rows(&self) -> BoxFuture<'_, i64> {
