@@ -9,6 +9,8 @@
 //! unreachable server fails the tests with directions; they are never skipped. Nothing
 //! waits for a guessed time: every wait polls with a deadline.
 
+#[path = "conformance/harness.rs"]
+mod harness;
 #[path = "conformance/pg.rs"]
 mod pg;
 
@@ -56,23 +58,13 @@ async fn connect(options: PgOptions) -> PgOutbox {
     }
 }
 
-/// Polls `probe` every 10 ms until it answers `Some`, failing after [`DEADLINE`].
-async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+/// Polls `probe` until it answers `Some`, failing after [`DEADLINE`].
+async fn eventually<T, F, Fut>(what: &str, probe: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "timed out after {DEADLINE:?} waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    harness::eventually_within(DEADLINE, what, probe).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,6 +18,9 @@ pub(crate) async fn complete<'e, E>(
 where
     E: sqlx::PgExecutor<'e>,
 {
+    if completions.is_empty() {
+        return Ok(Vec::new());
+    }
     // Only the first completion of a message can apply; later ones in the same batch are
     // recorded as attempts and answered as lost, as they would be one after the other.
     let mut seen = HashSet::new();

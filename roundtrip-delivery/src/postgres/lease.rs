@@ -21,6 +21,9 @@ pub(crate) async fn claim<'e, E>(
 where
     E: sqlx::PgExecutor<'e>,
 {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
     let rows = sqlx::query(AssertSqlSafe(sql.claim.clone()))
         .bind(owner)
         .bind(duration_us(lease))
@@ -50,6 +53,9 @@ pub(crate) async fn renew<'e, E>(
 where
     E: sqlx::PgExecutor<'e>,
 {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
     let list: Vec<&str> = ids.iter().map(MessageId::as_str).collect();
     let rows = sqlx::query(AssertSqlSafe(sql.renew.clone()))
         .bind(duration_us(lease))

@@ -368,9 +368,6 @@ impl Outbox for PgOutbox {
         lease: Duration,
     ) -> BoxFuture<'a, Result<Vec<Message>, Error>> {
         Box::pin(async move {
-            if limit == 0 {
-                return Ok(Vec::new());
-            }
             self.retrying(|pool, sql| lease::claim(pool, sql, owner, limit, lease))
                 .await
         })
@@ -381,9 +378,6 @@ impl Outbox for PgOutbox {
         completions: Vec<Completion>,
     ) -> BoxFuture<'_, Result<Vec<LeaseCheck>, Error>> {
         Box::pin(async move {
-            if completions.is_empty() {
-                return Ok(Vec::new());
-            }
             let completions = &completions;
             self.retrying(|pool, sql| complete::complete(pool, sql, completions))
                 .await
@@ -397,9 +391,6 @@ impl Outbox for PgOutbox {
         lease: Duration,
     ) -> BoxFuture<'a, Result<Vec<MessageId>, Error>> {
         Box::pin(async move {
-            if ids.is_empty() {
-                return Ok(Vec::new());
-            }
             self.retrying(|pool, sql| lease::renew(pool, sql, owner, ids, lease))
                 .await
         })

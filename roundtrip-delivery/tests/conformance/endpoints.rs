@@ -91,6 +91,17 @@ async fn open(backend: Backend, window: Duration) -> Kit {
     }
 }
 
+/// The secrets that sign for endpoint `id` now, as text.
+async fn signing_secrets(kit: &Kit, id: &str) -> Vec<String> {
+    kit.store
+        .signing_secrets(id)
+        .await
+        .expect("secrets")
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
 fn url(text: &str) -> Url {
     Url::parse(text).expect("test URL")
 }
@@ -430,14 +441,7 @@ async fn rotation_keeps_the_previous_secret_for_the_grace(backend: Backend) {
     let grace_end = rotated.previous_expires_at;
     assert!(grace_end >= before + Duration::from_secs(23 * 3600));
     assert!(rotated.endpoint.rotation_ends_at.is_some());
-    let secrets: Vec<String> = kit
-        .store
-        .signing_secrets(&id)
-        .await
-        .expect("secrets")
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let secrets = signing_secrets(&kit, &id).await;
     assert_eq!(
         secrets,
         [rotated.secret.to_string(), created.secret.to_string()],
@@ -454,14 +458,7 @@ async fn rotation_keeps_the_previous_secret_for_the_grace(backend: Backend) {
         .await
         .expect("rotated again");
     assert_eq!(last.secret.to_string(), given.to_string());
-    let secrets: Vec<String> = kit
-        .store
-        .signing_secrets(&id)
-        .await
-        .expect("secrets")
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let secrets = signing_secrets(&kit, &id).await;
     assert_eq!(
         secrets,
         [given.to_string(), created.secret.to_string()],

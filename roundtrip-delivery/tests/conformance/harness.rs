@@ -120,7 +120,16 @@ pub(crate) const DEADLINE: Duration = Duration::from_secs(10);
 /// Runs `probe` until it answers `Some`, or fails the test after [`DEADLINE`]. Between
 /// probes it waits a little: time has to pass for leases and retries, but no case sleeps
 /// for a guessed length.
-pub(crate) async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+pub(crate) async fn eventually<T, F, Fut>(what: &str, probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    eventually_within(DEADLINE, what, probe).await
+}
+
+/// [`eventually`] with another deadline.
+pub(crate) async fn eventually_within<T, F, Fut>(deadline: Duration, what: &str, mut probe: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -131,8 +140,8 @@ where
             return v;
         }
         assert!(
-            start.elapsed() < DEADLINE,
-            "timed out after {DEADLINE:?} waiting for: {what}"
+            start.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for: {what}"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

@@ -82,6 +82,10 @@ impl TestDb for SqliteDb {
         self.outbox.clone()
     }
 
+    fn commit_stats(&self) -> CommitStats {
+        self.outbox.stats()
+    }
+
     fn reopen(&self) -> BoxFuture<'_, Arc<dyn Outbox>> {
         Box::pin(async move {
             let other = SqliteOutbox::open(self.options.clone())
@@ -146,10 +150,6 @@ impl TestDb for SqliteDb {
                     .expect("count invoices")
                     > 0
         })
-    }
-
-    fn commit_stats(&self) -> CommitStats {
-        self.outbox.stats()
     }
 
     fn live_rows(&self) -> BoxFuture<'_, i64> {
@@ -246,6 +246,10 @@ impl TestDb for PgDb {
         self.outbox.clone()
     }
 
+    fn commit_stats(&self) -> CommitStats {
+        self.outbox.stats()
+    }
+
     fn reopen(&self) -> BoxFuture<'_, Arc<dyn Outbox>> {
         Box::pin(async move { Arc::new(pg_connect(self.options.clone()).await) as Arc<dyn Outbox> })
     }
@@ -307,10 +311,6 @@ impl TestDb for PgDb {
             .expect("count invoices")
                 > 0
         })
-    }
-
-    fn commit_stats(&self) -> CommitStats {
-        self.outbox.stats()
     }
 
     fn live_rows(&self) -> BoxFuture<'_, i64> {
