@@ -469,6 +469,16 @@ pub struct HealthUpdate {
     pub disabled: Option<Endpoint>,
 }
 
+impl HealthUpdate {
+    /// The health of `endpoint` after an attempt, which disabled it if `disabled`.
+    pub(crate) fn of(endpoint: Endpoint, disabled: bool) -> Self {
+        HealthUpdate {
+            failing_since: endpoint.failing_since,
+            disabled: disabled.then_some(endpoint),
+        }
+    }
+}
+
 /// Storage of webhook endpoints, shared by the management API, the publisher and the
 /// delivery workers.
 ///

@@ -320,8 +320,9 @@ impl PgEndpointOptions {
 
 /// Webhook endpoints in a PostgreSQL schema. Cheap to clone; every clone is the same store.
 ///
-/// It is also a [`SecretSource`](crate::worker::SecretSource) (the secrets of a message's endpoint) and an
-/// [`AttemptObserver`](crate::worker::AttemptObserver) (disables endpoints that answer 410 or fail for too long).
+/// It is also a [`SecretSource`](crate::worker::SecretSource) (the secrets of a message's
+/// endpoint) and an [`AttemptObserver`](crate::worker::AttemptObserver) (disables endpoints
+/// that answer 410 or fail for too long); [`hooks`](Self::hooks) gives both with the store.
 #[derive(Clone)]
 pub struct PgEndpointStore {
     shared: Arc<Shared>,
@@ -333,6 +334,8 @@ struct Shared {
     options: PgEndpointOptions,
     tracker: Arc<health::Tracker>,
 }
+
+endpoint_store!(PgEndpointStore);
 
 impl std::fmt::Debug for PgEndpointStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -528,10 +531,7 @@ impl PgEndpointStore {
                     let reason = failing_reason(window);
                     let (endpoint, changed) =
                         Tables::set_enabled(self, id, Some(("failing", &reason)), at).await?;
-                    return Ok(HealthUpdate {
-                        failing_since: endpoint.failing_since,
-                        disabled: changed.then_some(endpoint),
-                    });
+                    return Ok(HealthUpdate::of(endpoint, changed));
                 }
                 Ok(HealthUpdate {
                     failing_since: Some(since),
@@ -542,16 +542,11 @@ impl PgEndpointStore {
                 let reason = gone_reason();
                 let (endpoint, changed) =
                     Tables::set_enabled(self, id, Some(("gone", &reason)), at).await?;
-                Ok(HealthUpdate {
-                    failing_since: endpoint.failing_since,
-                    disabled: changed.then_some(endpoint),
-                })
+                Ok(HealthUpdate::of(endpoint, changed))
             }
         }
     }
 }
-
-endpoint_store!(PgEndpointStore);
 
 /// The statements of the changes. A change locks its endpoint's row (`FOR UPDATE`), so
 /// concurrent changes from several processes apply one after the other; deleting an

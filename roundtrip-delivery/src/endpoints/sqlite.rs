@@ -109,8 +109,9 @@ impl SqliteEndpointOptions {
 
 /// Webhook endpoints in a SQLite file. Cheap to clone; every clone is the same store.
 ///
-/// It is also a [`SecretSource`](crate::worker::SecretSource) (the secrets of a message's endpoint) and an
-/// [`AttemptObserver`](crate::worker::AttemptObserver) (disables endpoints that answer 410 or fail for too long).
+/// It is also a [`SecretSource`](crate::worker::SecretSource) (the secrets of a message's
+/// endpoint) and an [`AttemptObserver`](crate::worker::AttemptObserver) (disables endpoints
+/// that answer 410 or fail for too long); [`hooks`](Self::hooks) gives both with the store.
 #[derive(Clone)]
 pub struct SqliteEndpointStore {
     shared: Arc<Shared>,
@@ -122,6 +123,8 @@ struct Shared {
     options: SqliteEndpointOptions,
     tracker: Arc<health::Tracker>,
 }
+
+endpoint_store!(SqliteEndpointStore);
 
 impl std::fmt::Debug for SqliteEndpointStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -315,14 +318,9 @@ impl SqliteEndpointStore {
         if disabled {
             log_disabled(&endpoint);
         }
-        Ok(HealthUpdate {
-            failing_since: endpoint.failing_since,
-            disabled: disabled.then_some(endpoint),
-        })
+        Ok(HealthUpdate::of(endpoint, disabled))
     }
 }
-
-endpoint_store!(SqliteEndpointStore);
 
 /// The statements of the changes. Writes run in `BEGIN IMMEDIATE` transactions on the one
 /// writing connection, so they are serialized: `lock` only checks that the endpoint exists.
