@@ -31,7 +31,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use roundtrip_delivery::message::{Completion, NewAttempt, NewMessage, Outcome};
+use roundtrip_delivery::message::{Completion, Decision, NewAttempt, NewMessage};
 use roundtrip_delivery::outbox::Outbox;
 use roundtrip_delivery::postgres::{PgOptions, PgOutbox};
 use roundtrip_delivery::sqlite::{SqliteOptions, SqliteOutbox};
@@ -217,7 +217,7 @@ async fn drain(outbox: &dyn Outbox, owner: &str, batch: usize) -> Result<Drained
                     Duration::from_micros(50),
                 )
                 .response(204, Default::default(), false),
-                outcome: Outcome::Succeeded,
+                decision: Decision::Succeeded,
             })
             .collect();
         done.messages += claimed.len();
@@ -541,7 +541,7 @@ async fn wake_latency(from: &dyn Outbox, to: &dyn Outbox, rounds: usize) -> Resu
                         message_id: m.meta.id.clone(),
                         owner: "waker".into(),
                         attempt: NewAttempt::new(1, SystemTime::now(), Duration::ZERO),
-                        outcome: Outcome::Succeeded,
+                        decision: Decision::Succeeded,
                     })
                     .collect();
                 to.complete(done).await?;

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use roundtrip_delivery::message::{Completion, MessageId, NewAttempt, NewMessage, Outcome};
+use roundtrip_delivery::message::{Completion, Decision, MessageId, NewAttempt, NewMessage};
 use roundtrip_delivery::outbox::Outbox;
 use roundtrip_delivery::retry::RetrySchedule;
 use roundtrip_delivery::signing::Secret;
@@ -379,7 +379,7 @@ async fn store_alone(
                     owner: "bench".into(),
                     attempt: NewAttempt::new(1, SystemTime::now(), Duration::from_millis(1))
                         .response(200, "{}".into(), false),
-                    outcome: Outcome::Succeeded,
+                    decision: Decision::Succeeded,
                 })
                 .collect();
         done += claimed.len();

@@ -363,7 +363,10 @@ pub struct Message {
     pub body: Bytes,
 }
 
-/// What kind of failure an attempt without a usable response had.
+/// What kind of failure an attempt without a usable response had: the error kind of its
+/// [`AttemptOutcome`](crate::retry::AttemptOutcome) ([`error_kind`]), as stored on the attempt.
+///
+/// [`error_kind`]: crate::retry::AttemptOutcome::error_kind
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum AttemptErrorKind {
@@ -431,9 +434,14 @@ pub struct AttemptError {
     pub message: String,
 }
 
-/// What an attempt decided for its message.
+/// What was decided for a message after an attempt, placed in time: the form the outbox
+/// stores and observers see.
+///
+/// It is the [`retry::Decision`](crate::retry::Decision) of the schedule (a wait, a reason)
+/// turned into the message's next state (a due time, the reason in words). What happened on
+/// the attempt itself is an [`AttemptOutcome`](crate::retry::AttemptOutcome).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Decision {
     /// Delivered: the message succeeded.
     Succeeded,
     /// Try again at this time.
@@ -448,13 +456,13 @@ pub enum Outcome {
     },
 }
 
-impl Outcome {
+impl Decision {
     /// The name used in storage: `succeeded`, `retry` or `failed`.
     pub fn as_str(&self) -> &'static str {
         match self {
-            Outcome::Succeeded => "succeeded",
-            Outcome::Retry { .. } => "retry",
-            Outcome::Failed { .. } => "failed",
+            Decision::Succeeded => "succeeded",
+            Decision::Retry { .. } => "retry",
+            Decision::Failed { .. } => "failed",
         }
     }
 }
@@ -544,9 +552,10 @@ pub struct Attempt {
     pub error: Option<AttemptError>,
     /// Why the response broke the declared contract.
     pub contract_violation: Option<String>,
-    /// What the attempt decided: `succeeded`, `retry` or `failed`.
-    pub outcome: String,
-    /// When the next attempt was scheduled, for a `retry` outcome.
+    /// What was decided after it, as [`Decision::as_str`] names it: `succeeded`, `retry`
+    /// or `failed`.
+    pub decision: String,
+    /// When the next attempt was scheduled, for a `retry` decision.
     pub next_attempt_at: Option<SystemTime>,
 }
 
@@ -559,18 +568,19 @@ pub struct Completion {
     pub owner: String,
     /// The attempt to record.
     pub attempt: NewAttempt,
-    /// The new state of the message.
-    pub outcome: Outcome,
+    /// What was decided: the new state of the message.
+    pub decision: Decision,
 }
 
-/// What became of a [`Completion`].
+/// Whether a [`Completion`]'s worker still held the message's lease when the outbox
+/// recorded it: the answer of [`Outbox::complete`](crate::outbox::Outbox::complete).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CompletionStatus {
-    /// The attempt was recorded and the message moved on.
-    Applied,
+pub enum LeaseCheck {
+    /// The worker held the lease: the attempt was recorded and the decision applied.
+    Held,
     /// The worker no longer held the lease (it expired and another worker took over, or the
     /// message was cancelled): the attempt was recorded, the message left as it was.
-    LeaseLost,
+    Lost,
 }
 
 /// Returns `url` as it may be logged: no user name, password, query or fragment.

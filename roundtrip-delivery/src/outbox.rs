@@ -25,16 +25,19 @@
 //! wake-ups. Workers learn about new work through [`Outbox::subscribe`], and poll as a
 //! fallback.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures_util::future::BoxFuture;
 use tokio::sync::watch;
 
+pub(crate) use crate::store::error::ErrorKind;
+use crate::store::error::{Repr, predicates, repr_error};
+use crate::store::listing::paging;
+
 pub use crate::message::{
-    Attempt, Completion, CompletionStatus, Enqueued, Message, MessageId, MessageKind, MessageMeta,
-    MessageStatus, NewAttempt, NewMessage, Outcome,
+    Attempt, Completion, Decision, Enqueued, LeaseCheck, Message, MessageId, MessageKind,
+    MessageMeta, MessageStatus, NewAttempt, NewMessage,
 };
 
 /// Durable storage of messages and attempts, shared by the senders, the workers and the
@@ -58,7 +61,7 @@ pub trait Outbox: Send + Sync + 'static {
     fn complete(
         &self,
         completions: Vec<Completion>,
-    ) -> BoxFuture<'_, Result<Vec<CompletionStatus>, Error>>;
+    ) -> BoxFuture<'_, Result<Vec<LeaseCheck>, Error>>;
 
     /// Extends the leases `owner` holds on `ids` to now + `lease`. Answers the ids whose
     /// lease was extended; the others were lost.
@@ -97,6 +100,13 @@ pub trait Outbox: Send + Sync + 'static {
     /// Lists the attempts of a message, oldest first.
     fn attempts<'a>(&'a self, id: &'a MessageId) -> BoxFuture<'a, Result<Vec<Attempt>, Error>>;
 
+    /// Lists recorded attempts across messages, in the order they were recorded: what each
+    /// worker did. A page holds at most the filter's limit; continue after its `next`.
+    fn attempt_log<'a>(
+        &'a self,
+        filter: &'a AttemptFilter,
+    ) -> BoxFuture<'a, Result<AttemptPage, Error>>;
+
     /// Puts a finished message (failed, cancelled or succeeded) back in the queue, due now,
     /// with its attempt count kept. A live message is an error ([`Error::is_conflict`]).
     fn retry<'a>(&'a self, id: &'a MessageId) -> BoxFuture<'a, Result<MessageMeta, Error>>;
@@ -131,6 +141,19 @@ pub struct Reclaimed {
     pub requeued: u64,
     /// Messages failed because they reached the crash cap.
     pub failed: u64,
+}
+
+/// How a store's commits went, for tests and benchmarks: enqueue calls share transactions
+/// (group commit), so fewer transactions than calls means the sharing works.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CommitStats {
+    /// Transactions committed.
+    pub transactions: u64,
+    /// Calls written (enqueues, and on SQLite every other write); many share a transaction.
+    pub jobs: u64,
+    /// Batches rolled back and written again call by call because one call in them failed.
+    pub rollbacks: u64,
 }
 
 /// What [`Outbox::purge`] deleted.
@@ -172,10 +195,7 @@ pub struct MessageFilter {
 }
 
 impl MessageFilter {
-    /// The default page size of [`Outbox::list`].
-    pub const DEFAULT_LIMIT: usize = 50;
-    /// The largest page [`Outbox::list`] returns.
-    pub const MAX_LIMIT: usize = 1000;
+    paging!(50);
 
     /// Matches every message.
     pub fn new() -> Self {
@@ -216,17 +236,6 @@ impl MessageFilter {
         self.before = Some(cursor);
         self
     }
-    /// Sets the page size.
-    pub fn limit(mut self, limit: usize) -> Self {
-        self.limit = Some(limit);
-        self
-    }
-    /// The page size to use.
-    pub fn effective_limit(&self) -> usize {
-        self.limit
-            .unwrap_or(Self::DEFAULT_LIMIT)
-            .clamp(1, Self::MAX_LIMIT)
-    }
 }
 
 /// One page of [`Outbox::list`].
@@ -236,6 +245,66 @@ pub struct MessagePage {
     pub messages: Vec<MessageMeta>,
     /// Pass to [`MessageFilter::before`] for the next page; `None` on the last page.
     pub next: Option<MessageId>,
+}
+
+/// Which attempts [`Outbox::attempt_log`] lists.
+///
+/// ```
+/// use roundtrip_delivery::outbox::AttemptFilter;
+/// let filter = AttemptFilter::new().worker("replica-1").limit(500);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AttemptFilter {
+    /// Only the attempts of this message.
+    pub message_id: Option<MessageId>,
+    /// Only the attempts this worker made.
+    pub worker: Option<String>,
+    /// Only attempts recorded after this one (the cursor of the previous page).
+    pub after: Option<AttemptCursor>,
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<usize>,
+}
+
+impl AttemptFilter {
+    paging!(100);
+
+    /// Lists every attempt.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Lists only the attempts of `id`.
+    pub fn message_id(mut self, id: MessageId) -> Self {
+        self.message_id = Some(id);
+        self
+    }
+
+    /// Lists only the attempts of `worker` (the owner name of its leases).
+    pub fn worker(mut self, worker: impl Into<String>) -> Self {
+        self.worker = Some(worker.into());
+        self
+    }
+
+    /// Continues after a previous page.
+    pub fn after(mut self, cursor: AttemptCursor) -> Self {
+        self.after = Some(cursor);
+        self
+    }
+}
+
+/// Where a page of [`Outbox::attempt_log`] ended: pass it to [`AttemptFilter::after`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AttemptCursor(pub(crate) i64);
+
+/// One page of [`Outbox::attempt_log`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct AttemptPage {
+    /// The attempts, in the order they were recorded.
+    pub attempts: Vec<Attempt>,
+    /// Pass to [`AttemptFilter::after`] for the next page; `None` on the last page.
+    pub next: Option<AttemptCursor>,
 }
 
 /// Tells workers that messages may have become due.
@@ -301,147 +370,45 @@ impl Wakeup {
 /// Ask it what went wrong with the `is_*` predicates; new kinds of errors may be added
 /// without breaking callers. Messages never hold message bodies or secrets.
 pub struct Error {
-    inner: Box<Inner>,
-}
-
-struct Inner {
-    kind: ErrorKind,
-    message: String,
-    source: Option<Box<dyn std::error::Error + Send + Sync>>,
-}
-
-/// The kinds of [`Error`]; private so that new ones can be added.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ErrorKind {
-    /// The database cannot be reached, is busy past the timeout, or failed an I/O.
-    Unavailable,
-    /// The database is locked by another connection or process past the busy timeout.
-    Locked,
-    /// The database file cannot be written.
-    ReadOnly,
-    /// A message was refused before storing (bad URL, too big, bad header).
-    Invalid,
-    /// No message with that id.
-    NotFound,
-    /// The message's state does not allow the operation.
-    Conflict,
-    /// The store was shut down.
-    Closed,
-    /// Stored data could not be read back, or a migration failed.
-    Corrupt,
+    repr: Repr,
 }
 
 impl Error {
-    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error {
-            inner: Box::new(Inner {
-                kind,
-                message: message.into(),
-                source: None,
-            }),
-        }
+    /// Stored data that cannot be read back.
+    pub(crate) fn corrupt(message: impl Into<String>) -> Self {
+        Repr::corrupt(message).into()
     }
 
-    pub(crate) fn with_source(
-        mut self,
-        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
-    ) -> Self {
-        self.inner.source = Some(source.into());
-        self
-    }
-
-    /// The database could not be reached or used right now (I/O error, disk full, connection
-    /// lost, or locked past the busy timeout). Trying again later may succeed.
-    pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self.inner.kind,
-            ErrorKind::Unavailable | ErrorKind::Locked | ErrorKind::Closed
-        )
-    }
-
-    /// Another connection or process held the database locked past the busy timeout.
-    pub fn is_locked(&self) -> bool {
-        self.inner.kind == ErrorKind::Locked
-    }
-
-    /// The database cannot be written (file permissions, read-only mount, or opened
-    /// read-only).
-    pub fn is_read_only(&self) -> bool {
-        self.inner.kind == ErrorKind::ReadOnly
-    }
-
-    /// A message was refused before it was stored: nothing was enqueued.
-    pub fn is_invalid(&self) -> bool {
-        self.inner.kind == ErrorKind::Invalid
-    }
-
-    /// No message has the given id.
-    pub fn is_not_found(&self) -> bool {
-        self.inner.kind == ErrorKind::NotFound
-    }
-
-    /// The message's state does not allow the operation (retry of a live message, cancel of
-    /// a finished one).
-    pub fn is_conflict(&self) -> bool {
-        self.inner.kind == ErrorKind::Conflict
-    }
-
-    /// The store was shut down.
-    pub fn is_closed(&self) -> bool {
-        self.inner.kind == ErrorKind::Closed
-    }
-
-    /// Stored data could not be read back or the schema could not be brought up to date.
-    pub fn is_corrupt(&self) -> bool {
-        self.inner.kind == ErrorKind::Corrupt
-    }
-
-    #[allow(dead_code)]
-    pub(crate) fn kind(&self) -> ErrorKind {
-        self.inner.kind
+    predicates! {
+        /// The database could not be reached or used right now (I/O error, disk full, connection
+        /// lost, or locked past the busy timeout). Trying again later may succeed.
+        is_unavailable => Unavailable,
+        /// Another connection or process held the database locked past the busy timeout.
+        is_locked => Locked,
+        /// The database cannot be written (file permissions, read-only mount, or opened
+        /// read-only).
+        is_read_only => ReadOnly,
+        /// A message was refused before it was stored: nothing was enqueued.
+        is_invalid => Invalid,
+        /// No message has the given id.
+        is_not_found => NotFound,
+        /// The message's state does not allow the operation (retry of a live message, cancel of
+        /// a finished one).
+        is_conflict => Conflict,
+        /// The store was shut down.
+        is_closed => Closed,
+        /// Stored data could not be read back or the schema could not be brought up to date.
+        is_corrupt => Corrupt,
     }
 
     /// An error of the same kind and message, for callers that each need their own copy (a
     /// failed group commit answers every caller in it).
     pub(crate) fn duplicate(&self) -> Self {
-        let mut copy = Error::new(self.inner.kind, self.inner.message.clone());
-        if let Some(source) = &self.inner.source {
-            copy.inner.source = Some(source.to_string().into());
-        }
-        copy
+        self.repr.duplicate().into()
     }
 }
 
-impl fmt::Debug for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("outbox::Error");
-        d.field("kind", &self.inner.kind);
-        d.field("message", &self.inner.message);
-        if let Some(source) = &self.inner.source {
-            d.field("source", source);
-        }
-        d.finish()
-    }
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.inner.message)?;
-        if let Some(source) = &self.inner.source {
-            write!(f, ": {source}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.inner
-            .source
-            .as_ref()
-            .map(|s| &**s as &(dyn std::error::Error + 'static))
-    }
-}
+repr_error!(Error, "outbox::Error");
 
 /// Checks a message before it is stored, the same way in every store.
 pub(crate) fn validate(message: &NewMessage, max_body_bytes: usize) -> Result<(), Error> {

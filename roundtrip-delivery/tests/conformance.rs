@@ -1,4 +1,5 @@
-//! The outbox conformance suite: the same behaviours, proved against every store.
+//! The conformance suite: the same behaviours, proved against every store — the outboxes
+//! here, the webhook endpoint stores in `conformance/endpoints.rs`.
 //!
 //! Each case in `conformance/cases.rs` is a function over a
 //! [`StoreFactory`](harness::StoreFactory). This file runs every case once against the
@@ -11,6 +12,8 @@
 #[macro_use]
 #[path = "conformance/cases.rs"]
 mod cases;
+#[path = "conformance/endpoints.rs"]
+mod endpoints;
 #[path = "conformance/harness.rs"]
 mod harness;
 #[path = "conformance/pg.rs"]

@@ -1,11 +1,16 @@
 //! What only the PostgreSQL store does: several processes on one queue, wake-ups across
 //! them, concurrent starts, and losing the database midway.
 //!
+//! Everything both stores do is proved once for both, in the conformance suite
+//! (`tests/conformance`).
+//!
 //! Each test gets a fresh schema (or database) on the server named by
 //! `ROUNDTRIP_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`). An
 //! unreachable server fails the tests with directions; they are never skipped. Nothing
 //! waits for a guessed time: every wait polls with a deadline.
 
+#[path = "conformance/harness.rs"]
+mod harness;
 #[path = "conformance/pg.rs"]
 mod pg;
 
@@ -53,23 +58,13 @@ async fn connect(options: PgOptions) -> PgOutbox {
     }
 }
 
-/// Polls `probe` every 10 ms until it answers `Some`, failing after [`DEADLINE`].
-async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+/// Polls `probe` until it answers `Some`, failing after [`DEADLINE`].
+async fn eventually<T, F, Fut>(what: &str, probe: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "timed out after {DEADLINE:?} waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    harness::eventually_within(DEADLINE, what, probe).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,41 +238,6 @@ async fn nul_characters_are_refused_before_anything_is_stored() {
     );
     let page = outbox.list(&MessageFilter::new()).await.expect("list");
     assert!(page.messages.is_empty());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_enqueues_share_commits() {
-    let schema = TestSchema::new().await;
-    let outbox = Arc::new(connect(options(&schema.url, &schema.name, &schema.name)).await);
-    let before = outbox.stats();
-    let sends = 300;
-    let mut tasks = Vec::new();
-    for i in 0..sends {
-        let outbox = outbox.clone();
-        tasks.push(tokio::spawn(async move {
-            outbox
-                .enqueue(vec![
-                    msg(&format!("n{}", i % 3)).idempotency_key(format!("k{i}")),
-                ])
-                .await
-        }));
-    }
-    for t in tasks {
-        let out = t.await.expect("join").expect("enqueue");
-        assert!(!out[0].deduplicated);
-    }
-    let after = outbox.stats();
-    let transactions = after.transactions - before.transactions;
-    assert_eq!(after.jobs - before.jobs, sends);
-    assert!(
-        transactions * 2 <= sends,
-        "{sends} concurrent enqueues used {transactions} transactions; group commit should share them"
-    );
-    let page = outbox
-        .list(&MessageFilter::new().limit(1000))
-        .await
-        .expect("list");
-    assert_eq!(page.messages.len() as u64, sends);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

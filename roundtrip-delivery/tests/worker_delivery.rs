@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use roundtrip_delivery::message::{
-    AttemptErrorKind, Message, MessageId, MessageMeta, MessageStatus, NewMessage,
+    Attempt, AttemptErrorKind, Message, MessageId, MessageMeta, MessageStatus, NewMessage,
 };
 use roundtrip_delivery::outbox::Outbox;
 use roundtrip_delivery::retry::RetrySchedule;
@@ -104,6 +104,13 @@ impl Rig {
     }
 
     /// Polls the outbox until the message reaches `status`.
+    /// The one attempt `id` had.
+    async fn only_attempt(&self, id: &MessageId) -> Attempt {
+        let mut attempts = self.outbox.attempts(id).await.expect("attempts");
+        assert_eq!(attempts.len(), 1, "{attempts:?}");
+        attempts.remove(0)
+    }
+
     async fn wait_status(&self, id: &MessageId, status: MessageStatus) -> Message {
         let until = tokio::time::Instant::now() + Duration::from_secs(5);
         let mut last = None;
@@ -167,7 +174,7 @@ async fn failing_twice_then_succeeding_records_three_signed_attempts() {
     assert_eq!(numbers, vec![1, 2, 3]);
     let statuses: Vec<Option<u16>> = attempts.iter().map(|a| a.response_status).collect();
     assert_eq!(statuses, vec![Some(503), Some(503), Some(200)]);
-    let outcomes: Vec<&str> = attempts.iter().map(|a| a.outcome.as_str()).collect();
+    let outcomes: Vec<&str> = attempts.iter().map(|a| a.decision.as_str()).collect();
     assert_eq!(outcomes, vec!["retry", "retry", "succeeded"]);
     for (a, stamp) in attempts.iter().zip(&stamps) {
         let started = a
@@ -248,9 +255,7 @@ async fn a_hanging_receiver_is_cut_by_the_total_timeout() {
     let dispatcher = rig.start(config(rig.receiver.secret(), &[])).await;
     let id = rig.send(rig.hook()).await;
     rig.wait_status(&id, MessageStatus::Failed).await;
-    let attempts = rig.outbox.attempts(&id).await.expect("attempts");
-    assert_eq!(attempts.len(), 1);
-    let a = &attempts[0];
+    let a = rig.only_attempt(&id).await;
     assert_eq!(
         a.error.as_ref().map(|e| e.kind),
         Some(AttemptErrorKind::Timeout),
@@ -299,9 +304,7 @@ async fn a_receiver_that_never_accepts_is_cut_by_the_connect_timeout() {
         .send(NewMessage::callback("invoice_notification", url, "{}"))
         .await;
     rig.wait_status(&id, MessageStatus::Failed).await;
-    let attempts = rig.outbox.attempts(&id).await.expect("attempts");
-    assert_eq!(attempts.len(), 1);
-    let a = &attempts[0];
+    let a = rig.only_attempt(&id).await;
     assert_eq!(
         a.error.as_ref().map(|e| e.kind),
         Some(AttemptErrorKind::Timeout),

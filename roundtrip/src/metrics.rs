@@ -39,7 +39,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
-use roundtrip_delivery::message::{MessageKind, MessageMeta, Outcome};
+use roundtrip_delivery::message::{Decision, MessageKind, MessageMeta};
 use roundtrip_delivery::worker::{AttemptObserver, AttemptReport};
 
 use crate::app::App;
@@ -265,7 +265,7 @@ impl AttemptObserver for DeliveryMetrics {
             .get_or_create(&AttemptLabels {
                 kind: labels.kind,
                 name: labels.name.clone(),
-                outcome: report.outcome.as_str(),
+                outcome: report.decision.as_str(),
                 error: error_label(report),
             })
             .inc();
@@ -273,17 +273,17 @@ impl AttemptObserver for DeliveryMetrics {
             .duration
             .get_or_create(&labels)
             .observe(report.attempt.duration.as_secs_f64());
-        match report.outcome {
-            Outcome::Succeeded => {
+        match report.decision {
+            Decision::Succeeded => {
                 let lag = SystemTime::now()
                     .duration_since(report.message.created_at)
                     .unwrap_or_default();
                 inner.lag.get_or_create(&labels).observe(lag.as_secs_f64());
             }
-            Outcome::Retry { .. } => {
+            Decision::Retry { .. } => {
                 inner.retries.get_or_create(&labels).inc();
             }
-            Outcome::Failed { .. } => {
+            Decision::Failed { .. } => {
                 inner.failed.get_or_create(&labels).inc();
             }
         }

@@ -7,10 +7,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use roundtrip_delivery::Database;
 use roundtrip_delivery::message::{MessageKind, MessageMeta};
 use roundtrip_delivery::outbox::Outbox;
 use roundtrip_delivery::signing::Secret;
-use roundtrip_delivery::sqlite::{SqliteOptions, SqliteOutbox};
+use roundtrip_delivery::sqlite::SqliteOptions;
 use roundtrip_delivery::ssrf::{Resolve, SsrfPolicy, SystemResolver};
 use roundtrip_delivery::worker::{
     AttemptObserver, AttemptReport, Dispatcher, DispatcherConfig, ResponseCheck, SecretSource,
@@ -208,7 +209,7 @@ impl PreparedDelivery {
 
     /// Where the outbox lives, with the environment's defaults applied: the database the
     /// webhook endpoint store opens beside it.
-    pub(crate) fn database(&self) -> Store {
+    pub(crate) fn database(&self) -> Resolved {
         resolve_store(self.inner.setup.store.clone())
     }
 
@@ -236,7 +237,7 @@ impl PreparedDelivery {
     /// The SQLite file the outbox lives in, when it is an embedded one.
     pub(crate) fn sqlite_path(&self) -> Option<std::path::PathBuf> {
         match resolve_store(self.inner.setup.store.clone()) {
-            Store::Sqlite(options) => Some(options.path().to_path_buf()),
+            Resolved::Database(database) => database.sqlite_path().map(|p| p.to_path_buf()),
             _ => None,
         }
     }
@@ -394,8 +395,19 @@ impl ResponseCheck for SharedContracts {
     }
 }
 
-/// The store the settings name, with the environment's defaults applied and URLs read.
-fn resolve_store(store: Option<Store>) -> Store {
+/// Where the outbox lives, once the settings and the environment are read.
+pub(crate) enum Resolved {
+    /// A database, read from the settings or a URL.
+    Database(Database),
+    /// An outbox the user opened.
+    Given(Arc<dyn Outbox>),
+    /// A URL that names no database roundtrip stores in.
+    Unsupported(String),
+}
+
+/// The store the settings name, with the environment's defaults applied; a URL is read by
+/// the delivery crate, which chooses the backend from its scheme.
+fn resolve_store(store: Option<Store>) -> Resolved {
     let store = match store {
         Some(store) => store,
         None => match std::env::var(DATABASE_URL_ENV) {
@@ -404,87 +416,35 @@ fn resolve_store(store: Option<Store>) -> Store {
         },
     };
     match store {
-        Store::Url(url) => match url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-        {
-            Some(path) => Store::Sqlite(SqliteOptions::new(path)),
-            None => Store::Url(url),
+        Store::Sqlite(options) => Resolved::Database(Database::sqlite(options)),
+        Store::Url(url) => match Database::from_url(&url) {
+            Ok(database) => Resolved::Database(database),
+            Err(_) => Resolved::Unsupported(url),
         },
-        other => other,
+        Store::Given(outbox) => Resolved::Given(outbox),
     }
 }
 
 async fn open_store(store: Option<Store>, must_exist: bool) -> Result<Arc<dyn Outbox>, String> {
     match resolve_store(store) {
-        Store::Given(outbox) => Ok(outbox),
-        Store::Sqlite(options) => open_sqlite(options).await,
-        Store::Url(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            open_postgres(&url, must_exist).await
+        Resolved::Given(outbox) => Ok(outbox),
+        Resolved::Database(database) => {
+            let kind = match database.sqlite_path() {
+                Some(_) => "SQLite",
+                None => "PostgreSQL",
+            };
+            database
+                .clone()
+                .must_exist(must_exist)
+                .open_outbox()
+                .await
+                .map_err(|err| format!("cannot open the {kind} outbox {database}: {err}"))
         }
-        Store::Url(url) => Err(format!(
+        Resolved::Unsupported(url) => Err(format!(
             "unsupported outbox database URL (expected sqlite:// or postgres://): {}",
             redact_credentials(&url)
         )),
     }
-}
-
-/// Opens a PostgreSQL outbox. A `schema` query parameter names the schema the outbox's
-/// tables live in (`postgres://app@db/app?schema=outbox`; `roundtrip` by default); it is
-/// taken out before the URL goes to the driver. With `must_exist`, an outbox that is not
-/// there yet is an error instead of being created.
-async fn open_postgres(url: &str, must_exist: bool) -> Result<Arc<dyn Outbox>, String> {
-    use roundtrip_delivery::postgres::{PgOptions, PgOutbox};
-    let (url, schema) = split_schema(url);
-    let mut options = PgOptions::new(url.clone()).must_exist(must_exist);
-    if let Some(schema) = schema {
-        options = options.schema(schema);
-    }
-    PgOutbox::connect_with(options)
-        .await
-        .map(|outbox| Arc::new(outbox) as Arc<dyn Outbox>)
-        .map_err(|err| {
-            format!(
-                "cannot open the PostgreSQL outbox {}: {err}",
-                redact_credentials(&url)
-            )
-        })
-}
-
-/// Takes a `schema=` query parameter out of a database URL.
-pub(crate) fn split_schema(url: &str) -> (String, Option<String>) {
-    let Ok(mut parsed) = url::Url::parse(url) else {
-        return (url.to_owned(), None);
-    };
-    let mut schema = None;
-    let rest: Vec<(String, String)> = parsed
-        .query_pairs()
-        .filter_map(|(k, v)| {
-            if k == "schema" {
-                schema = Some(v.into_owned());
-                None
-            } else {
-                Some((k.into_owned(), v.into_owned()))
-            }
-        })
-        .collect();
-    if schema.is_none() {
-        return (url.to_owned(), None);
-    }
-    if rest.is_empty() {
-        parsed.set_query(None);
-    } else {
-        parsed.query_pairs_mut().clear().extend_pairs(rest);
-    }
-    (parsed.to_string(), schema)
-}
-
-async fn open_sqlite(options: SqliteOptions) -> Result<Arc<dyn Outbox>, String> {
-    let path = options.path().display().to_string();
-    SqliteOutbox::open(options)
-        .await
-        .map(|outbox| Arc::new(outbox) as Arc<dyn Outbox>)
-        .map_err(|err| format!("cannot open the SQLite outbox {path}: {err}"))
 }
 
 /// A database URL with its password hidden, for messages and logs.
@@ -501,25 +461,6 @@ pub(crate) fn redact_credentials(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_schema_parameter_is_taken_out_of_the_url() {
-        assert_eq!(
-            split_schema("postgres://u@h/db?schema=outbox&sslmode=disable"),
-            (
-                "postgres://u@h/db?sslmode=disable".to_owned(),
-                Some("outbox".to_owned())
-            )
-        );
-        assert_eq!(
-            split_schema("postgres://u@h/db?schema=x"),
-            ("postgres://u@h/db".to_owned(), Some("x".to_owned()))
-        );
-        assert_eq!(
-            split_schema("postgres://u@h/db"),
-            ("postgres://u@h/db".to_owned(), None)
-        );
-    }
 
     #[test]
     fn passwords_are_redacted() {

@@ -60,7 +60,6 @@
 //!   [`security`](crate::security) or a [`Depends`](crate::Depends) that checks one. Its
 //!   rejections (401, 403) are answered before anything else runs.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -71,8 +70,8 @@ use futures_util::future::BoxFuture;
 use http::StatusCode;
 use roundtrip_delivery::endpoints::{
     CreatedEndpoint, DisableKind, Endpoint, EndpointFilter, EndpointHooks, EndpointPage,
-    EndpointStore, EndpointUpdate, Error as EndpointError, NewEndpoint, PgEndpointOptions,
-    PgEndpointStore, RotatedSecret, Rotation, SqliteEndpointOptions, SqliteEndpointStore,
+    EndpointSettings, EndpointStore, EndpointUpdate, Error as EndpointError, NewEndpoint,
+    RotatedSecret, Rotation,
 };
 use roundtrip_delivery::message::MessageMeta;
 use roundtrip_delivery::signing::Secret;
@@ -91,7 +90,7 @@ use crate::error::{HttpError, RequestValidationError, value_error};
 use crate::extract::{Json, Path, Query};
 use crate::notify::Publisher;
 use crate::operation::{OperationInput, OperationOutput};
-use crate::outbound::{Store, WeakDelivery, redact_credentials, split_schema};
+use crate::outbound::{Resolved, WeakDelivery, redact_credentials};
 use crate::response::NoContent;
 use crate::router::Router;
 use crate::routing::{get, post};
@@ -138,8 +137,7 @@ struct Binding {
 
 #[derive(Clone)]
 enum Database {
-    Sqlite(PathBuf),
-    Postgres { url: String, schema: Option<String> },
+    Stores(roundtrip_delivery::Database),
     Given,
     Unsupported(String),
 }
@@ -241,15 +239,9 @@ impl Subscriptions {
     /// addresses may be reached.
     pub(crate) fn bind(&self, publisher: &Publisher) {
         let database = match publisher.delivery.database() {
-            Store::Sqlite(options) => Database::Sqlite(options.path().to_path_buf()),
-            Store::Url(url)
-                if url.starts_with("postgres://") || url.starts_with("postgresql://") =>
-            {
-                let (url, schema) = split_schema(&url);
-                Database::Postgres { url, schema }
-            }
-            Store::Url(url) => Database::Unsupported(redact_credentials(&url)),
-            Store::Given(_) => Database::Given,
+            Resolved::Database(database) => Database::Stores(database),
+            Resolved::Unsupported(url) => Database::Unsupported(redact_credentials(&url)),
+            Resolved::Given(_) => Database::Given,
         };
         let binding = Binding {
             database,
@@ -781,34 +773,15 @@ async fn open_store(config: Config, binding: Option<Binding>) -> Result<Opened, 
     };
     let failed = |err: EndpointError| SubscriptionError::Unavailable(err.to_string());
     match binding.database {
-        Database::Sqlite(path) => {
-            let store = SqliteEndpointStore::open(
-                SqliteEndpointOptions::new(path)
-                    .rotation_grace(config.rotation_grace)
-                    .failure_window(config.failure_window),
-            )
-            .await
-            .map_err(failed)?;
-            Ok(Opened {
-                store: Arc::new(store.clone()),
-                secrets: Arc::new(store.clone()),
-                observer: Arc::new(store),
-            })
-        }
-        Database::Postgres { url, schema } => {
-            let mut options = PgEndpointOptions::new(url)
+        Database::Stores(database) => {
+            let settings = EndpointSettings::new()
                 .rotation_grace(config.rotation_grace)
                 .failure_window(config.failure_window);
-            if let Some(schema) = schema {
-                options = options.schema(schema);
-            }
-            let store = PgEndpointStore::connect_with(options)
-                .await
-                .map_err(failed)?;
+            let hooks = database.open_endpoints(&settings).await.map_err(failed)?;
             Ok(Opened {
-                store: Arc::new(store.clone()),
-                secrets: Arc::new(store.clone()),
-                observer: Arc::new(store),
+                store: hooks.store().clone(),
+                secrets: Arc::new(hooks.clone()),
+                observer: Arc::new(hooks),
             })
         }
         Database::Given => Err(SubscriptionError::Unavailable(

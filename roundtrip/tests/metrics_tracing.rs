@@ -187,7 +187,7 @@ async fn attempts_are_traced_with_their_outcome_and_nothing_secret_is_written() 
     for meta in &page.messages {
         stored.push_str(&format!("{:?}\n", meta.last_error));
         for attempt in outbox.attempts(&meta.id).await.expect("attempts") {
-            stored.push_str(&format!("{:?} {:?}\n", attempt.error, attempt.outcome));
+            stored.push_str(&format!("{:?} {:?}\n", attempt.error, attempt.decision));
         }
     }
     let statuses: Vec<MessageStatus> = page.messages.iter().map(|m| m.status).collect();

@@ -95,8 +95,8 @@ async fn main() -> ExitCode {
                 }
             };
             let sync = match arg("--sync").as_deref() {
-                Some("normal") => roundtrip::delivery::sqlite::SqliteSynchronous::Normal,
-                _ => roundtrip::delivery::sqlite::SqliteSynchronous::Full,
+                Some("normal") => roundtrip::delivery::sqlite::Synchronous::Normal,
+                _ => roundtrip::delivery::sqlite::Synchronous::Full,
             };
             app.route(
                 "/invoices/",

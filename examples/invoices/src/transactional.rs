@@ -5,17 +5,21 @@
 //! Creating an invoice whose id already exists fails on the table's primary key; the
 //! transaction rolls back, and no callback is sent for the refused request. This works on
 //! the embedded SQLite outbox and on PostgreSQL alike.
+//!
+//! The app keeps its own table on its own sqlx pool, and the outbox writes the callback
+//! into the app's transaction with `enqueue_in`: the app never touches the outbox's tables.
 
 use std::sync::Arc;
 
 use axum::extract::State;
 use roundtrip::delivery::message::NewMessage;
 use roundtrip::delivery::outbox::Outbox;
-use roundtrip::delivery::postgres::PgOutbox;
+use roundtrip::delivery::postgres::{PgOptions, PgOutbox};
 use roundtrip::delivery::sqlite::{SqliteOptions, SqliteOutbox};
 use roundtrip::{App, HttpError, Json, Notify, Query, SendOptions, post};
 use serde_json::{Value, json};
 use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 
 use crate::{CallbackUrl, Invoice, InvoiceEvent, invoice_notification};
@@ -30,10 +34,12 @@ pub enum Store {
         /// The app's connections to the same file.
         pool: SqlitePool,
     },
-    /// PostgreSQL: the outbox, whose pool the app shares.
+    /// PostgreSQL: the outbox, and a pool of the app's own on the same database.
     Postgres {
         /// The outbox.
         outbox: PgOutbox,
+        /// The app's connections to the same database.
+        pool: PgPool,
     },
 }
 
@@ -59,24 +65,33 @@ impl Store {
         Ok(Store::Sqlite { outbox, pool })
     }
 
-    /// Opens an already connected PostgreSQL outbox and creates the invoices table in its
-    /// schema.
-    pub async fn postgres(outbox: PgOutbox) -> Result<Self, String> {
-        let table = format!("\"{}\".invoices", outbox.schema());
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "CREATE TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY, customer TEXT NOT NULL, total DOUBLE PRECISION NOT NULL)"
-        )))
-        .execute(outbox.pool())
+    /// Opens the outbox of the PostgreSQL database at `url` in `schema`, and a pool of the
+    /// app's own whose invoices table lives in that schema too (the app's `search_path`), so
+    /// that each test keeps to its own schema.
+    pub async fn postgres(url: &str, schema: &str) -> Result<Self, String> {
+        let outbox = PgOutbox::connect_with(PgOptions::new(url).schema(schema))
+            .await
+            .map_err(|e| e.to_string())?;
+        let connect: PgConnectOptions = url.parse().map_err(|e: sqlx::Error| e.to_string())?;
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .connect_with(connect.options([("search_path", schema)]))
+            .await
+            .map_err(|e| e.to_string())?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS invoices (id TEXT PRIMARY KEY, customer TEXT NOT NULL, total DOUBLE PRECISION NOT NULL)",
+        )
+        .execute(&pool)
         .await
         .map_err(|e| e.to_string())?;
-        Ok(Store::Postgres { outbox })
+        Ok(Store::Postgres { outbox, pool })
     }
 
     /// The outbox, for the app's delivery workers.
     pub fn outbox(&self) -> Arc<dyn Outbox> {
         match self {
             Store::Sqlite { outbox, .. } => Arc::new(outbox.clone()),
-            Store::Postgres { outbox } => Arc::new(outbox.clone()),
+            Store::Postgres { outbox, .. } => Arc::new(outbox.clone()),
         }
     }
 
@@ -87,13 +102,10 @@ impl Store {
                 .fetch_one(pool)
                 .await
                 .map_err(|e| e.to_string()),
-            Store::Postgres { outbox } => sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                "SELECT count(*) FROM \"{}\".invoices",
-                outbox.schema()
-            )))
-            .fetch_one(outbox.pool())
-            .await
-            .map_err(|e| e.to_string()),
+            Store::Postgres { pool, .. } => sqlx::query_scalar("SELECT count(*) FROM invoices")
+                .fetch_one(pool)
+                .await
+                .map_err(|e| e.to_string()),
         }
     }
 
@@ -126,18 +138,15 @@ impl Store {
                 // The workers would find it at their next poll; wake them now.
                 outbox.notify();
             }
-            Store::Postgres { outbox } => {
-                let mut tx = outbox.pool().begin().await.map_err(StoreError::other)?;
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "INSERT INTO \"{}\".invoices (id, customer, total) VALUES ($1, $2, $3)",
-                    outbox.schema()
-                )))
-                .bind(&invoice.id)
-                .bind(&invoice.customer)
-                .bind(invoice.total)
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::from_insert)?;
+            Store::Postgres { outbox, pool } => {
+                let mut tx = pool.begin().await.map_err(StoreError::other)?;
+                sqlx::query("INSERT INTO invoices (id, customer, total) VALUES ($1, $2, $3)")
+                    .bind(&invoice.id)
+                    .bind(&invoice.customer)
+                    .bind(invoice.total)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::from_insert)?;
                 outbox
                     .enqueue_in(&mut tx, messages)
                     .await

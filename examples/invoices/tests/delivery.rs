@@ -200,7 +200,7 @@ async fn a_response_that_breaks_the_contract_is_recorded() {
         if let Some(attempt) = attempts.first() {
             let violation = attempt.contract_violation.clone().expect("a violation");
             assert!(violation.contains("ok"), "{violation}");
-            assert_eq!(attempt.outcome, "succeeded", "a 2xx is still delivered");
+            assert_eq!(attempt.decision, "succeeded", "a 2xx is still delivered");
             break;
         }
         assert!(

@@ -8,7 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use roundtrip_test::postgres::{TestSchema, admin};
+use roundtrip::delivery::Database;
+use roundtrip::delivery::outbox::AttemptFilter;
+use roundtrip_test::postgres::TestSchema;
 use roundtrip_test::{Behaviour, MockReceiver};
 use serde_json::json;
 
@@ -109,17 +111,26 @@ async fn post_invoices(ports: &[u16], callback_url: &str, prefix: &str) {
     assert_eq!(failed, 0, "every invoice was accepted");
 }
 
-/// Attempts recorded per worker, from the outbox's own tables.
+/// Attempts recorded per worker, from the outbox's attempt log.
 async fn attempts_per_worker(schema: &TestSchema) -> HashMap<String, i64> {
-    let mut conn = admin(None).await;
-    let rows: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT worker, count(*) FROM \"{}\".attempts GROUP BY worker",
-        schema.name
-    )))
-    .fetch_all(&mut conn)
-    .await
-    .expect("attempts by worker");
-    rows.into_iter().collect()
+    let outbox = Database::from_url(&schema.database_url())
+        .map(|database| database.must_exist(true))
+        .expect("the test schema's URL")
+        .open_outbox()
+        .await
+        .expect("the outbox opens");
+    let mut per_worker = HashMap::new();
+    let mut filter = AttemptFilter::new().limit(AttemptFilter::MAX_LIMIT);
+    loop {
+        let page = outbox.attempt_log(&filter).await.expect("the attempt log");
+        for attempt in page.attempts {
+            *per_worker.entry(attempt.worker).or_insert(0) += 1;
+        }
+        match page.next {
+            Some(cursor) => filter = filter.after(cursor),
+            None => return per_worker,
+        }
+    }
 }
 
 fn setup() {

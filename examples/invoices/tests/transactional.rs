@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use example_invoices::transactional::{Store, app};
 use roundtrip::delivery::outbox::MessageFilter;
-use roundtrip::delivery::postgres::{PgOptions, PgOutbox};
 use roundtrip_test::postgres::TestSchema;
 use roundtrip_test::{MockReceiver, TempDir, TestClient};
 use serde_json::json;
@@ -74,10 +73,8 @@ async fn rollback_sends_nothing_on_sqlite() {
 #[tokio::test]
 async fn rollback_sends_nothing_on_postgres() {
     let schema = TestSchema::new().await;
-    let outbox =
-        PgOutbox::connect_with(PgOptions::new(schema.url.clone()).schema(schema.name.clone()))
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL at {} cannot be used: {e}", schema.url));
-    let store = Store::postgres(outbox).await.expect("the invoices table");
+    let store = Store::postgres(&schema.url, &schema.name)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {} cannot be used: {e}", schema.url));
     exercise(store).await;
 }

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::future::BoxFuture;
 
-use super::{AttemptResult, EndpointStore, HealthUpdate};
-use crate::message::{AttemptErrorKind, MessageKind, MessageMeta, Outcome};
+use super::{EndpointStore, HealthSignal, HealthUpdate};
+use crate::message::{AttemptErrorKind, Decision, MessageKind, MessageMeta};
 use crate::signing::Secret;
 use crate::worker::{AttemptReport, SecretSourceError};
 
@@ -41,19 +41,19 @@ impl Tracker {
     fn must_write(
         &self,
         id: &str,
-        result: AttemptResult,
+        result: HealthSignal,
         now: SystemTime,
         window: Duration,
     ) -> bool {
         let mut known = self.lock();
         match (result, known.get(id).copied()) {
-            (AttemptResult::Gone, _) => true,
-            (AttemptResult::Delivered, Some(Known::Healthy { written }))
+            (HealthSignal::Gone, _) => true,
+            (HealthSignal::Delivered, Some(Known::Healthy { written }))
                 if written.elapsed() < SUCCESS_WRITE_INTERVAL =>
             {
                 false
             }
-            (AttemptResult::Delivered, _) => {
+            (HealthSignal::Delivered, _) => {
                 known.insert(
                     id.to_owned(),
                     Known::Healthy {
@@ -62,12 +62,12 @@ impl Tracker {
                 );
                 true
             }
-            (AttemptResult::Failed, Some(Known::Failing { since }))
+            (HealthSignal::Failed, Some(Known::Failing { since }))
                 if now.duration_since(since).unwrap_or_default() < window =>
             {
                 false
             }
-            (AttemptResult::Failed, _) => {
+            (HealthSignal::Failed, _) => {
                 // Provisional: the write answers when the run really began.
                 if !matches!(known.get(id), Some(Known::Failing { .. })) {
                     known.insert(id.to_owned(), Known::Failing { since: now });
@@ -103,7 +103,7 @@ impl Tracker {
 
 /// What an attempt says about its endpoint, if anything: only webhook messages bound for an
 /// endpoint count, and not attempts that failed on our side (no secret to sign with).
-fn judge(report: &AttemptReport<'_>) -> Option<(String, AttemptResult)> {
+fn signal_of(report: &AttemptReport<'_>) -> Option<(String, HealthSignal)> {
     let meta = report.message;
     if meta.kind != MessageKind::Webhook {
         return None;
@@ -118,11 +118,11 @@ fn judge(report: &AttemptReport<'_>) -> Option<(String, AttemptResult)> {
         return None;
     }
     let result = if report.attempt.response_status == Some(410) {
-        AttemptResult::Gone
-    } else if matches!(report.outcome, Outcome::Succeeded) {
-        AttemptResult::Delivered
+        HealthSignal::Gone
+    } else if matches!(report.decision, Decision::Succeeded) {
+        HealthSignal::Delivered
     } else {
-        AttemptResult::Failed
+        HealthSignal::Failed
     };
     Some((id.to_owned(), result))
 }
@@ -133,7 +133,7 @@ pub(crate) fn observe(
     tracker: &Arc<Tracker>,
     report: &AttemptReport<'_>,
 ) {
-    let Some((id, result)) = judge(report) else {
+    let Some((id, result)) = signal_of(report) else {
         return;
     };
     let now = SystemTime::now();
@@ -147,7 +147,7 @@ pub(crate) fn observe(
     let store = store.clone();
     let tracker = tracker.clone();
     runtime.spawn(async move {
-        match store.record_attempt(&id, result, now).await {
+        match store.record_health(&id, result, now).await {
             Ok(update) => tracker.learned(&id, &update),
             Err(err) if err.is_not_found() => tracker.forget(&id),
             Err(err) => {
@@ -190,13 +190,13 @@ mod tests {
         let tracker = Tracker::default();
         let window = Duration::from_secs(60);
         let now = SystemTime::now();
-        assert!(tracker.must_write("ep_a", AttemptResult::Delivered, now, window));
-        assert!(!tracker.must_write("ep_a", AttemptResult::Delivered, now, window));
-        assert!(tracker.must_write("ep_a", AttemptResult::Failed, now, window));
-        assert!(!tracker.must_write("ep_a", AttemptResult::Failed, now, window));
+        assert!(tracker.must_write("ep_a", HealthSignal::Delivered, now, window));
+        assert!(!tracker.must_write("ep_a", HealthSignal::Delivered, now, window));
+        assert!(tracker.must_write("ep_a", HealthSignal::Failed, now, window));
+        assert!(!tracker.must_write("ep_a", HealthSignal::Failed, now, window));
         let later = now + window;
-        assert!(tracker.must_write("ep_a", AttemptResult::Failed, later, window));
-        assert!(tracker.must_write("ep_a", AttemptResult::Gone, later, window));
-        assert!(tracker.must_write("ep_a", AttemptResult::Delivered, later, window));
+        assert!(tracker.must_write("ep_a", HealthSignal::Failed, later, window));
+        assert!(tracker.must_write("ep_a", HealthSignal::Gone, later, window));
+        assert!(tracker.must_write("ep_a", HealthSignal::Delivered, later, window));
     }
 }

@@ -39,7 +39,10 @@
 mod error;
 mod health;
 mod postgres;
+mod rows;
+mod rules;
 mod sqlite;
+mod tables;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -49,8 +52,8 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use crate::message::MessageMeta;
-use crate::outbox::MessageId;
 use crate::signing::Secret;
+use crate::store::listing::paging;
 use crate::worker::{AttemptObserver, AttemptReport, SecretSource, SecretSourceError};
 
 pub use error::Error;
@@ -71,6 +74,55 @@ pub const MAX_EVENT_TYPES: usize = 256;
 pub const MAX_URL_LEN: usize = 2083;
 /// The event type the stores write for endpoints that want every event; refused as a name.
 pub(crate) const ALL_EVENTS: &str = "*";
+
+/// The builder methods of the health settings both endpoint stores' options (and
+/// [`EndpointSettings`]) have: fields `rotation_grace` and `failure_window`.
+macro_rules! endpoint_setters {
+    () => {
+        /// How long a rotated-out secret keeps signing, unless a rotation says otherwise
+        /// (default 24 hours).
+        pub fn rotation_grace(mut self, grace: Duration) -> Self {
+            self.rotation_grace = grace;
+            self
+        }
+
+        /// How long an endpoint may fail without a success before it is disabled (default 5
+        /// days).
+        pub fn failure_window(mut self, window: Duration) -> Self {
+            self.failure_window = window;
+            self
+        }
+    };
+}
+
+use endpoint_setters;
+
+/// How an endpoint store treats its endpoints, whatever its database: how long a rotated-out
+/// secret keeps signing, and how long an endpoint may fail before it is disabled. For
+/// [`Database::open_endpoints`](crate::Database::open_endpoints).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EndpointSettings {
+    pub(crate) rotation_grace: Duration,
+    pub(crate) failure_window: Duration,
+}
+
+impl Default for EndpointSettings {
+    fn default() -> Self {
+        EndpointSettings {
+            rotation_grace: DEFAULT_ROTATION_GRACE,
+            failure_window: DEFAULT_FAILURE_WINDOW,
+        }
+    }
+}
+
+impl EndpointSettings {
+    /// The defaults: a 24-hour rotation grace and a 5-day failure window.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    endpoint_setters!();
+}
 
 /// A webhook endpoint as stored. It never carries its secrets.
 #[derive(Debug, Clone, PartialEq)]
@@ -308,10 +360,7 @@ pub struct EndpointFilter {
 }
 
 impl EndpointFilter {
-    /// The default page size.
-    pub const DEFAULT_LIMIT: usize = 100;
-    /// The largest page.
-    pub const MAX_LIMIT: usize = 1000;
+    paging!(100);
 
     /// Every endpoint.
     pub fn new() -> Self {
@@ -334,19 +383,6 @@ impl EndpointFilter {
     pub fn after(mut self, id: impl Into<String>) -> Self {
         self.after = Some(id.into());
         self
-    }
-
-    /// Sets the page size.
-    pub fn limit(mut self, limit: usize) -> Self {
-        self.limit = Some(limit);
-        self
-    }
-
-    /// The page size to use.
-    pub fn effective_limit(&self) -> usize {
-        self.limit
-            .unwrap_or(Self::DEFAULT_LIMIT)
-            .clamp(1, Self::MAX_LIMIT)
     }
 }
 
@@ -409,10 +445,12 @@ pub struct RotatedSecret {
     pub previous_expires_at: SystemTime,
 }
 
-/// What one delivery attempt to an endpoint showed, for [`EndpointStore::record_attempt`].
+/// What an endpoint's health learns from one delivery attempt, for
+/// [`EndpointStore::record_health`]: the workers derive it from the attempt's outcome and
+/// decision (`endpoints/health.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum AttemptResult {
+pub enum HealthSignal {
     /// The endpoint answered 2xx.
     Delivered,
     /// The attempt failed (no answer, or an answer other than 2xx and 410).
@@ -421,7 +459,7 @@ pub enum AttemptResult {
     Gone,
 }
 
-/// What [`EndpointStore::record_attempt`] found and did.
+/// What [`EndpointStore::record_health`] found and did.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct HealthUpdate {
@@ -429,6 +467,16 @@ pub struct HealthUpdate {
     pub failing_since: Option<SystemTime>,
     /// The endpoint, if this attempt disabled it.
     pub disabled: Option<Endpoint>,
+}
+
+impl HealthUpdate {
+    /// The health of `endpoint` after an attempt, which disabled it if `disabled`.
+    pub(crate) fn of(endpoint: Endpoint, disabled: bool) -> Self {
+        HealthUpdate {
+            failing_since: endpoint.failing_since,
+            disabled: disabled.then_some(endpoint),
+        }
+    }
 }
 
 /// Storage of webhook endpoints, shared by the management API, the publisher and the
@@ -486,13 +534,13 @@ pub trait EndpointStore: Send + Sync + 'static {
     /// [`Error::is_disabled`].
     fn signing_secrets<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Vec<Secret>, Error>>;
 
-    /// Records what an attempt showed at `at`: a success ends the run of failures; a failure
+    /// Records what an attempt at `at` showed of the endpoint's health: a success ends the run of failures; a failure
     /// starts one (or continues it, and disables the endpoint once it is longer than the
     /// failure window); `410 Gone` disables it at once.
-    fn record_attempt<'a>(
+    fn record_health<'a>(
         &'a self,
         id: &'a str,
-        result: AttemptResult,
+        result: HealthSignal,
         at: SystemTime,
     ) -> BoxFuture<'a, Result<HealthUpdate, Error>>;
 
@@ -526,6 +574,11 @@ impl EndpointHooks {
         }
     }
 
+    /// Hooks over `store` that share its health tracker.
+    pub(crate) fn sharing(store: Arc<dyn EndpointStore>, tracker: Arc<health::Tracker>) -> Self {
+        EndpointHooks { store, tracker }
+    }
+
     /// The store.
     pub fn store(&self) -> &Arc<dyn EndpointStore> {
         &self.store
@@ -544,249 +597,5 @@ impl SecretSource for EndpointHooks {
 impl AttemptObserver for EndpointHooks {
     fn finished(&self, report: &AttemptReport<'_>) {
         health::observe(&self.store, &self.tracker, report);
-    }
-}
-
-/// A new endpoint id: `ep_` and 27 base62 characters that sort by creation time.
-pub(crate) fn generate_id() -> String {
-    let message = MessageId::generate();
-    let body = message
-        .as_str()
-        .strip_prefix(crate::ids::MESSAGE_ID_PREFIX)
-        .unwrap_or(message.as_str());
-    format!("{ENDPOINT_ID_PREFIX}{body}")
-}
-
-/// Checks a URL for storing: `http` or `https`, a host, at most [`MAX_URL_LEN`] bytes.
-pub(crate) fn check_url(url: &Url) -> Result<(), Error> {
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(Error::invalid(format!(
-            "a webhook endpoint URL must use http or https, not `{}`",
-            url.scheme()
-        )));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(Error::invalid("a webhook endpoint URL must name a host"));
-    }
-    if url.as_str().len() > MAX_URL_LEN {
-        return Err(Error::invalid(format!(
-            "a webhook endpoint URL may have at most {MAX_URL_LEN} characters"
-        )));
-    }
-    Ok(())
-}
-
-/// Checks and normalizes event types: sorted, without duplicates.
-pub(crate) fn normalize_event_types(types: &[String]) -> Result<Vec<String>, Error> {
-    let mut out: Vec<String> = Vec::with_capacity(types.len());
-    for event in types {
-        if event.trim().is_empty() {
-            return Err(Error::invalid(
-                "an event type is empty; list the event names, or none to receive every event",
-            ));
-        }
-        if event == ALL_EVENTS {
-            return Err(Error::invalid(
-                "`*` is not an event type; list no event types to receive every event",
-            ));
-        }
-        if event.len() > MAX_EVENT_TYPE_LEN {
-            return Err(Error::invalid(format!(
-                "an event type may have at most {MAX_EVENT_TYPE_LEN} characters"
-            )));
-        }
-        out.push(event.clone());
-    }
-    out.sort();
-    out.dedup();
-    if out.len() > MAX_EVENT_TYPES {
-        return Err(Error::invalid(format!(
-            "an endpoint may list at most {MAX_EVENT_TYPES} event types; list none to receive \
-             every event"
-        )));
-    }
-    Ok(out)
-}
-
-/// The key that, with the URL, makes an endpoint unique.
-pub(crate) fn event_types_key(types: &[String]) -> String {
-    types.join("\n")
-}
-
-/// The rows of `webhook_endpoint_events` for these (normalized) event types.
-pub(crate) fn event_rows(types: &[String]) -> Vec<&str> {
-    if types.is_empty() {
-        vec![ALL_EVENTS]
-    } else {
-        types.iter().map(String::as_str).collect()
-    }
-}
-
-/// A duration as a person says it: `5 days`, `36 hours`, `300 ms`.
-pub(crate) fn human(d: Duration) -> String {
-    let secs = d.as_secs();
-    let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
-    if secs >= 86_400 && secs.is_multiple_of(86_400) {
-        plural(secs / 86_400, "day")
-    } else if secs >= 3_600 && secs.is_multiple_of(3_600) {
-        plural(secs / 3_600, "hour")
-    } else if secs >= 60 && secs.is_multiple_of(60) {
-        plural(secs / 60, "minute")
-    } else if secs >= 1 {
-        plural(secs, "second")
-    } else {
-        format!("{} ms", d.as_millis())
-    }
-}
-
-/// The reason written on an endpoint that answered 410.
-pub(crate) fn gone_reason() -> String {
-    "the endpoint answered 410 Gone".to_owned()
-}
-
-/// The reason written on an endpoint whose deliveries failed for the whole window.
-pub(crate) fn failing_reason(window: Duration) -> String {
-    format!(
-        "every delivery failed for longer than {} without a success",
-        human(window)
-    )
-}
-
-/// Parses stored JSON metadata.
-pub(crate) fn parse_metadata(text: &str) -> Result<Map<String, Value>, Error> {
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(map)) => Ok(map),
-        _ => Err(Error::corrupt(
-            "the stored metadata of a webhook endpoint is not a JSON object",
-        )),
-    }
-}
-
-/// Parses stored event types.
-pub(crate) fn parse_event_types(text: &str) -> Result<Vec<String>, Error> {
-    serde_json::from_str(text).map_err(|e| {
-        Error::corrupt("the stored event types of a webhook endpoint are not a JSON list")
-            .with_source(e)
-    })
-}
-
-/// Parses a stored URL.
-/// A value stored as JSON text (event types, metadata).
-pub(crate) fn json_text<T: serde::Serialize>(value: &T) -> Result<String, Error> {
-    serde_json::to_string(value)
-        .map_err(|e| Error::invalid("a webhook endpoint value is not JSON").with_source(e))
-}
-
-pub(crate) fn parse_url(text: &str) -> Result<Url, Error> {
-    Url::parse(text).map_err(|e| {
-        Error::corrupt("the stored URL of a webhook endpoint cannot be parsed").with_source(e)
-    })
-}
-
-/// Parses a stored secret.
-pub(crate) fn parse_secret(text: &str) -> Result<Secret, Error> {
-    Secret::parse(text).map_err(|e| {
-        Error::corrupt("a stored webhook endpoint secret cannot be read").with_source(e)
-    })
-}
-
-/// A new secret, or the given one.
-pub(crate) fn secret_or_generate(secret: Option<Secret>) -> Result<Secret, Error> {
-    match secret {
-        Some(secret) => Ok(secret),
-        None => Secret::generate().map_err(|e| {
-            Error::new(
-                error::ErrorKind::Unavailable,
-                "no secret could be generated for the webhook endpoint",
-            )
-            .with_source(e)
-        }),
-    }
-}
-
-/// The disabled state from its stored columns.
-pub(crate) fn disabled_from(
-    enabled: bool,
-    at: Option<SystemTime>,
-    kind: Option<&str>,
-    reason: Option<String>,
-) -> Option<Disabled> {
-    if enabled {
-        return None;
-    }
-    Some(Disabled {
-        at: at.unwrap_or(SystemTime::UNIX_EPOCH),
-        kind: kind
-            .and_then(DisableKind::parse)
-            .unwrap_or(DisableKind::Manual),
-        reason: reason.unwrap_or_default(),
-    })
-}
-
-/// The error of a secret look-up for a disabled endpoint.
-pub(crate) fn disabled_error(id: &str, reason: Option<&str>) -> Error {
-    Error::new(
-        error::ErrorKind::Disabled,
-        format!(
-            "the webhook endpoint `{id}` is disabled ({}); its messages are sent once it is \
-             enabled again",
-            reason.unwrap_or("no reason recorded")
-        ),
-    )
-}
-
-/// Logs that an endpoint was disabled (never its secret; the URL redacted).
-pub(crate) fn log_disabled(endpoint: &Endpoint) {
-    let Some(disabled) = &endpoint.disabled else {
-        return;
-    };
-    let url = crate::message::redact_url(&endpoint.url);
-    match disabled.kind {
-        DisableKind::Manual => tracing::info!(
-            endpoint_id = %endpoint.id,
-            url = %url,
-            reason = %disabled.reason,
-            "webhook endpoint disabled"
-        ),
-        kind => tracing::warn!(
-            endpoint_id = %endpoint.id,
-            url = %url,
-            kind = %kind,
-            reason = %disabled.reason,
-            "webhook endpoint disabled; enable it again once it is fixed"
-        ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_have_the_endpoint_prefix_and_sort_by_creation() {
-        let a = generate_id();
-        let b = generate_id();
-        assert!(a.starts_with("ep_") && a.len() == 3 + 27, "{a}");
-        assert!(a < b);
-    }
-
-    #[test]
-    fn event_types_are_sorted_deduplicated_and_checked() {
-        let types = ["b".to_owned(), "a".to_owned(), "b".to_owned()];
-        assert_eq!(
-            normalize_event_types(&types).ok(),
-            Some(vec!["a".to_owned(), "b".to_owned()])
-        );
-        for bad in ["", " ", "*"] {
-            assert!(normalize_event_types(&[bad.to_owned()]).is_err(), "{bad:?}");
-        }
-        assert_eq!(event_rows(&[]), vec!["*"]);
-    }
-
-    #[test]
-    fn durations_read_as_people_say_them() {
-        assert_eq!(human(DEFAULT_FAILURE_WINDOW), "5 days");
-        assert_eq!(human(Duration::from_secs(3600)), "1 hour");
-        assert_eq!(human(Duration::from_millis(300)), "300 ms");
     }
 }

@@ -6,25 +6,28 @@
 //! callers' clocks, stored as `timestamptz`.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use futures_util::future::BoxFuture;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
-use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Postgres, Row, Transaction};
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Postgres, Row, Transaction};
 
-use super::error::{from_migrate, from_postgres};
+use super::error::from_postgres;
+use super::rows;
+use super::rules::{event_rows, failing_reason, gone_reason};
+use super::tables::{Change, Creation, Tables, endpoint_store};
 use super::{
-    AttemptResult, CreatedEndpoint, DEFAULT_FAILURE_WINDOW, DEFAULT_ROTATION_GRACE, Endpoint,
-    EndpointFilter, EndpointPage, EndpointStore, EndpointUpdate, Error, HealthUpdate, NewEndpoint,
-    RotatedSecret, Rotation, check_url, disabled_error, disabled_from, event_rows, event_types_key,
-    failing_reason, generate_id, gone_reason, health, json_text, log_disabled,
-    normalize_event_types, parse_event_types, parse_metadata, parse_secret, parse_url,
-    secret_or_generate,
+    CreatedEndpoint, DEFAULT_FAILURE_WINDOW, DEFAULT_ROTATION_GRACE, Endpoint, EndpointFilter,
+    EndpointPage, EndpointSettings, EndpointUpdate, Error, HealthSignal, HealthUpdate, NewEndpoint,
+    RotatedSecret, Rotation, endpoint_setters, health,
 };
-use crate::message::MessageMeta;
-use crate::postgres::{from_us, quote_ident, to_us, valid_schema_name};
+use crate::postgres::connect::{
+    self, Migration, cannot_open, check_schema, configure, parse_url, quote_ident, redact_url,
+};
+use crate::postgres::options::pool_setters;
 use crate::signing::Secret;
-use crate::worker::{AttemptObserver, AttemptReport, SecretSource, SecretSourceError};
+use crate::store::error::{Repr, Subject};
+use crate::store::time::{from_us, to_us};
 
 /// A `timestamptz` column as microseconds since the Unix epoch.
 macro_rules! us {
@@ -241,6 +244,9 @@ fn sql(text: &str) -> AssertSqlSafe<String> {
 #[derive(Clone)]
 pub struct PgEndpointOptions {
     url: String,
+    /// Connect options built in code (those of a [`PgOptions`](crate::postgres::PgOptions)
+    /// made with `from_connect_options`), used instead of parsing `url`.
+    connect: Option<sqlx::postgres::PgConnectOptions>,
     schema: String,
     max_connections: u32,
     acquire_timeout: Duration,
@@ -252,17 +258,10 @@ pub struct PgEndpointOptions {
 impl std::fmt::Debug for PgEndpointOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgEndpointOptions")
-            .field("url", &redact(&self.url))
+            .field("url", &redact_url(&self.url))
             .field("schema", &self.schema)
             .field("max_connections", &self.max_connections)
             .finish_non_exhaustive()
-    }
-}
-
-fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(parsed) => crate::message::redact_url(&parsed),
-        Err(_) => "(an unparsable URL)".to_owned(),
     }
 }
 
@@ -272,6 +271,7 @@ impl PgEndpointOptions {
     pub fn new(url: impl Into<String>) -> Self {
         PgEndpointOptions {
             url: url.into(),
+            connect: None,
             schema: crate::postgres::DEFAULT_SCHEMA.to_owned(),
             max_connections: 4,
             acquire_timeout: Duration::from_secs(5),
@@ -299,50 +299,30 @@ impl PgEndpointOptions {
         self
     }
 
-    /// How long a call waits for a connection before failing with
-    /// [`Error::is_unavailable`] (default 5 s).
-    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
-        self.acquire_timeout = timeout;
-        self
+    pool_setters!("roundtrip-endpoints");
+
+    /// The same database as `outbox`'s, reached the same way (its URL, or the connect
+    /// options it was built from), in its schema.
+    pub(crate) fn beside(outbox: &crate::postgres::PgOptions) -> Self {
+        let mut options = Self::new(outbox.url.clone()).schema(outbox.schema.clone());
+        options.connect = outbox.connect.clone();
+        options
     }
 
-    /// The `application_name` of the store's connections (default `roundtrip-endpoints`).
-    pub fn application_name(mut self, name: impl Into<String>) -> Self {
-        self.application_name = name.into();
-        self
+    /// Applies `settings`.
+    pub(crate) fn settings(self, settings: &EndpointSettings) -> Self {
+        self.rotation_grace(settings.rotation_grace)
+            .failure_window(settings.failure_window)
     }
 
-    /// How long a rotated-out secret keeps signing, unless a rotation says otherwise
-    /// (default 24 hours).
-    pub fn rotation_grace(mut self, grace: Duration) -> Self {
-        self.rotation_grace = grace;
-        self
-    }
-
-    /// How long an endpoint may fail without a success before it is disabled (default 5
-    /// days).
-    pub fn failure_window(mut self, window: Duration) -> Self {
-        self.failure_window = window;
-        self
-    }
-
-    fn check_schema(&self) -> Result<(), Error> {
-        if valid_schema_name(&self.schema) {
-            Ok(())
-        } else {
-            Err(Error::invalid(format!(
-                "the schema name `{}` is invalid: use letters, digits and `_`, not starting with \
-                 a digit, at most 63 bytes",
-                self.schema.chars().take(80).collect::<String>()
-            )))
-        }
-    }
+    endpoint_setters!();
 }
 
 /// Webhook endpoints in a PostgreSQL schema. Cheap to clone; every clone is the same store.
 ///
-/// It is also a [`SecretSource`] (the secrets of a message's endpoint) and an
-/// [`AttemptObserver`] (disables endpoints that answer 410 or fail for too long).
+/// It is also a [`SecretSource`](crate::worker::SecretSource) (the secrets of a message's
+/// endpoint) and an [`AttemptObserver`](crate::worker::AttemptObserver) (disables endpoints
+/// that answer 410 or fail for too long); [`hooks`](Self::hooks) gives both with the store.
 #[derive(Clone)]
 pub struct PgEndpointStore {
     shared: Arc<Shared>,
@@ -355,67 +335,14 @@ struct Shared {
     tracker: Arc<health::Tracker>,
 }
 
+endpoint_store!(PgEndpointStore);
+
 impl std::fmt::Debug for PgEndpointStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgEndpointStore")
             .field("schema", &self.shared.options.schema)
             .finish_non_exhaustive()
     }
-}
-
-fn endpoint_from_row(row: &PgRow) -> Result<Endpoint, Error> {
-    let get_err = |e: sqlx::Error| from_postgres(e);
-    let url: String = row.try_get("url").map_err(get_err)?;
-    let event_types: String = row.try_get("event_types").map_err(get_err)?;
-    let metadata: String = row.try_get("metadata").map_err(get_err)?;
-    let time = |column: &str| -> Result<Option<SystemTime>, Error> {
-        Ok(row
-            .try_get::<Option<i64>, _>(column)
-            .map_err(from_postgres)?
-            .map(from_us))
-    };
-    let kind: Option<String> = row.try_get("disabled_kind").map_err(get_err)?;
-    Ok(Endpoint {
-        id: row.try_get("id").map_err(get_err)?,
-        url: parse_url(&url)?,
-        description: row.try_get("description").map_err(get_err)?,
-        event_types: parse_event_types(&event_types)?,
-        metadata: parse_metadata(&metadata)?,
-        disabled: disabled_from(
-            row.try_get("enabled").map_err(get_err)?,
-            time("disabled_at")?,
-            kind.as_deref(),
-            row.try_get("disabled_reason").map_err(get_err)?,
-        ),
-        created_at: time("created_at")?.unwrap_or(UNIX_EPOCH),
-        updated_at: time("updated_at")?.unwrap_or(UNIX_EPOCH),
-        failing_since: time("failing_since")?,
-        last_success_at: time("last_success_at")?,
-        rotation_ends_at: time("rotation_ends_at")?,
-    })
-}
-
-/// Creates the schema and brings the tables up to date, on one connection whose
-/// `search_path` is the schema (the migration names its tables without one).
-async fn migrate(connect: &PgConnectOptions, schema: &str) -> Result<(), Error> {
-    let quoted = quote_ident(schema);
-    let mut conn: PgConnection = connect
-        .clone()
-        .options([("search_path", quoted.as_str())])
-        .connect()
-        .await
-        .map_err(from_postgres)?;
-    let mut migrator = sqlx::migrate!("./migrations/endpoints-postgres");
-    // Created under the migrator's advisory lock, so concurrent starts cannot race on it.
-    migrator.create_schema(quoted.clone());
-    migrator.dangerous_set_table_name(format!("{quoted}._roundtrip_endpoint_migrations"));
-    let result = migrator
-        .run_direct(None, &mut conn, false)
-        .await
-        .map_err(|e| from_migrate(e, from_postgres));
-    // Closing ends the session, which also drops the advisory lock if a failure left it held.
-    let _ = conn.close().await;
-    result
 }
 
 impl PgEndpointStore {
@@ -427,33 +354,30 @@ impl PgEndpointStore {
     /// Connects: creates the schema and brings the endpoint tables up to date (safe when
     /// several processes start at once), and opens the pool.
     pub async fn connect_with(options: PgEndpointOptions) -> Result<Self, Error> {
-        options.check_schema()?;
-        let shown = redact(&options.url);
-        let opening = |e: Error| {
-            let kind = e.kind();
-            Error::new(
-                kind,
-                format!(
-                    "cannot open the webhook endpoint tables in `{shown}` (schema `{}`)",
-                    options.schema
-                ),
-            )
-            .with_source(e)
+        check_schema(&options.schema, Subject::Endpoints)?;
+        let opening = |e: Repr| {
+            Error::from(cannot_open(
+                e,
+                &options.url,
+                &options.schema,
+                Subject::Endpoints,
+            ))
         };
-        let connect = options
-            .url
-            .parse::<PgConnectOptions>()
-            .map_err(|e| {
-                opening(
-                    Error::invalid(
-                        "the database URL is invalid; expected postgres://user:password@host:port/database",
-                    )
-                    .with_source(e),
-                )
-            })?
-            .application_name(&options.application_name)
-            .disable_statement_logging();
-        migrate(&connect, &options.schema).await.map_err(opening)?;
+        let connect = match &options.connect {
+            Some(connect) => configure(connect.clone(), &options.application_name),
+            None => parse_url(&options.url, &options.application_name, Subject::Endpoints)
+                .map_err(opening)?,
+        };
+        let migration = Migration::endpoints();
+        connect::migrate(
+            &connect,
+            &options.schema,
+            options.acquire_timeout,
+            false,
+            migration,
+        )
+        .await
+        .map_err(opening)?;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .min_connections(0)
@@ -479,11 +403,7 @@ impl PgEndpointStore {
         self.shared.pool.close().await;
     }
 
-    async fn begin(&self) -> Result<Transaction<'static, Postgres>, Error> {
-        self.shared.pool.begin().await.map_err(from_postgres)
-    }
-
-    async fn read(
+    async fn read_on(
         &self,
         conn: &mut PgConnection,
         id: &str,
@@ -496,22 +416,12 @@ impl PgEndpointStore {
             .await
             .map_err(from_postgres)?;
         match row {
-            Some(row) => endpoint_from_row(&row),
+            Some(row) => rows::endpoint(&row),
             None => Err(Error::not_found(id)),
         }
     }
 
-    /// Locks the endpoint's row for the rest of the transaction.
-    async fn lock(&self, conn: &mut PgConnection, id: &str) -> Result<(), Error> {
-        let found = sqlx::query(sql(&self.shared.sql.lock))
-            .bind(id)
-            .fetch_optional(conn)
-            .await
-            .map_err(from_postgres)?;
-        found.map(|_| ()).ok_or_else(|| Error::not_found(id))
-    }
-
-    async fn duplicate_of(
+    async fn duplicate_on(
         &self,
         conn: &mut PgConnection,
         url: &str,
@@ -527,7 +437,7 @@ impl PgEndpointStore {
             .map_err(from_postgres)
     }
 
-    async fn insert_events(
+    async fn events_on(
         &self,
         conn: &mut PgConnection,
         id: &str,
@@ -543,60 +453,6 @@ impl PgEndpointStore {
         Ok(())
     }
 
-    async fn create_endpoint(&self, new: NewEndpoint) -> Result<CreatedEndpoint, Error> {
-        check_url(&new.url)?;
-        let types = normalize_event_types(&new.event_types)?;
-        let key = event_types_key(&types);
-        let types_json = json_text(&types)?;
-        let metadata = json_text(&new.metadata)?;
-        let secret = secret_or_generate(new.secret)?;
-        let id = generate_id();
-        let now = SystemTime::now();
-        let mut tx = self.begin().await?;
-        if let Some(existing) = self
-            .duplicate_of(&mut tx, new.url.as_str(), &key, &id)
-            .await?
-        {
-            return Err(Error::duplicate(&existing));
-        }
-        let inserted = sqlx::query(sql(&self.shared.sql.insert))
-            .bind(&id)
-            .bind(new.url.as_str())
-            .bind(&new.description)
-            .bind(&types_json)
-            .bind(&key)
-            .bind(&metadata)
-            .bind(to_us(now))
-            .execute(&mut *tx)
-            .await
-            .map_err(from_postgres);
-        if let Err(err) = inserted {
-            // Another process created the same endpoint between the check and the insert.
-            if err.is_conflict() {
-                drop(tx);
-                let mut conn = self.shared.pool.acquire().await.map_err(from_postgres)?;
-                if let Some(existing) = self
-                    .duplicate_of(&mut conn, new.url.as_str(), &key, &id)
-                    .await?
-                {
-                    return Err(Error::duplicate(&existing));
-                }
-            }
-            return Err(err);
-        }
-        self.insert_events(&mut tx, &id, &types).await?;
-        sqlx::query(sql(&self.shared.sql.insert_first_secret))
-            .bind(&id)
-            .bind(secret.to_string())
-            .bind(to_us(now))
-            .execute(&mut *tx)
-            .await
-            .map_err(from_postgres)?;
-        let endpoint = self.read(&mut tx, &id, now).await?;
-        tx.commit().await.map_err(from_postgres)?;
-        Ok(CreatedEndpoint { endpoint, secret })
-    }
-
     async fn list_endpoints(&self, filter: &EndpointFilter) -> Result<EndpointPage, Error> {
         let limit = filter.effective_limit();
         let rows = sqlx::query(sql(&self.shared.sql.list))
@@ -608,142 +464,12 @@ impl PgEndpointStore {
             .fetch_all(&self.shared.pool)
             .await
             .map_err(from_postgres)?;
-        let mut endpoints = rows
-            .iter()
-            .map(endpoint_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next = if endpoints.len() > limit {
-            endpoints.truncate(limit);
-            endpoints.last().map(|e| e.id.clone())
-        } else {
-            None
-        };
-        Ok(EndpointPage { endpoints, next })
+        rows::page(&rows, filter)
     }
 
-    async fn update_endpoint(&self, id: &str, update: EndpointUpdate) -> Result<Endpoint, Error> {
-        if let Some(url) = &update.url {
-            check_url(url)?;
-        }
-        let types = update
-            .event_types
-            .as_deref()
-            .map(normalize_event_types)
-            .transpose()?;
-        let now = SystemTime::now();
-        let mut tx = self.begin().await?;
-        self.lock(&mut tx, id).await?;
-        let current = self.read(&mut tx, id, now).await?;
-        if update.is_empty() {
-            return Ok(current);
-        }
-        let url = update.url.unwrap_or_else(|| current.url.clone());
-        let types = types.unwrap_or_else(|| current.event_types.clone());
-        let key = event_types_key(&types);
-        let types_changed = types != current.event_types;
-        if (url != current.url || types_changed)
-            && let Some(existing) = self.duplicate_of(&mut tx, url.as_str(), &key, id).await?
-        {
-            return Err(Error::duplicate(&existing));
-        }
-        let description = update.description.unwrap_or(current.description);
-        let metadata = update.metadata.unwrap_or(current.metadata);
-        sqlx::query(sql(&self.shared.sql.update))
-            .bind(id)
-            .bind(url.as_str())
-            .bind(&description)
-            .bind(json_text(&types)?)
-            .bind(&key)
-            .bind(json_text(&metadata)?)
-            .bind(to_us(now))
-            .execute(&mut *tx)
-            .await
-            .map_err(from_postgres)?;
-        if types_changed {
-            sqlx::query(sql(&self.shared.sql.delete_events))
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(from_postgres)?;
-            self.insert_events(&mut tx, id, &types).await?;
-        }
-        let endpoint = self.read(&mut tx, id, now).await?;
-        tx.commit().await.map_err(from_postgres)?;
-        Ok(endpoint)
-    }
-
-    async fn delete_endpoint(&self, id: &str) -> Result<(), Error> {
-        // The events and secrets go with it (ON DELETE CASCADE).
-        let deleted = sqlx::query(sql(&self.shared.sql.delete))
-            .bind(id)
-            .execute(&self.shared.pool)
-            .await
-            .map_err(from_postgres)?
-            .rows_affected();
-        if deleted == 0 {
-            return Err(Error::not_found(id));
-        }
-        self.shared.tracker.forget(id);
-        Ok(())
-    }
-
-    async fn rotate(&self, id: &str, rotation: Rotation) -> Result<RotatedSecret, Error> {
-        let grace = rotation.grace.unwrap_or(self.shared.options.rotation_grace);
-        let secret = secret_or_generate(rotation.secret)?;
-        let now = SystemTime::now();
-        let expires = now.checked_add(grace).unwrap_or(now);
-        let mut tx = self.begin().await?;
-        self.lock(&mut tx, id).await?;
-        sqlx::query(sql(&self.shared.sql.rotate))
-            .bind(id)
-            .bind(to_us(now))
-            .bind(to_us(expires))
-            .bind(secret.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(from_postgres)?;
-        let endpoint = self.read(&mut tx, id, now).await?;
-        tx.commit().await.map_err(from_postgres)?;
-        Ok(RotatedSecret {
-            endpoint,
-            secret,
-            // As stored, so that it equals the endpoint's `rotation_ends_at`.
-            previous_expires_at: from_us(to_us(expires)),
-        })
-    }
-
-    /// Enables (`None`) or disables (`Some((kind, reason))`) an endpoint at `at`; answers the
-    /// endpoint and whether anything changed.
-    async fn set_enabled(
-        &self,
-        id: &str,
-        disable: Option<(&str, &str)>,
-        at: SystemTime,
-    ) -> Result<(Endpoint, bool), Error> {
-        let mut tx = self.begin().await?;
-        let query = match disable {
-            None => sqlx::query(sql(&self.shared.sql.enable))
-                .bind(id)
-                .bind(to_us(at)),
-            Some((kind, reason)) => sqlx::query(sql(&self.shared.sql.disable))
-                .bind(id)
-                .bind(to_us(at))
-                .bind(kind)
-                .bind(reason),
-        };
-        let changed = query
-            .execute(&mut *tx)
-            .await
-            .map_err(from_postgres)?
-            .rows_affected()
-            > 0;
-        let endpoint = self.read(&mut tx, id, at).await?;
-        tx.commit().await.map_err(from_postgres)?;
-        if changed {
-            self.shared.tracker.forget(id);
-            log_disabled(&endpoint);
-        }
-        Ok((endpoint, changed))
+    async fn get_endpoint(&self, id: &str) -> Result<Endpoint, Error> {
+        let mut conn = self.shared.pool.acquire().await.map_err(from_postgres)?;
+        self.read_on(&mut conn, id, SystemTime::now()).await
     }
 
     async fn matching_endpoints(&self, event: &str) -> Result<Vec<Endpoint>, Error> {
@@ -753,7 +479,7 @@ impl PgEndpointStore {
             .fetch_all(&self.shared.pool)
             .await
             .map_err(from_postgres)?;
-        rows.iter().map(endpoint_from_row).collect()
+        rows.iter().map(rows::endpoint).collect()
     }
 
     async fn secrets_of(&self, id: &str) -> Result<Vec<Secret>, Error> {
@@ -763,40 +489,18 @@ impl PgEndpointStore {
             .fetch_all(&self.shared.pool)
             .await
             .map_err(from_postgres)?;
-        let Some(first) = rows.first() else {
-            return Err(Error::not_found(id));
-        };
-        let enabled: bool = first.try_get("enabled").map_err(from_postgres)?;
-        if !enabled {
-            let reason: Option<String> = first.try_get("disabled_reason").map_err(from_postgres)?;
-            return Err(disabled_error(id, reason.as_deref()));
-        }
-        let mut secrets = Vec::with_capacity(rows.len());
-        for row in &rows {
-            if let Some(text) = row
-                .try_get::<Option<String>, _>("secret")
-                .map_err(from_postgres)?
-            {
-                secrets.push(parse_secret(&text)?);
-            }
-        }
-        if secrets.is_empty() {
-            return Err(Error::corrupt(format!(
-                "the webhook endpoint `{id}` has no current secret; rotate it to make one"
-            )));
-        }
-        Ok(secrets)
+        rows::signing_secrets(id, &rows)
     }
 
     async fn record(
         &self,
         id: &str,
-        result: AttemptResult,
+        result: HealthSignal,
         at: SystemTime,
     ) -> Result<HealthUpdate, Error> {
         let window = self.shared.options.failure_window;
         match result {
-            AttemptResult::Delivered => {
+            HealthSignal::Delivered => {
                 let changed = sqlx::query(sql(&self.shared.sql.succeeded))
                     .bind(id)
                     .bind(to_us(at))
@@ -812,7 +516,7 @@ impl PgEndpointStore {
                     disabled: None,
                 })
             }
-            AttemptResult::Failed => {
+            HealthSignal::Failed => {
                 let row = sqlx::query(sql(&self.shared.sql.failed))
                     .bind(id)
                     .bind(to_us(at))
@@ -826,119 +530,173 @@ impl PgEndpointStore {
                 if enabled && failing_for >= window {
                     let reason = failing_reason(window);
                     let (endpoint, changed) =
-                        self.set_enabled(id, Some(("failing", &reason)), at).await?;
-                    return Ok(HealthUpdate {
-                        failing_since: endpoint.failing_since,
-                        disabled: changed.then_some(endpoint),
-                    });
+                        Tables::set_enabled(self, id, Some(("failing", &reason)), at).await?;
+                    return Ok(HealthUpdate::of(endpoint, changed));
                 }
                 Ok(HealthUpdate {
                     failing_since: Some(since),
                     disabled: None,
                 })
             }
-            AttemptResult::Gone => {
+            HealthSignal::Gone => {
                 let reason = gone_reason();
-                let (endpoint, changed) = self.set_enabled(id, Some(("gone", &reason)), at).await?;
-                Ok(HealthUpdate {
-                    failing_since: endpoint.failing_since,
-                    disabled: changed.then_some(endpoint),
-                })
+                let (endpoint, changed) =
+                    Tables::set_enabled(self, id, Some(("gone", &reason)), at).await?;
+                Ok(HealthUpdate::of(endpoint, changed))
             }
         }
     }
 }
 
-impl EndpointStore for PgEndpointStore {
-    fn create(&self, endpoint: NewEndpoint) -> BoxFuture<'_, Result<CreatedEndpoint, Error>> {
-        Box::pin(self.create_endpoint(endpoint))
+/// The statements of the changes. A change locks its endpoint's row (`FOR UPDATE`), so
+/// concurrent changes from several processes apply one after the other; deleting an
+/// endpoint takes its event types and secrets with it (`ON DELETE CASCADE`).
+impl Tables for PgEndpointStore {
+    type Tx = Transaction<'static, Postgres>;
+
+    fn stored(t: SystemTime) -> SystemTime {
+        from_us(to_us(t))
     }
 
-    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Endpoint, Error>> {
-        Box::pin(async move {
-            let mut conn = self.shared.pool.acquire().await.map_err(from_postgres)?;
-            self.read(&mut conn, id, SystemTime::now()).await
-        })
+    async fn begin(&self) -> Result<Self::Tx, Error> {
+        self.shared.pool.begin().await.map_err(from_postgres)
     }
 
-    fn list<'a>(
-        &'a self,
-        filter: &'a EndpointFilter,
-    ) -> BoxFuture<'a, Result<EndpointPage, Error>> {
-        Box::pin(self.list_endpoints(filter))
+    async fn commit(tx: Self::Tx) -> Result<(), Error> {
+        tx.commit().await.map_err(from_postgres)
     }
 
-    fn update<'a>(
-        &'a self,
-        id: &'a str,
-        update: EndpointUpdate,
-    ) -> BoxFuture<'a, Result<Endpoint, Error>> {
-        Box::pin(self.update_endpoint(id, update))
+    async fn read(&self, tx: &mut Self::Tx, id: &str, now: SystemTime) -> Result<Endpoint, Error> {
+        self.read_on(tx, id, now).await
     }
 
-    fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(self.delete_endpoint(id))
+    async fn lock(&self, tx: &mut Self::Tx, id: &str) -> Result<(), Error> {
+        let found = sqlx::query(sql(&self.shared.sql.lock))
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(from_postgres)?;
+        found.map(|_| ()).ok_or_else(|| Error::not_found(id))
     }
 
-    fn rotate_secret<'a>(
-        &'a self,
-        id: &'a str,
-        rotation: Rotation,
-    ) -> BoxFuture<'a, Result<RotatedSecret, Error>> {
-        Box::pin(self.rotate(id, rotation))
+    async fn duplicate_of(
+        &self,
+        tx: &mut Self::Tx,
+        url: &str,
+        key: &str,
+        except: &str,
+    ) -> Result<Option<String>, Error> {
+        self.duplicate_on(tx, url, key, except).await
     }
 
-    fn enable<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Endpoint, Error>> {
-        Box::pin(async move { Ok(self.set_enabled(id, None, SystemTime::now()).await?.0) })
+    async fn duplicate_outside(
+        &self,
+        url: &str,
+        key: &str,
+        except: &str,
+    ) -> Result<Option<String>, Error> {
+        let mut conn = self.shared.pool.acquire().await.map_err(from_postgres)?;
+        self.duplicate_on(&mut conn, url, key, except).await
     }
 
-    fn disable<'a>(
-        &'a self,
-        id: &'a str,
-        reason: &'a str,
-    ) -> BoxFuture<'a, Result<Endpoint, Error>> {
-        Box::pin(async move {
-            Ok(self
-                .set_enabled(id, Some(("manual", reason)), SystemTime::now())
-                .await?
-                .0)
-        })
+    async fn insert(&self, tx: &mut Self::Tx, new: &Creation) -> Result<(), Error> {
+        sqlx::query(sql(&self.shared.sql.insert))
+            .bind(&new.id)
+            .bind(&new.url)
+            .bind(&new.description)
+            .bind(&new.types_json)
+            .bind(&new.key)
+            .bind(&new.metadata_json)
+            .bind(to_us(new.now))
+            .execute(&mut **tx)
+            .await
+            .map_err(from_postgres)?;
+        self.events_on(tx, &new.id, &new.types).await?;
+        sqlx::query(sql(&self.shared.sql.insert_first_secret))
+            .bind(&new.id)
+            .bind(new.secret.to_string())
+            .bind(to_us(new.now))
+            .execute(&mut **tx)
+            .await
+            .map_err(from_postgres)?;
+        Ok(())
     }
 
-    fn matching<'a>(&'a self, event: &'a str) -> BoxFuture<'a, Result<Vec<Endpoint>, Error>> {
-        Box::pin(self.matching_endpoints(event))
+    async fn write(
+        &self,
+        tx: &mut Self::Tx,
+        id: &str,
+        change: &Change,
+        now: SystemTime,
+    ) -> Result<(), Error> {
+        sqlx::query(sql(&self.shared.sql.update))
+            .bind(id)
+            .bind(&change.url)
+            .bind(&change.description)
+            .bind(&change.types_json)
+            .bind(&change.key)
+            .bind(&change.metadata_json)
+            .bind(to_us(now))
+            .execute(&mut **tx)
+            .await
+            .map_err(from_postgres)?;
+        if change.types_changed {
+            sqlx::query(sql(&self.shared.sql.delete_events))
+                .bind(id)
+                .execute(&mut **tx)
+                .await
+                .map_err(from_postgres)?;
+            self.events_on(tx, id, &change.types).await?;
+        }
+        Ok(())
     }
 
-    fn signing_secrets<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Vec<Secret>, Error>> {
-        Box::pin(self.secrets_of(id))
+    async fn delete_rows(&self, id: &str) -> Result<bool, Error> {
+        let deleted = sqlx::query(sql(&self.shared.sql.delete))
+            .bind(id)
+            .execute(&self.shared.pool)
+            .await
+            .map_err(from_postgres)?;
+        Ok(deleted.rows_affected() > 0)
     }
 
-    fn record_attempt<'a>(
-        &'a self,
-        id: &'a str,
-        result: AttemptResult,
+    async fn add_secret(
+        &self,
+        tx: &mut Self::Tx,
+        id: &str,
+        secret: &Secret,
+        now: SystemTime,
+        expires: SystemTime,
+    ) -> Result<(), Error> {
+        sqlx::query(sql(&self.shared.sql.rotate))
+            .bind(id)
+            .bind(to_us(now))
+            .bind(to_us(expires))
+            .bind(secret.to_string())
+            .execute(&mut **tx)
+            .await
+            .map_err(from_postgres)?;
+        Ok(())
+    }
+
+    async fn write_enabled(
+        &self,
+        tx: &mut Self::Tx,
+        id: &str,
+        disable: Option<(&str, &str)>,
         at: SystemTime,
-    ) -> BoxFuture<'a, Result<HealthUpdate, Error>> {
-        Box::pin(self.record(id, result, at))
-    }
-
-    fn failure_window(&self) -> Duration {
-        self.shared.options.failure_window
-    }
-}
-
-impl SecretSource for PgEndpointStore {
-    fn secrets<'a>(
-        &'a self,
-        message: &'a MessageMeta,
-    ) -> BoxFuture<'a, Result<Vec<Secret>, SecretSourceError>> {
-        health::secrets(self, message)
-    }
-}
-
-impl AttemptObserver for PgEndpointStore {
-    fn finished(&self, report: &AttemptReport<'_>) {
-        let store: Arc<dyn EndpointStore> = Arc::new(self.clone());
-        health::observe(&store, &self.shared.tracker, report);
+    ) -> Result<bool, Error> {
+        let query = match disable {
+            None => sqlx::query(sql(&self.shared.sql.enable))
+                .bind(id)
+                .bind(to_us(at)),
+            Some((kind, reason)) => sqlx::query(sql(&self.shared.sql.disable))
+                .bind(id)
+                .bind(to_us(at))
+                .bind(kind)
+                .bind(reason),
+        };
+        let done = query.execute(&mut **tx).await.map_err(from_postgres)?;
+        Ok(done.rows_affected() > 0)
     }
 }

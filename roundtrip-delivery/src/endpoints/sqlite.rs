@@ -7,28 +7,25 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use futures_util::future::BoxFuture;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow, SqliteSynchronous,
-};
-use sqlx::{ConnectOptions, Row, Sqlite, Transaction};
+use sqlx::sqlite::{SqliteConnection, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, Sqlite, Transaction};
 
-use super::error::{from_migrate, from_sqlite};
+use super::error::from_sqlite;
+use super::rows;
+use super::rules::{event_rows, failing_reason, gone_reason, log_disabled};
+use super::tables::{Change, Creation, Tables, endpoint_store};
 use super::{
-    AttemptResult, CreatedEndpoint, DEFAULT_FAILURE_WINDOW, DEFAULT_ROTATION_GRACE, Endpoint,
-    EndpointFilter, EndpointPage, EndpointStore, EndpointUpdate, Error, HealthUpdate, NewEndpoint,
-    RotatedSecret, Rotation, check_url, disabled_error, disabled_from, event_rows, event_types_key,
-    failing_reason, generate_id, gone_reason, health, json_text, log_disabled,
-    normalize_event_types, parse_event_types, parse_metadata, parse_secret, parse_url,
-    secret_or_generate,
+    CreatedEndpoint, DEFAULT_FAILURE_WINDOW, DEFAULT_ROTATION_GRACE, Endpoint, EndpointFilter,
+    EndpointPage, EndpointSettings, EndpointUpdate, Error, HealthSignal, HealthUpdate, NewEndpoint,
+    RotatedSecret, Rotation, endpoint_setters, health,
 };
-use crate::message::MessageMeta;
 use crate::signing::Secret;
-use crate::sqlite::{from_ms, to_ms};
-use crate::worker::{AttemptObserver, AttemptReport, SecretSource, SecretSourceError};
+use crate::sqlite::connect::{self, cannot_open};
+use crate::store::error::{Repr, Subject};
+use crate::store::time::{from_ms, to_ms};
 
 /// The endpoint columns every read returns; `?1` is the current time (for the rotation).
 macro_rules! columns {
@@ -101,25 +98,20 @@ impl SqliteEndpointOptions {
         self
     }
 
-    /// How long a rotated-out secret keeps signing, unless a rotation says otherwise
-    /// (default 24 hours).
-    pub fn rotation_grace(mut self, grace: Duration) -> Self {
-        self.rotation_grace = grace;
-        self
-    }
+    endpoint_setters!();
 
-    /// How long an endpoint may fail without a success before it is disabled (default 5
-    /// days).
-    pub fn failure_window(mut self, window: Duration) -> Self {
-        self.failure_window = window;
-        self
+    /// Applies `settings`.
+    pub(crate) fn settings(self, settings: &EndpointSettings) -> Self {
+        self.rotation_grace(settings.rotation_grace)
+            .failure_window(settings.failure_window)
     }
 }
 
 /// Webhook endpoints in a SQLite file. Cheap to clone; every clone is the same store.
 ///
-/// It is also a [`SecretSource`] (the secrets of a message's endpoint) and an
-/// [`AttemptObserver`] (disables endpoints that answer 410 or fail for too long).
+/// It is also a [`SecretSource`](crate::worker::SecretSource) (the secrets of a message's
+/// endpoint) and an [`AttemptObserver`](crate::worker::AttemptObserver) (disables endpoints
+/// that answer 410 or fail for too long); [`hooks`](Self::hooks) gives both with the store.
 #[derive(Clone)]
 pub struct SqliteEndpointStore {
     shared: Arc<Shared>,
@@ -132,6 +124,8 @@ struct Shared {
     tracker: Arc<health::Tracker>,
 }
 
+endpoint_store!(SqliteEndpointStore);
+
 impl std::fmt::Debug for SqliteEndpointStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteEndpointStore")
@@ -140,37 +134,398 @@ impl std::fmt::Debug for SqliteEndpointStore {
     }
 }
 
-fn endpoint_from_row(row: &SqliteRow) -> Result<Endpoint, Error> {
-    let get_err = |e: sqlx::Error| from_sqlite(e);
-    let url: String = row.try_get("url").map_err(get_err)?;
-    let event_types: String = row.try_get("event_types").map_err(get_err)?;
-    let metadata: String = row.try_get("metadata").map_err(get_err)?;
-    let enabled: i64 = row.try_get("enabled").map_err(get_err)?;
-    let time = |column: &str| -> Result<Option<SystemTime>, Error> {
-        Ok(row
-            .try_get::<Option<i64>, _>(column)
+impl SqliteEndpointStore {
+    /// Opens the endpoint tables in the file at `path` with the default options.
+    pub async fn open_path(path: impl AsRef<Path>) -> Result<Self, Error> {
+        Self::open(SqliteEndpointOptions::new(path)).await
+    }
+
+    /// Opens the store: creates the file if needed (in WAL mode, as the outbox keeps it),
+    /// and brings the endpoint tables up to date. Must be called inside a Tokio runtime.
+    pub async fn open(options: SqliteEndpointOptions) -> Result<Self, Error> {
+        let path = options.path.clone();
+        let opening = |e: Repr| Error::from(cannot_open(e, &path, Subject::Endpoints));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .connect_with(connect::writer_options(
+                &path,
+                SqliteSynchronous::Full,
+                options.busy_timeout,
+            ))
+            .await
+            .map_err(|e| opening(from_sqlite(e).into()))?;
+        {
+            let mut conn = writer
+                .acquire()
+                .await
+                .map_err(|e| opening(from_sqlite(e).into()))?;
+            connect::migrate(
+                sqlx::migrate!("./migrations/endpoints-sqlite"),
+                "_roundtrip_endpoint_migrations",
+                &mut conn,
+                Subject::Endpoints,
+            )
+            .await
+            .map_err(opening)?;
+        }
+        let readers = connect::open_readers(
+            &path,
+            options.readers,
+            options.busy_timeout,
+            Subject::Endpoints,
+        )
+        .await
+        .map_err(opening)?;
+        Ok(SqliteEndpointStore {
+            shared: Arc::new(Shared {
+                writer,
+                readers,
+                options,
+                tracker: Arc::new(health::Tracker::default()),
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.shared.options.path
+    }
+
+    /// Closes the store's connections; calls made afterwards fail with
+    /// [`Error::is_unavailable`].
+    pub async fn close(&self) {
+        self.shared.writer.close().await;
+        self.shared.readers.close().await;
+    }
+
+    async fn reader(&self) -> Result<sqlx::pool::PoolConnection<Sqlite>, Error> {
+        self.shared.readers.acquire().await.map_err(from_sqlite)
+    }
+
+    async fn get_endpoint(&self, id: &str) -> Result<Endpoint, Error> {
+        must_read(&mut *self.reader().await?, id, SystemTime::now()).await
+    }
+
+    async fn list_endpoints(&self, filter: &EndpointFilter) -> Result<EndpointPage, Error> {
+        let limit = filter.effective_limit();
+        let rows = sqlx::query(LIST)
+            .bind(to_ms(SystemTime::now()))
+            .bind(filter.enabled.map(i64::from))
+            .bind(filter.event_type.as_deref())
+            .bind(filter.after.as_deref())
+            .bind(i64::try_from(limit + 1).unwrap_or(i64::MAX))
+            .fetch_all(&mut *self.reader().await?)
+            .await
+            .map_err(from_sqlite)?;
+        rows::page(&rows, filter)
+    }
+
+    async fn matching_endpoints(&self, event: &str) -> Result<Vec<Endpoint>, Error> {
+        let rows = sqlx::query(MATCHING)
+            .bind(to_ms(SystemTime::now()))
+            .bind(event)
+            .fetch_all(&mut *self.reader().await?)
+            .await
+            .map_err(from_sqlite)?;
+        rows.iter().map(rows::endpoint).collect()
+    }
+
+    async fn secrets_of(&self, id: &str) -> Result<Vec<Secret>, Error> {
+        let rows = sqlx::query(
+            "SELECT e.enabled, e.disabled_reason, s.secret FROM webhook_endpoints e \
+             LEFT JOIN webhook_endpoint_secrets s ON s.endpoint_id = e.id \
+             AND (s.expires_at IS NULL OR s.expires_at > ?2) WHERE e.id = ?1 ORDER BY s.seq DESC",
+        )
+        .bind(id)
+        .bind(to_ms(SystemTime::now()))
+        .fetch_all(&mut *self.reader().await?)
+        .await
+        .map_err(from_sqlite)?;
+        rows::signing_secrets(id, &rows)
+    }
+
+    async fn record(
+        &self,
+        id: &str,
+        result: HealthSignal,
+        at: SystemTime,
+    ) -> Result<HealthUpdate, Error> {
+        let window = self.shared.options.failure_window;
+        let mut tx = Tables::begin(self).await?;
+        let disabled = match result {
+            HealthSignal::Delivered => {
+                sqlx::query(
+                    "UPDATE webhook_endpoints SET failing_since = NULL, last_success_at = ?2 \
+                     WHERE id = ?1",
+                )
+                .bind(id)
+                .bind(to_ms(at))
+                .execute(&mut *tx)
+                .await
+                .map_err(from_sqlite)?;
+                false
+            }
+            HealthSignal::Failed => {
+                let row = sqlx::query(
+                    "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, ?2) \
+                     WHERE id = ?1 RETURNING failing_since, enabled",
+                )
+                .bind(id)
+                .bind(to_ms(at))
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(from_sqlite)?
+                .ok_or_else(|| Error::not_found(id))?;
+                let since: i64 = row.try_get("failing_since").map_err(from_sqlite)?;
+                let enabled: i64 = row.try_get("enabled").map_err(from_sqlite)?;
+                let failing_for = at.duration_since(from_ms(since)).unwrap_or_default();
+                enabled != 0
+                    && failing_for >= window
+                    && sqlx::query(
+                        "UPDATE webhook_endpoints SET enabled = 0, disabled_at = ?2, \
+                         disabled_kind = 'failing', disabled_reason = ?3, updated_at = ?2 \
+                         WHERE id = ?1 AND enabled = 1",
+                    )
+                    .bind(id)
+                    .bind(to_ms(at))
+                    .bind(failing_reason(window))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(from_sqlite)?
+                    .rows_affected()
+                        > 0
+            }
+            HealthSignal::Gone => {
+                sqlx::query(
+                    "UPDATE webhook_endpoints SET enabled = 0, disabled_at = ?2, \
+                     disabled_kind = 'gone', disabled_reason = ?3, \
+                     failing_since = COALESCE(failing_since, ?2), updated_at = ?2 \
+                     WHERE id = ?1 AND enabled = 1",
+                )
+                .bind(id)
+                .bind(to_ms(at))
+                .bind(gone_reason())
+                .execute(&mut *tx)
+                .await
+                .map_err(from_sqlite)?
+                .rows_affected()
+                    > 0
+            }
+        };
+        let endpoint = must_read(&mut tx, id, at).await?;
+        Self::commit(tx).await?;
+        if disabled {
+            log_disabled(&endpoint);
+        }
+        Ok(HealthUpdate::of(endpoint, disabled))
+    }
+}
+
+/// The statements of the changes. Writes run in `BEGIN IMMEDIATE` transactions on the one
+/// writing connection, so they are serialized: `lock` only checks that the endpoint exists.
+impl Tables for SqliteEndpointStore {
+    type Tx = Transaction<'static, Sqlite>;
+
+    fn stored(t: SystemTime) -> SystemTime {
+        from_ms(to_ms(t))
+    }
+
+    async fn begin(&self) -> Result<Self::Tx, Error> {
+        self.shared
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(from_sqlite)
+    }
+
+    async fn commit(tx: Self::Tx) -> Result<(), Error> {
+        tx.commit().await.map_err(from_sqlite)
+    }
+
+    async fn read(&self, tx: &mut Self::Tx, id: &str, now: SystemTime) -> Result<Endpoint, Error> {
+        must_read(tx, id, now).await
+    }
+
+    async fn lock(&self, tx: &mut Self::Tx, id: &str) -> Result<(), Error> {
+        let exists = sqlx::query("SELECT 1 FROM webhook_endpoints WHERE id = ?1")
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(from_sqlite)?;
+        exists.map(|_| ()).ok_or_else(|| Error::not_found(id))
+    }
+
+    async fn duplicate_of(
+        &self,
+        tx: &mut Self::Tx,
+        url: &str,
+        key: &str,
+        except: &str,
+    ) -> Result<Option<String>, Error> {
+        duplicate_of(tx, url, key, except).await
+    }
+
+    async fn duplicate_outside(
+        &self,
+        url: &str,
+        key: &str,
+        except: &str,
+    ) -> Result<Option<String>, Error> {
+        duplicate_of(&mut *self.reader().await?, url, key, except).await
+    }
+
+    async fn insert(&self, tx: &mut Self::Tx, new: &Creation) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO webhook_endpoints (id, url, description, event_types, event_types_key, \
+             metadata, enabled, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?7)",
+        )
+        .bind(&new.id)
+        .bind(&new.url)
+        .bind(&new.description)
+        .bind(&new.types_json)
+        .bind(&new.key)
+        .bind(&new.metadata_json)
+        .bind(to_ms(new.now))
+        .execute(&mut **tx)
+        .await
+        .map_err(from_sqlite)?;
+        insert_events(tx, &new.id, &new.types).await?;
+        sqlx::query(
+            "INSERT INTO webhook_endpoint_secrets (endpoint_id, seq, secret, created_at) \
+             VALUES (?1, 1, ?2, ?3)",
+        )
+        .bind(&new.id)
+        .bind(new.secret.to_string())
+        .bind(to_ms(new.now))
+        .execute(&mut **tx)
+        .await
+        .map_err(from_sqlite)?;
+        Ok(())
+    }
+
+    async fn write(
+        &self,
+        tx: &mut Self::Tx,
+        id: &str,
+        change: &Change,
+        now: SystemTime,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "UPDATE webhook_endpoints SET url = ?2, description = ?3, event_types = ?4, \
+             event_types_key = ?5, metadata = ?6, updated_at = ?7 WHERE id = ?1",
+        )
+        .bind(id)
+        .bind(&change.url)
+        .bind(&change.description)
+        .bind(&change.types_json)
+        .bind(&change.key)
+        .bind(&change.metadata_json)
+        .bind(to_ms(now))
+        .execute(&mut **tx)
+        .await
+        .map_err(from_sqlite)?;
+        if change.types_changed {
+            sqlx::query("DELETE FROM webhook_endpoint_events WHERE endpoint_id = ?1")
+                .bind(id)
+                .execute(&mut **tx)
+                .await
+                .map_err(from_sqlite)?;
+            insert_events(tx, id, &change.types).await?;
+        }
+        Ok(())
+    }
+
+    async fn delete_rows(&self, id: &str) -> Result<bool, Error> {
+        let mut tx = Tables::begin(self).await?;
+        let deleted = sqlx::query("DELETE FROM webhook_endpoints WHERE id = ?1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
             .map_err(from_sqlite)?
-            .map(from_ms))
-    };
-    let kind: Option<String> = row.try_get("disabled_kind").map_err(get_err)?;
-    Ok(Endpoint {
-        id: row.try_get("id").map_err(get_err)?,
-        url: parse_url(&url)?,
-        description: row.try_get("description").map_err(get_err)?,
-        event_types: parse_event_types(&event_types)?,
-        metadata: parse_metadata(&metadata)?,
-        disabled: disabled_from(
-            enabled != 0,
-            time("disabled_at")?,
-            kind.as_deref(),
-            row.try_get("disabled_reason").map_err(get_err)?,
-        ),
-        created_at: time("created_at")?.unwrap_or(UNIX_EPOCH),
-        updated_at: time("updated_at")?.unwrap_or(UNIX_EPOCH),
-        failing_since: time("failing_since")?,
-        last_success_at: time("last_success_at")?,
-        rotation_ends_at: time("rotation_ends_at")?,
-    })
+            .rows_affected();
+        if deleted == 0 {
+            return Ok(false);
+        }
+        for table in [
+            "DELETE FROM webhook_endpoint_events WHERE endpoint_id = ?1",
+            "DELETE FROM webhook_endpoint_secrets WHERE endpoint_id = ?1",
+        ] {
+            sqlx::query(table)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(from_sqlite)?;
+        }
+        Self::commit(tx).await?;
+        Ok(true)
+    }
+
+    async fn add_secret(
+        &self,
+        tx: &mut Self::Tx,
+        id: &str,
+        secret: &Secret,
+        now: SystemTime,
+        expires: SystemTime,
+    ) -> Result<(), Error> {
+        for statement in [
+            // Secrets whose grace ended sign no more: forget them.
+            "DELETE FROM webhook_endpoint_secrets WHERE endpoint_id = ?1 \
+             AND expires_at IS NOT NULL AND expires_at <= ?2",
+            "UPDATE webhook_endpoint_secrets SET expires_at = ?3 \
+             WHERE endpoint_id = ?1 AND expires_at IS NULL",
+            "UPDATE webhook_endpoints SET updated_at = ?2 WHERE id = ?1",
+        ] {
+            sqlx::query(statement)
+                .bind(id)
+                .bind(to_ms(now))
+                .bind(to_ms(expires))
+                .execute(&mut **tx)
+                .await
+                .map_err(from_sqlite)?;
+        }
+        sqlx::query(
+            "INSERT INTO webhook_endpoint_secrets (endpoint_id, seq, secret, created_at) \
+             SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3 FROM webhook_endpoint_secrets \
+             WHERE endpoint_id = ?1",
+        )
+        .bind(id)
+        .bind(secret.to_string())
+        .bind(to_ms(now))
+        .execute(&mut **tx)
+        .await
+        .map_err(from_sqlite)?;
+        Ok(())
+    }
+
+    async fn write_enabled(
+        &self,
+        tx: &mut Self::Tx,
+        id: &str,
+        disable: Option<(&str, &str)>,
+        at: SystemTime,
+    ) -> Result<bool, Error> {
+        let query = match disable {
+            None => sqlx::query(
+                "UPDATE webhook_endpoints SET enabled = 1, disabled_at = NULL, \
+                 disabled_kind = NULL, disabled_reason = NULL, failing_since = NULL, \
+                 updated_at = ?2 WHERE id = ?1 AND enabled = 0",
+            )
+            .bind(id)
+            .bind(to_ms(at)),
+            Some((kind, reason)) => sqlx::query(
+                "UPDATE webhook_endpoints SET enabled = 0, disabled_at = ?2, disabled_kind = ?3, \
+                 disabled_reason = ?4, updated_at = ?2 WHERE id = ?1 AND enabled = 1",
+            )
+            .bind(id)
+            .bind(to_ms(at))
+            .bind(kind)
+            .bind(reason),
+        };
+        let done = query.execute(&mut **tx).await.map_err(from_sqlite)?;
+        Ok(done.rows_affected() > 0)
+    }
 }
 
 async fn read(
@@ -184,7 +539,7 @@ async fn read(
         .fetch_optional(conn)
         .await
         .map_err(from_sqlite)?;
-    row.as_ref().map(endpoint_from_row).transpose()
+    row.as_ref().map(rows::endpoint).transpose()
 }
 
 async fn must_read(
@@ -231,547 +586,4 @@ async fn insert_events(
         .map_err(from_sqlite)?;
     }
     Ok(())
-}
-
-impl SqliteEndpointStore {
-    /// Opens the endpoint tables in the file at `path` with the default options.
-    pub async fn open_path(path: impl AsRef<Path>) -> Result<Self, Error> {
-        Self::open(SqliteEndpointOptions::new(path)).await
-    }
-
-    /// Opens the store: creates the file if needed (in WAL mode, as the outbox keeps it),
-    /// and brings the endpoint tables up to date. Must be called inside a Tokio runtime.
-    pub async fn open(options: SqliteEndpointOptions) -> Result<Self, Error> {
-        let path = options.path.clone();
-        let opening = |e: Error| {
-            let kind = e.kind();
-            Error::new(
-                kind,
-                format!(
-                    "cannot open the webhook endpoint tables in `{}`",
-                    path.display()
-                ),
-            )
-            .with_source(e)
-        };
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(0)
-            .connect_with(
-                SqliteConnectOptions::new()
-                    .filename(&path)
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Full)
-                    .busy_timeout(options.busy_timeout)
-                    .foreign_keys(false)
-                    .disable_statement_logging(),
-            )
-            .await
-            .map_err(|e| opening(from_sqlite(e)))?;
-        {
-            let mut conn = writer
-                .acquire()
-                .await
-                .map_err(|e| opening(from_sqlite(e)))?;
-            let mut migrator = sqlx::migrate!("./migrations/endpoints-sqlite");
-            migrator.dangerous_set_table_name("_roundtrip_endpoint_migrations");
-            // `run_direct` on the connection: `Migrator::run`'s `Acquire` bound makes the
-            // future not `Send` for generic callers such as request handlers.
-            migrator
-                .run_direct(None, &mut *conn, false)
-                .await
-                .map_err(|e| opening(from_migrate(e, from_sqlite)))?;
-        }
-        let readers = SqlitePoolOptions::new()
-            .max_connections(options.readers)
-            .min_connections(0)
-            .connect_with(
-                SqliteConnectOptions::new()
-                    .filename(&path)
-                    .read_only(true)
-                    .busy_timeout(options.busy_timeout)
-                    .disable_statement_logging(),
-            )
-            .await
-            .map_err(|e| opening(from_sqlite(e)))?;
-        Ok(SqliteEndpointStore {
-            shared: Arc::new(Shared {
-                writer,
-                readers,
-                options,
-                tracker: Arc::new(health::Tracker::default()),
-            }),
-        })
-    }
-
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.shared.options.path
-    }
-
-    /// Closes the store's connections; calls made afterwards fail with
-    /// [`Error::is_unavailable`].
-    pub async fn close(&self) {
-        self.shared.writer.close().await;
-        self.shared.readers.close().await;
-    }
-
-    async fn begin(&self) -> Result<Transaction<'static, Sqlite>, Error> {
-        self.shared
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(from_sqlite)
-    }
-
-    async fn reader(&self) -> Result<sqlx::pool::PoolConnection<Sqlite>, Error> {
-        self.shared.readers.acquire().await.map_err(from_sqlite)
-    }
-
-    async fn create_endpoint(&self, new: NewEndpoint) -> Result<CreatedEndpoint, Error> {
-        check_url(&new.url)?;
-        let types = normalize_event_types(&new.event_types)?;
-        let key = event_types_key(&types);
-        let types_json = json_text(&types)?;
-        let metadata = json_text(&new.metadata)?;
-        let secret = secret_or_generate(new.secret)?;
-        let id = generate_id();
-        let now = SystemTime::now();
-        let mut tx = self.begin().await?;
-        if let Some(existing) = duplicate_of(&mut tx, new.url.as_str(), &key, &id).await? {
-            return Err(Error::duplicate(&existing));
-        }
-        sqlx::query(
-            "INSERT INTO webhook_endpoints (id, url, description, event_types, event_types_key, \
-             metadata, enabled, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?7)",
-        )
-        .bind(&id)
-        .bind(new.url.as_str())
-        .bind(&new.description)
-        .bind(&types_json)
-        .bind(&key)
-        .bind(&metadata)
-        .bind(to_ms(now))
-        .execute(&mut *tx)
-        .await
-        .map_err(from_sqlite)?;
-        insert_events(&mut tx, &id, &types).await?;
-        sqlx::query(
-            "INSERT INTO webhook_endpoint_secrets (endpoint_id, seq, secret, created_at) \
-             VALUES (?1, 1, ?2, ?3)",
-        )
-        .bind(&id)
-        .bind(secret.to_string())
-        .bind(to_ms(now))
-        .execute(&mut *tx)
-        .await
-        .map_err(from_sqlite)?;
-        let endpoint = must_read(&mut tx, &id, now).await?;
-        tx.commit().await.map_err(from_sqlite)?;
-        Ok(CreatedEndpoint { endpoint, secret })
-    }
-
-    async fn list_endpoints(&self, filter: &EndpointFilter) -> Result<EndpointPage, Error> {
-        let limit = filter.effective_limit();
-        let rows = sqlx::query(LIST)
-            .bind(to_ms(SystemTime::now()))
-            .bind(filter.enabled.map(i64::from))
-            .bind(filter.event_type.as_deref())
-            .bind(filter.after.as_deref())
-            .bind(i64::try_from(limit + 1).unwrap_or(i64::MAX))
-            .fetch_all(&mut *self.reader().await?)
-            .await
-            .map_err(from_sqlite)?;
-        let mut endpoints = rows
-            .iter()
-            .map(endpoint_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next = if endpoints.len() > limit {
-            endpoints.truncate(limit);
-            endpoints.last().map(|e| e.id.clone())
-        } else {
-            None
-        };
-        Ok(EndpointPage { endpoints, next })
-    }
-
-    async fn update_endpoint(&self, id: &str, update: EndpointUpdate) -> Result<Endpoint, Error> {
-        if let Some(url) = &update.url {
-            check_url(url)?;
-        }
-        let types = update
-            .event_types
-            .as_deref()
-            .map(normalize_event_types)
-            .transpose()?;
-        let now = SystemTime::now();
-        let mut tx = self.begin().await?;
-        let current = must_read(&mut tx, id, now).await?;
-        if update.is_empty() {
-            return Ok(current);
-        }
-        let url = update.url.unwrap_or_else(|| current.url.clone());
-        let types = types.unwrap_or_else(|| current.event_types.clone());
-        let key = event_types_key(&types);
-        let types_changed = types != current.event_types;
-        if (url != current.url || types_changed)
-            && let Some(existing) = duplicate_of(&mut tx, url.as_str(), &key, id).await?
-        {
-            return Err(Error::duplicate(&existing));
-        }
-        let description = update.description.unwrap_or(current.description);
-        let metadata = update.metadata.unwrap_or(current.metadata);
-        sqlx::query(
-            "UPDATE webhook_endpoints SET url = ?2, description = ?3, event_types = ?4, \
-             event_types_key = ?5, metadata = ?6, updated_at = ?7 WHERE id = ?1",
-        )
-        .bind(id)
-        .bind(url.as_str())
-        .bind(&description)
-        .bind(json_text(&types)?)
-        .bind(&key)
-        .bind(json_text(&metadata)?)
-        .bind(to_ms(now))
-        .execute(&mut *tx)
-        .await
-        .map_err(from_sqlite)?;
-        if types_changed {
-            sqlx::query("DELETE FROM webhook_endpoint_events WHERE endpoint_id = ?1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(from_sqlite)?;
-            insert_events(&mut tx, id, &types).await?;
-        }
-        let endpoint = must_read(&mut tx, id, now).await?;
-        tx.commit().await.map_err(from_sqlite)?;
-        Ok(endpoint)
-    }
-
-    async fn delete_endpoint(&self, id: &str) -> Result<(), Error> {
-        let mut tx = self.begin().await?;
-        let deleted = sqlx::query("DELETE FROM webhook_endpoints WHERE id = ?1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(from_sqlite)?
-            .rows_affected();
-        if deleted == 0 {
-            return Err(Error::not_found(id));
-        }
-        for table in [
-            "DELETE FROM webhook_endpoint_events WHERE endpoint_id = ?1",
-            "DELETE FROM webhook_endpoint_secrets WHERE endpoint_id = ?1",
-        ] {
-            sqlx::query(table)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(from_sqlite)?;
-        }
-        tx.commit().await.map_err(from_sqlite)?;
-        self.shared.tracker.forget(id);
-        Ok(())
-    }
-
-    async fn rotate(&self, id: &str, rotation: Rotation) -> Result<RotatedSecret, Error> {
-        let grace = rotation.grace.unwrap_or(self.shared.options.rotation_grace);
-        let secret = secret_or_generate(rotation.secret)?;
-        let now = SystemTime::now();
-        let expires = now.checked_add(grace).unwrap_or(now);
-        let mut tx = self.begin().await?;
-        let exists = sqlx::query("SELECT 1 FROM webhook_endpoints WHERE id = ?1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(from_sqlite)?;
-        if exists.is_none() {
-            return Err(Error::not_found(id));
-        }
-        for statement in [
-            // Secrets whose grace ended sign no more: forget them.
-            "DELETE FROM webhook_endpoint_secrets WHERE endpoint_id = ?1 \
-             AND expires_at IS NOT NULL AND expires_at <= ?2",
-            "UPDATE webhook_endpoint_secrets SET expires_at = ?3 \
-             WHERE endpoint_id = ?1 AND expires_at IS NULL",
-            "UPDATE webhook_endpoints SET updated_at = ?2 WHERE id = ?1",
-        ] {
-            sqlx::query(statement)
-                .bind(id)
-                .bind(to_ms(now))
-                .bind(to_ms(expires))
-                .execute(&mut *tx)
-                .await
-                .map_err(from_sqlite)?;
-        }
-        sqlx::query(
-            "INSERT INTO webhook_endpoint_secrets (endpoint_id, seq, secret, created_at) \
-             SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3 FROM webhook_endpoint_secrets \
-             WHERE endpoint_id = ?1",
-        )
-        .bind(id)
-        .bind(secret.to_string())
-        .bind(to_ms(now))
-        .execute(&mut *tx)
-        .await
-        .map_err(from_sqlite)?;
-        let endpoint = must_read(&mut tx, id, now).await?;
-        tx.commit().await.map_err(from_sqlite)?;
-        Ok(RotatedSecret {
-            endpoint,
-            secret,
-            // As stored, so that it equals the endpoint's `rotation_ends_at`.
-            previous_expires_at: from_ms(to_ms(expires)),
-        })
-    }
-
-    async fn set_enabled(
-        &self,
-        id: &str,
-        disable: Option<(&str, &str)>,
-    ) -> Result<Endpoint, Error> {
-        let now = SystemTime::now();
-        let mut tx = self.begin().await?;
-        let changed = match disable {
-            None => sqlx::query(
-                "UPDATE webhook_endpoints SET enabled = 1, disabled_at = NULL, \
-                 disabled_kind = NULL, disabled_reason = NULL, failing_since = NULL, \
-                 updated_at = ?2 WHERE id = ?1 AND enabled = 0",
-            )
-            .bind(id)
-            .bind(to_ms(now)),
-            Some((kind, reason)) => sqlx::query(
-                "UPDATE webhook_endpoints SET enabled = 0, disabled_at = ?2, disabled_kind = ?3, \
-                 disabled_reason = ?4, updated_at = ?2 WHERE id = ?1 AND enabled = 1",
-            )
-            .bind(id)
-            .bind(to_ms(now))
-            .bind(kind)
-            .bind(reason),
-        }
-        .execute(&mut *tx)
-        .await
-        .map_err(from_sqlite)?
-        .rows_affected()
-            > 0;
-        let endpoint = must_read(&mut tx, id, now).await?;
-        tx.commit().await.map_err(from_sqlite)?;
-        if changed {
-            self.shared.tracker.forget(id);
-            log_disabled(&endpoint);
-        }
-        Ok(endpoint)
-    }
-
-    async fn matching_endpoints(&self, event: &str) -> Result<Vec<Endpoint>, Error> {
-        let rows = sqlx::query(MATCHING)
-            .bind(to_ms(SystemTime::now()))
-            .bind(event)
-            .fetch_all(&mut *self.reader().await?)
-            .await
-            .map_err(from_sqlite)?;
-        rows.iter().map(endpoint_from_row).collect()
-    }
-
-    async fn secrets_of(&self, id: &str) -> Result<Vec<Secret>, Error> {
-        let rows = sqlx::query(
-            "SELECT e.enabled, e.disabled_reason, s.secret FROM webhook_endpoints e \
-             LEFT JOIN webhook_endpoint_secrets s ON s.endpoint_id = e.id \
-             AND (s.expires_at IS NULL OR s.expires_at > ?2) WHERE e.id = ?1 ORDER BY s.seq DESC",
-        )
-        .bind(id)
-        .bind(to_ms(SystemTime::now()))
-        .fetch_all(&mut *self.reader().await?)
-        .await
-        .map_err(from_sqlite)?;
-        let Some(first) = rows.first() else {
-            return Err(Error::not_found(id));
-        };
-        let enabled: i64 = first.try_get("enabled").map_err(from_sqlite)?;
-        if enabled == 0 {
-            let reason: Option<String> = first.try_get("disabled_reason").map_err(from_sqlite)?;
-            return Err(disabled_error(id, reason.as_deref()));
-        }
-        let mut secrets = Vec::with_capacity(rows.len());
-        for row in &rows {
-            if let Some(text) = row
-                .try_get::<Option<String>, _>("secret")
-                .map_err(from_sqlite)?
-            {
-                secrets.push(parse_secret(&text)?);
-            }
-        }
-        if secrets.is_empty() {
-            return Err(Error::corrupt(format!(
-                "the webhook endpoint `{id}` has no current secret; rotate it to make one"
-            )));
-        }
-        Ok(secrets)
-    }
-
-    async fn record(
-        &self,
-        id: &str,
-        result: AttemptResult,
-        at: SystemTime,
-    ) -> Result<HealthUpdate, Error> {
-        let window = self.shared.options.failure_window;
-        let mut tx = self.begin().await?;
-        let disabled = match result {
-            AttemptResult::Delivered => {
-                sqlx::query(
-                    "UPDATE webhook_endpoints SET failing_since = NULL, last_success_at = ?2 \
-                     WHERE id = ?1",
-                )
-                .bind(id)
-                .bind(to_ms(at))
-                .execute(&mut *tx)
-                .await
-                .map_err(from_sqlite)?;
-                false
-            }
-            AttemptResult::Failed => {
-                let row = sqlx::query(
-                    "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, ?2) \
-                     WHERE id = ?1 RETURNING failing_since, enabled",
-                )
-                .bind(id)
-                .bind(to_ms(at))
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(from_sqlite)?
-                .ok_or_else(|| Error::not_found(id))?;
-                let since: i64 = row.try_get("failing_since").map_err(from_sqlite)?;
-                let enabled: i64 = row.try_get("enabled").map_err(from_sqlite)?;
-                let failing_for = at.duration_since(from_ms(since)).unwrap_or_default();
-                enabled != 0
-                    && failing_for >= window
-                    && sqlx::query(
-                        "UPDATE webhook_endpoints SET enabled = 0, disabled_at = ?2, \
-                         disabled_kind = 'failing', disabled_reason = ?3, updated_at = ?2 \
-                         WHERE id = ?1 AND enabled = 1",
-                    )
-                    .bind(id)
-                    .bind(to_ms(at))
-                    .bind(failing_reason(window))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(from_sqlite)?
-                    .rows_affected()
-                        > 0
-            }
-            AttemptResult::Gone => {
-                sqlx::query(
-                    "UPDATE webhook_endpoints SET enabled = 0, disabled_at = ?2, \
-                     disabled_kind = 'gone', disabled_reason = ?3, \
-                     failing_since = COALESCE(failing_since, ?2), updated_at = ?2 \
-                     WHERE id = ?1 AND enabled = 1",
-                )
-                .bind(id)
-                .bind(to_ms(at))
-                .bind(gone_reason())
-                .execute(&mut *tx)
-                .await
-                .map_err(from_sqlite)?
-                .rows_affected()
-                    > 0
-            }
-        };
-        let endpoint = must_read(&mut tx, id, at).await?;
-        tx.commit().await.map_err(from_sqlite)?;
-        if disabled {
-            log_disabled(&endpoint);
-        }
-        Ok(HealthUpdate {
-            failing_since: endpoint.failing_since,
-            disabled: disabled.then_some(endpoint),
-        })
-    }
-}
-
-impl EndpointStore for SqliteEndpointStore {
-    fn create(&self, endpoint: NewEndpoint) -> BoxFuture<'_, Result<CreatedEndpoint, Error>> {
-        Box::pin(self.create_endpoint(endpoint))
-    }
-
-    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Endpoint, Error>> {
-        Box::pin(async move { must_read(&mut *self.reader().await?, id, SystemTime::now()).await })
-    }
-
-    fn list<'a>(
-        &'a self,
-        filter: &'a EndpointFilter,
-    ) -> BoxFuture<'a, Result<EndpointPage, Error>> {
-        Box::pin(self.list_endpoints(filter))
-    }
-
-    fn update<'a>(
-        &'a self,
-        id: &'a str,
-        update: EndpointUpdate,
-    ) -> BoxFuture<'a, Result<Endpoint, Error>> {
-        Box::pin(self.update_endpoint(id, update))
-    }
-
-    fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(self.delete_endpoint(id))
-    }
-
-    fn rotate_secret<'a>(
-        &'a self,
-        id: &'a str,
-        rotation: Rotation,
-    ) -> BoxFuture<'a, Result<RotatedSecret, Error>> {
-        Box::pin(self.rotate(id, rotation))
-    }
-
-    fn enable<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Endpoint, Error>> {
-        Box::pin(self.set_enabled(id, None))
-    }
-
-    fn disable<'a>(
-        &'a self,
-        id: &'a str,
-        reason: &'a str,
-    ) -> BoxFuture<'a, Result<Endpoint, Error>> {
-        Box::pin(self.set_enabled(id, Some(("manual", reason))))
-    }
-
-    fn matching<'a>(&'a self, event: &'a str) -> BoxFuture<'a, Result<Vec<Endpoint>, Error>> {
-        Box::pin(self.matching_endpoints(event))
-    }
-
-    fn signing_secrets<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Vec<Secret>, Error>> {
-        Box::pin(self.secrets_of(id))
-    }
-
-    fn record_attempt<'a>(
-        &'a self,
-        id: &'a str,
-        result: AttemptResult,
-        at: SystemTime,
-    ) -> BoxFuture<'a, Result<HealthUpdate, Error>> {
-        Box::pin(self.record(id, result, at))
-    }
-
-    fn failure_window(&self) -> Duration {
-        self.shared.options.failure_window
-    }
-}
-
-impl SecretSource for SqliteEndpointStore {
-    fn secrets<'a>(
-        &'a self,
-        message: &'a MessageMeta,
-    ) -> BoxFuture<'a, Result<Vec<Secret>, SecretSourceError>> {
-        health::secrets(self, message)
-    }
-}
-
-impl AttemptObserver for SqliteEndpointStore {
-    fn finished(&self, report: &AttemptReport<'_>) {
-        let store: Arc<dyn EndpointStore> = Arc::new(self.clone());
-        health::observe(&store, &self.shared.tracker, report);
-    }
 }

@@ -16,24 +16,17 @@
 //! bad call never takes the others down with it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use sqlx::PgPool;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use super::errors::from_sqlx;
-use super::queries;
+use super::enqueue;
+use super::from_sqlx;
 use super::sql::Statements;
 use crate::message::{Enqueued, NewMessage};
 use crate::outbox::{Error, ErrorKind, Wakeups};
-
-/// Counters of the committer, for tests and benchmarks.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) transactions: AtomicU64,
-    pub(crate) jobs: AtomicU64,
-    pub(crate) rollbacks: AtomicU64,
-}
+use crate::store::options::CommitCounters;
 
 struct Job {
     messages: Vec<NewMessage>,
@@ -47,7 +40,7 @@ pub(crate) struct Writer {
     pub(crate) sql: Statements,
     pub(crate) channel: String,
     pub(crate) wakeups: Wakeups,
-    pub(crate) counters: Arc<Counters>,
+    pub(crate) counters: Arc<CommitCounters>,
 }
 
 impl Writer {
@@ -56,11 +49,11 @@ impl Writer {
     pub(crate) async fn write(&self, messages: &[NewMessage]) -> Result<Vec<Enqueued>, Error> {
         let out = if messages.iter().all(|m| m.idempotency_key.is_none()) {
             // One statement: its own transaction, one round trip.
-            queries::insert_unkeyed(&self.pool, &self.sql, messages, &self.channel).await?
+            enqueue::insert_unkeyed(&self.pool, &self.sql, messages, &self.channel).await?
         } else {
             let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
             let out =
-                queries::insert_messages(&mut tx, &self.sql, messages, Some(&self.channel)).await?;
+                enqueue::insert_messages(&mut tx, &self.sql, messages, Some(&self.channel)).await?;
             tx.commit().await.map_err(from_sqlx)?;
             out
         };

@@ -8,6 +8,8 @@
 
 use std::sync::Arc;
 
+use super::connect::quote_ident;
+
 /// Converts a `timestamptz` column to microseconds since the Unix epoch (exact: `extract`
 /// answers `numeric` since PostgreSQL 14).
 macro_rules! us {
@@ -33,12 +35,12 @@ macro_rules! live_meta {
         concat!(
             "id, kind, name, url, method, ",
             us!("created_at"),
-            " AS created_us, status, attempts, ",
+            " AS created_at, status, attempts, ",
             us!("next_attempt_at"),
-            " AS next_us, lease_owner, ",
+            " AS next_attempt_at, lease_owner, ",
             us!("lease_expires_at"),
-            " AS lease_us, lost_leases, NULL::int8 AS finished_us, last_error, idempotency_key, \
-             endpoint_id, signing_key, ordering_key, metadata::text AS metadata"
+            " AS lease_expires_at, lost_leases, NULL::int8 AS finished_at, last_error, \
+             idempotency_key, endpoint_id, signing_key, ordering_key, metadata::text AS metadata"
         )
     };
 }
@@ -48,10 +50,10 @@ macro_rules! history_meta {
         concat!(
             "id, kind, name, url, method, ",
             us!("created_at"),
-            " AS created_us, status, attempts, NULL::int8 AS next_us, NULL::text AS lease_owner, \
-             NULL::int8 AS lease_us, lost_leases, ",
+            " AS created_at, status, attempts, NULL::int8 AS next_attempt_at, \
+             NULL::text AS lease_owner, NULL::int8 AS lease_expires_at, lost_leases, ",
             us!("finished_at"),
-            " AS finished_us, last_error, idempotency_key, endpoint_id, signing_key, \
+            " AS finished_at, last_error, idempotency_key, endpoint_id, signing_key, \
              ordering_key, metadata::text AS metadata"
         )
     };
@@ -278,10 +280,20 @@ pub(crate) const GET: &str = concat!(
 pub(crate) const ATTEMPTS: &str = concat!(
     "SELECT message_id, number, worker, ",
     us!("started_at"),
-    " AS started_us, duration_us, response_status, response_body, response_truncated, \
+    " AS started_at, duration_us, response_status, response_body, response_truncated, \
      error_kind, error, contract_violation, outcome, ",
     us!("next_attempt_at"),
-    " AS next_us FROM _rt_.attempts WHERE message_id = $1 ORDER BY seq"
+    " AS next_attempt_at FROM _rt_.attempts WHERE message_id = $1 ORDER BY seq"
+);
+
+/// The attempt log: every attempt, with its `seq`; the caller adds conditions and the order.
+pub(crate) const ATTEMPT_LOG: &str = concat!(
+    "SELECT seq, message_id, number, worker, ",
+    us!("started_at"),
+    " AS started_at, duration_us, response_status, response_body, response_truncated, \
+     error_kind, error, contract_violation, outcome, ",
+    us!("next_attempt_at"),
+    " AS next_attempt_at FROM _rt_.attempts WHERE true"
 );
 
 pub(crate) const LIST_LIVE: &str =
@@ -319,6 +331,9 @@ pub(crate) struct Texts {
     pub(crate) purge_keys: Arc<str>,
     pub(crate) get: Arc<str>,
     pub(crate) attempts: Arc<str>,
+    pub(crate) list_live: Arc<str>,
+    pub(crate) list_history: Arc<str>,
+    pub(crate) attempt_log: Arc<str>,
 }
 
 impl std::ops::Deref for Statements {
@@ -326,20 +341,6 @@ impl std::ops::Deref for Statements {
     fn deref(&self) -> &Texts {
         &self.inner
     }
-}
-
-/// Quotes an identifier for SQL.
-pub(crate) fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// Whether `name` may name a schema of roundtrip's: letters, digits and `_`, not starting
-/// with a digit, at most 63 bytes (PostgreSQL's identifier limit).
-pub(crate) fn valid_schema_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 63
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && !name.as_bytes()[0].is_ascii_digit()
 }
 
 impl Statements {
@@ -366,6 +367,9 @@ impl Statements {
                 purge_keys: q(PURGE_KEYS),
                 get: q(GET),
                 attempts: q(ATTEMPTS),
+                list_live: q(LIST_LIVE),
+                list_history: q(LIST_HISTORY),
+                attempt_log: q(ATTEMPT_LOG),
                 prefix,
             }),
         }

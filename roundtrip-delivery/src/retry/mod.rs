@@ -55,7 +55,7 @@
 //!
 //! The sender describes each attempt as an [`AttemptOutcome`] and asks
 //! [`RetrySchedule::decide`] for a [`Decision`]. Randomness is passed in, so tests
-//! are deterministic; in production pass [`random_unit`].
+//! are deterministic; the workers pass numbers from the operating system.
 //!
 //! ```
 //! use std::time::Duration;
@@ -185,8 +185,8 @@ impl RetrySchedule {
     /// What to do after attempt number `attempt_number` (1 for the first) ended
     /// with `outcome`.
     ///
-    /// `unit_random` yields numbers in `[0, 1)` for the jitter: pass
-    /// [`random_unit`] in production and a constant in tests (`|| 0.5` means no
+    /// `unit_random` yields numbers in `[0, 1)` for the jitter: the workers draw them
+    /// from the operating system; pass a constant in tests (`|| 0.5` means no
     /// jitter, `|| 0.0` the shortest wait, `|| 1.0` the longest). Values outside
     /// the range are clamped.
     pub fn decide(
@@ -239,7 +239,10 @@ impl RetrySchedule {
     }
 }
 
-/// What to do after an attempt.
+/// What to do after an attempt, as the schedule decides it: a wait, or a reason to stop.
+///
+/// The workers place it in time and record it as the message's
+/// [`message::Decision`](crate::message::Decision).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Decision {
     /// The message is delivered.
@@ -285,10 +288,71 @@ impl fmt::Display for FailReason {
 
 /// A random number in `[0, 1)` from the operating system, for the jitter of
 /// [`RetrySchedule::decide`]. Returns `0.5` (no jitter) if the OS gives none.
-pub fn random_unit() -> f64 {
+pub(crate) fn random_unit() -> f64 {
     match getrandom::u64() {
         // The top 53 bits fill an f64 mantissa exactly.
         Ok(bits) => (bits >> 11) as f64 / (1u64 << 53) as f64,
         Err(_) => 0.5,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIDPOINT: fn() -> f64 = || 0.5; // no jitter
+
+    fn status(code: u16) -> AttemptOutcome {
+        AttemptOutcome::Status {
+            code,
+            retry_after: None,
+        }
+    }
+
+    fn secs(secs: u64) -> Duration {
+        Duration::from_secs(secs)
+    }
+
+    fn wait(decision: Decision) -> Duration {
+        match decision {
+            Decision::RetryAfter(wait) => wait,
+            other => panic!("expected a retry, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn jitter_with_real_randomness_stays_within_twenty_percent_and_varies() {
+        // Every wait lands inside the bounds, and not all on the same value.
+        let schedule = RetrySchedule::default();
+        let mut seen = Vec::new();
+        for _ in 0..200 {
+            let drawn = wait(schedule.decide(2, &status(503), random_unit));
+            assert!(drawn >= secs(240) && drawn <= secs(360), "{drawn:?}");
+            seen.push(drawn);
+        }
+        seen.dedup();
+        assert!(seen.len() > 1, "jitter varies");
+    }
+
+    #[test]
+    fn millisecond_schedules_for_tests() {
+        let schedule =
+            RetrySchedule::from_delays([1, 2, 3].map(Duration::from_millis)).with_jitter(0.0);
+        assert_eq!(schedule.max_attempts(), 4);
+        for (attempt, millis) in [(1, 1), (2, 2), (3, 3)] {
+            assert_eq!(
+                schedule.decide(attempt, &status(500), random_unit),
+                Decision::RetryAfter(Duration::from_millis(millis))
+            );
+        }
+        assert_eq!(
+            schedule.decide(4, &status(500), MIDPOINT),
+            Decision::Failed(FailReason::Exhausted { attempts: 4 })
+        );
+        // Attempt 0 is read as the first attempt.
+        assert_eq!(
+            schedule.decide(0, &status(500), MIDPOINT),
+            Decision::RetryAfter(Duration::from_millis(1))
+        );
     }
 }

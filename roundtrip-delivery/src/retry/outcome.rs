@@ -7,9 +7,12 @@ use std::time::{Duration, SystemTime};
 use http::{HeaderMap, StatusCode, header::RETRY_AFTER};
 
 use super::parse_retry_after;
+use crate::message::AttemptErrorKind;
 use crate::ssrf::SsrfError;
 
-/// What happened on one delivery attempt, as [`RetrySchedule::decide`] needs it.
+/// What happened on one delivery attempt: the one description of it that the workers
+/// record (its [`error_kind`](Self::error_kind) and text go into the attempt log) and
+/// that [`RetrySchedule::decide`] turns into a [`Decision`](super::Decision).
 ///
 /// Texts carried here describe the failure without the URL, whose path and query
 /// can hold tokens; they are fit for the attempt log.
@@ -32,6 +35,10 @@ pub enum AttemptOutcome {
     Connect(String),
     /// The SSRF guard refused the target.
     Refused(SsrfError),
+    /// The connection broke while the request was sent or the response read.
+    Io(String),
+    /// The secrets to sign the message could not be had, so nothing was sent.
+    Secret(String),
     /// Anything else that went wrong while sending.
     Other(String),
 }
@@ -51,8 +58,9 @@ impl AttemptOutcome {
     }
 
     /// Classifies an error from reqwest: a refusal by the SSRF guard (which
-    /// reqwest wraps), a timeout, a connection failure, or something else.
-    pub fn from_reqwest_error(error: &reqwest::Error) -> Self {
+    /// reqwest wraps), a timeout, a connection failure, a connection that broke
+    /// while sending or reading, or something else.
+    pub(crate) fn from_reqwest_error(error: &reqwest::Error) -> Self {
         if let Some(ssrf) = SsrfError::find_in(error) {
             return if ssrf.is_permanent() {
                 Self::Refused(ssrf.clone())
@@ -66,6 +74,8 @@ impl AttemptOutcome {
         let description = describe_without_url(error);
         if error.is_connect() {
             Self::Connect(description)
+        } else if error.is_request() || error.is_body() || error.is_decode() {
+            Self::Io(description)
         } else {
             Self::Other(description)
         }
@@ -82,16 +92,24 @@ impl AttemptOutcome {
         matches!(self, Self::Timeout | Self::Status { code: 429, .. })
     }
 
-    /// A short name of the kind of outcome, for the attempt log: `status`,
-    /// `timeout`, `connect`, `refused` or `other`.
+    /// A short name of the kind of outcome: `status` when the receiver answered,
+    /// otherwise the name of its [`error_kind`](Self::error_kind) (`timeout`,
+    /// `connect`, `refused`, `io`, `secret` or `other`).
     pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Status { .. } => "status",
-            Self::Timeout => "timeout",
-            Self::Connect(_) => "connect",
-            Self::Refused(_) => "refused",
-            Self::Other(_) => "other",
-        }
+        self.error_kind().map_or("status", AttemptErrorKind::as_str)
+    }
+
+    /// The kind of failure to record, or `None` when the receiver answered.
+    pub fn error_kind(&self) -> Option<AttemptErrorKind> {
+        Some(match self {
+            Self::Status { .. } => return None,
+            Self::Timeout => AttemptErrorKind::Timeout,
+            Self::Connect(_) => AttemptErrorKind::Connect,
+            Self::Refused(_) => AttemptErrorKind::Refused,
+            Self::Io(_) => AttemptErrorKind::Io,
+            Self::Secret(_) => AttemptErrorKind::Secret,
+            Self::Other(_) => AttemptErrorKind::Other,
+        })
     }
 }
 
@@ -114,7 +132,9 @@ impl fmt::Display for AttemptOutcome {
             Self::Timeout => f.write_str("the request timed out"),
             Self::Connect(detail) => write!(f, "could not connect: {detail}"),
             Self::Refused(error) => write!(f, "{error}"),
-            Self::Other(detail) => write!(f, "the request failed: {detail}"),
+            Self::Io(detail) | Self::Secret(detail) | Self::Other(detail) => {
+                write!(f, "the request failed: {detail}")
+            }
         }
     }
 }

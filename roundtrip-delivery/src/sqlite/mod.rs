@@ -21,181 +21,47 @@
 //!   commit together or not at all. Begin that transaction with `BEGIN IMMEDIATE`
 //!   (`conn.begin_with("BEGIN IMMEDIATE")`) so it waits for the writer instead of failing
 //!   with `SQLITE_BUSY` when it upgrades. Workers see such messages at their next poll
-//!   (250 ms by default), or at once after [`Outbox::notify`](crate::outbox::Outbox::notify).
+//!   (250 ms by default), or at once after [`Outbox::notify`].
 //! * **Bounded.** The queue table holds only live messages. Finished ones move to
 //!   `message_history`; [`purge`](crate::outbox::Outbox::purge) deletes them after 7 days
 //!   when delivered, 30 days when not (both configurable).
 //! * **Clear errors.** A read-only or locked file, a full disk or a damaged file is an
 //!   [`Error`] that says so and what to check.
 
-mod errors;
-mod queries;
-
-pub(crate) use queries::{from_ms, to_ms};
+mod admin;
+mod complete;
+pub(crate) mod connect;
+mod enqueue;
+mod lease;
+mod options;
+mod rows;
 #[cfg(test)]
 mod tests;
 mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use futures_util::future::BoxFuture;
 use sqlx::ConnectOptions;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-};
+use sqlx::sqlite::{SqliteConnection, SqlitePool};
 
-pub use sqlx::sqlite::SqliteSynchronous;
+pub use options::{DEFAULT_PATH, PATH_ENV, SqliteOptions, Synchronous};
 
 use crate::outbox::{
-    Attempt, Completion, CompletionStatus, Enqueued, Error, ErrorKind, Message, MessageFilter,
-    MessageId, MessageMeta, MessagePage, NewMessage, Outbox, Purged, Reclaimed, Wakeup, Wakeups,
+    Attempt, AttemptFilter, AttemptPage, CommitStats, Completion, Enqueued, Error, ErrorKind,
+    LeaseCheck, Message, MessageFilter, MessageId, MessageMeta, MessagePage, NewMessage, Outbox,
+    Purged, Reclaimed, Wakeup, Wakeups,
 };
-use queries::{LeaseScope, Limits};
+use crate::store::error::{Repr, Subject, from_sqlite};
+use crate::store::options::{CommitCounters, Limits};
+use connect::cannot_open;
+use lease::LeaseScope;
 
-/// The database file used when no path is given.
-pub const DEFAULT_PATH: &str = "roundtrip-outbox.db";
-/// The environment variable [`SqliteOptions::from_env`] reads the path from.
-pub const PATH_ENV: &str = "ROUNDTRIP_OUTBOX_DB";
-
-/// How to open a [`SqliteOutbox`].
-#[derive(Debug, Clone)]
-pub struct SqliteOptions {
-    path: PathBuf,
-    synchronous: SqliteSynchronous,
-    busy_timeout: Duration,
-    read_only: bool,
-    readers: u32,
-    max_batch: usize,
-    limits: Limits,
-}
-
-impl Default for SqliteOptions {
-    fn default() -> Self {
-        Self::new(DEFAULT_PATH)
-    }
-}
-
-impl SqliteOptions {
-    /// Options for the database file at `path` (created if missing), with the defaults.
-    pub fn new(path: impl AsRef<Path>) -> Self {
-        SqliteOptions {
-            path: path.as_ref().to_path_buf(),
-            synchronous: SqliteSynchronous::Full,
-            busy_timeout: Duration::from_secs(5),
-            read_only: false,
-            readers: 4,
-            max_batch: 1024,
-            limits: Limits {
-                max_body_bytes: 1024 * 1024,
-                crash_cap: 5,
-                retention_succeeded: Duration::from_secs(7 * 24 * 3600),
-                retention_failed: Duration::from_secs(30 * 24 * 3600),
-                idempotency_retention: Duration::from_secs(24 * 3600),
-                purge_batch: 10_000,
-            },
-        }
-    }
-
-    /// Options for the file named by `ROUNDTRIP_OUTBOX_DB`, or [`DEFAULT_PATH`] if unset.
-    pub fn from_env() -> Self {
-        match std::env::var_os(PATH_ENV) {
-            Some(path) if !path.is_empty() => Self::new(PathBuf::from(path)),
-            _ => Self::default(),
-        }
-    }
-
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The `synchronous` level of durable commits (default `Full`).
-    pub fn synchronous(mut self, level: SqliteSynchronous) -> Self {
-        self.synchronous = level;
-        self
-    }
-
-    /// How long a write waits for a lock held by another connection or process before it
-    /// fails with [`Error::is_locked`] (default 5 s).
-    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
-        self.busy_timeout = timeout;
-        self
-    }
-
-    /// Opens the file for reading only (to inspect the outbox of a running app): no
-    /// migrations run, and every write fails with [`Error::is_read_only`].
-    pub fn read_only(mut self, read_only: bool) -> Self {
-        self.read_only = read_only;
-        self
-    }
-
-    /// The largest body accepted at enqueue (default 1 MiB). Bigger messages are refused
-    /// with [`Error::is_invalid`], never accepted and then dropped.
-    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
-        self.limits.max_body_bytes = bytes;
-        self
-    }
-
-    /// How many times a message may be claimed by a worker that then vanishes (its lease
-    /// expires with no outcome) before it is failed as a poison message (default 5).
-    pub fn crash_cap(mut self, cap: u32) -> Self {
-        self.limits.crash_cap = cap.max(1);
-        self
-    }
-
-    /// How long delivered messages stay in history (default 7 days).
-    pub fn retention_succeeded(mut self, retention: Duration) -> Self {
-        self.limits.retention_succeeded = retention;
-        self
-    }
-
-    /// How long failed and cancelled messages stay in history (default 30 days).
-    pub fn retention_failed(mut self, retention: Duration) -> Self {
-        self.limits.retention_failed = retention;
-        self
-    }
-
-    /// How long an idempotency key outlives its message's delivery (default 24 h).
-    pub fn idempotency_retention(mut self, retention: Duration) -> Self {
-        self.limits.idempotency_retention = retention;
-        self
-    }
-
-    /// How many writes at most share one transaction (default 1024).
-    pub fn max_batch(mut self, jobs: usize) -> Self {
-        self.max_batch = jobs.max(1);
-        self
-    }
-
-    /// How many read-only connections serve listings and `get` (default 4).
-    pub fn readers(mut self, readers: u32) -> Self {
-        self.readers = readers.max(1);
-        self
-    }
-
-    /// Connect options for the same file, for an application pool that calls
-    /// [`SqliteOutbox::enqueue_in`] (WAL, the busy timeout, foreign keys on).
-    pub fn connect_options(&self) -> SqliteConnectOptions {
-        SqliteConnectOptions::new()
-            .filename(&self.path)
-            .busy_timeout(self.busy_timeout)
-            .disable_statement_logging()
-    }
-}
-
-/// Counters of the store's writer, for tests and benchmarks.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct WriterStats {
-    /// Transactions committed.
-    pub transactions: u64,
-    /// Writes (enqueue calls, claims, completions, ...) run; many share a transaction.
-    pub jobs: u64,
-    /// Batches rolled back because one write in them failed.
-    pub rollbacks: u64,
+/// An outbox error from an error of this store's database.
+pub(crate) fn from_sqlx(e: sqlx::Error) -> Error {
+    from_sqlite(e, Subject::Outbox).into()
 }
 
 /// The embedded SQLite outbox. Cheap to clone; every clone is the same store.
@@ -208,7 +74,7 @@ struct Shared {
     writer: Option<writer::Writer>,
     readers: SqlitePool,
     wakeups: Wakeups,
-    counters: Arc<writer::Counters>,
+    counters: Arc<CommitCounters>,
     limits: Arc<Limits>,
     path: PathBuf,
 }
@@ -221,15 +87,6 @@ impl std::fmt::Debug for SqliteOutbox {
     }
 }
 
-fn open_error(path: &Path, e: Error) -> Error {
-    let kind = e.kind();
-    Error::new(
-        kind,
-        format!("cannot open the outbox database `{}`", path.display()),
-    )
-    .with_source(e)
-}
-
 impl SqliteOutbox {
     /// Opens (and creates if needed) the database at `path` with the default options.
     pub async fn open_path(path: impl AsRef<Path>) -> Result<Self, Error> {
@@ -240,27 +97,22 @@ impl SqliteOutbox {
     /// up to date, and starts the writer task. Must be called inside a Tokio runtime.
     pub async fn open(options: SqliteOptions) -> Result<Self, Error> {
         let path = options.path.clone();
+        let opening = |e: Repr| Error::from(cannot_open(e, &path, Subject::Outbox));
         let limits = Arc::new(options.limits.clone());
-        let counters = Arc::new(writer::Counters::default());
+        let counters = Arc::new(CommitCounters::default());
         let wakeups = Wakeups::new();
         let writer = if options.read_only {
             None
         } else {
-            let connect = SqliteConnectOptions::new()
-                .filename(&path)
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(options.synchronous)
-                .busy_timeout(options.busy_timeout)
-                .foreign_keys(false)
+            let synchronous = options.synchronous.to_sqlx();
+            let connect = connect::writer_options(&path, synchronous, options.busy_timeout)
                 .pragma("temp_store", "memory")
                 // The writer's statements vary with the number of rows they carry (up to 64
                 // per statement): keep all of them prepared.
                 .statement_cache_capacity(1024)
                 // Rows a statement returns (ids of inserted messages) cross to this task
                 // without making SQLite's thread wait for them.
-                .row_buffer_size(1024)
-                .disable_statement_logging();
+                .row_buffer_size(1024);
             let mut conn: SqliteConnection = connect
                 .clone()
                 // The checkpointer connection does this work; this is the fallback mark
@@ -268,26 +120,29 @@ impl SqliteOutbox {
                 .pragma("wal_autocheckpoint", "10000")
                 .connect()
                 .await
-                .map_err(|e| open_error(&path, errors::from_sqlx(e)))?;
-            let mut migrator = sqlx::migrate!("./migrations/sqlite");
-            migrator.dangerous_set_table_name("_roundtrip_migrations");
-            run_migrations(&migrator, &mut conn)
+                .map_err(|e| opening(from_sqlite(e, Subject::Outbox)))?;
+            connect::migrate(
+                sqlx::migrate!("./migrations/sqlite"),
+                "_roundtrip_migrations",
+                &mut conn,
+                Subject::Outbox,
+            )
+            .await
+            .map_err(&opening)?;
+            lease::prepare_writer(&mut conn)
                 .await
-                .map_err(|e| open_error(&path, migrate_error(e)))?;
-            queries::prepare_writer(&mut conn)
-                .await
-                .map_err(|e| open_error(&path, e))?;
+                .map_err(|e| opening(e.into()))?;
             let checkpointer: SqliteConnection = connect
                 .statement_cache_capacity(4)
                 .connect()
                 .await
-                .map_err(|e| open_error(&path, errors::from_sqlx(e)))?;
+                .map_err(|e| opening(from_sqlite(e, Subject::Outbox)))?;
             Some(writer::spawn(
                 conn,
                 checkpointer,
                 writer::WriterConfig {
                     limits: limits.clone(),
-                    synchronous: options.synchronous,
+                    synchronous,
                     max_batch: options.max_batch,
                     queue: 4096,
                 },
@@ -295,18 +150,14 @@ impl SqliteOutbox {
                 counters.clone(),
             ))
         };
-        let readers = SqlitePoolOptions::new()
-            .max_connections(options.readers)
-            .min_connections(0)
-            .connect_with(
-                SqliteConnectOptions::new()
-                    .filename(&path)
-                    .read_only(true)
-                    .busy_timeout(options.busy_timeout)
-                    .disable_statement_logging(),
-            )
-            .await
-            .map_err(|e| open_error(&path, errors::from_sqlx(e)))?;
+        let readers = connect::open_readers(
+            &path,
+            options.readers,
+            options.busy_timeout,
+            Subject::Outbox,
+        )
+        .await
+        .map_err(&opening)?;
         Ok(SqliteOutbox {
             shared: Arc::new(Shared {
                 writer,
@@ -325,19 +176,16 @@ impl SqliteOutbox {
     }
 
     /// The writer's counters.
-    pub fn stats(&self) -> WriterStats {
-        let c = &self.shared.counters;
-        WriterStats {
-            transactions: c.transactions.load(Ordering::Relaxed),
-            jobs: c.jobs.load(Ordering::Relaxed),
-            rollbacks: c.rollbacks.load(Ordering::Relaxed),
-        }
+    pub fn stats(&self) -> CommitStats {
+        self.shared.counters.snapshot()
     }
 
     /// Enqueues `messages` inside the caller's transaction on the same database file.
     ///
     /// Nothing is committed here: the messages become visible when the caller commits, and
-    /// vanish with a rollback. Call [`Outbox::notify`] after the commit to wake the workers
+    /// vanish with a rollback. The connection is a sqlx one on purpose: the point is to
+    /// write inside the application's own sqlx transaction, beside its business rows (open
+    /// its pool with [`SqliteOptions::connect_options`]). Call [`Outbox::notify`] after the commit to wake the workers
     /// at once; otherwise they find the messages at their next poll.
     ///
     /// ```no_run
@@ -358,7 +206,7 @@ impl SqliteOutbox {
         conn: &mut SqliteConnection,
         messages: Vec<NewMessage>,
     ) -> Result<Vec<Enqueued>, Error> {
-        queries::insert_messages(conn, &messages, &self.shared.limits, SystemTime::now()).await
+        enqueue::insert_messages(conn, &messages, &self.shared.limits, SystemTime::now()).await
     }
 
     fn writer(&self) -> Result<&writer::Writer, Error> {
@@ -387,33 +235,7 @@ impl SqliteOutbox {
     }
 
     async fn reader(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>, Error> {
-        self.shared
-            .readers
-            .acquire()
-            .await
-            .map_err(errors::from_sqlx)
-    }
-}
-
-/// Runs the migrations on the connection directly. `Migrator::run` takes any `Acquire`,
-/// and that higher-ranked bound makes `open` not `Send` for callers that await it inside
-/// generic code (a request handler's future); `run_direct` has no such bound.
-async fn run_migrations(
-    migrator: &sqlx::migrate::Migrator,
-    conn: &mut SqliteConnection,
-) -> Result<(), sqlx::migrate::MigrateError> {
-    migrator.run_direct(None, conn, false).await
-}
-
-fn migrate_error(e: sqlx::migrate::MigrateError) -> Error {
-    use sqlx::migrate::MigrateError;
-    match e {
-        MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _) => errors::from_sqlx(e),
-        other => Error::new(
-            ErrorKind::Corrupt,
-            "the outbox schema could not be brought up to date (was the file written by a newer roundtrip?)",
-        )
-        .with_source(other),
+        self.shared.readers.acquire().await.map_err(from_sqlx)
     }
 }
 
@@ -445,7 +267,7 @@ impl Outbox for SqliteOutbox {
             self.write(false, move |conn, _ctx| {
                 let owner = owner.clone();
                 Box::pin(async move {
-                    queries::claim(conn, &owner, limit, lease, SystemTime::now()).await
+                    lease::claim(conn, &owner, limit, lease, SystemTime::now()).await
                 })
             })
             .await
@@ -455,7 +277,7 @@ impl Outbox for SqliteOutbox {
     fn complete(
         &self,
         completions: Vec<Completion>,
-    ) -> BoxFuture<'_, Result<Vec<CompletionStatus>, Error>> {
+    ) -> BoxFuture<'_, Result<Vec<LeaseCheck>, Error>> {
         Box::pin(async move {
             if completions.is_empty() {
                 return Ok(Vec::new());
@@ -464,7 +286,7 @@ impl Outbox for SqliteOutbox {
             self.write(false, move |conn, _ctx| {
                 let completions = completions.clone();
                 Box::pin(
-                    async move { queries::complete(conn, &completions, SystemTime::now()).await },
+                    async move { complete::complete(conn, &completions, SystemTime::now()).await },
                 )
             })
             .await
@@ -486,9 +308,9 @@ impl Outbox for SqliteOutbox {
             self.write(false, move |conn, _ctx| {
                 let owner = owner.clone();
                 let ids = ids.clone();
-                Box::pin(async move {
-                    queries::renew(conn, &owner, &ids, lease, SystemTime::now()).await
-                })
+                Box::pin(
+                    async move { lease::renew(conn, &owner, &ids, lease, SystemTime::now()).await },
+                )
             })
             .await
         })
@@ -500,7 +322,7 @@ impl Outbox for SqliteOutbox {
             self.write(false, move |conn, ctx| {
                 let owner = owner.clone();
                 Box::pin(async move {
-                    let n = queries::release(conn, &owner).await?;
+                    let n = lease::release(conn, &owner).await?;
                     ctx.wake |= n > 0;
                     Ok(n)
                 })
@@ -515,7 +337,7 @@ impl Outbox for SqliteOutbox {
                 Box::pin(async move {
                     let cap = ctx.limits.crash_cap;
                     let r =
-                        queries::reclaim(conn, LeaseScope::Expired, cap, SystemTime::now()).await?;
+                        lease::reclaim(conn, LeaseScope::Expired, cap, SystemTime::now()).await?;
                     ctx.wake |= r.requeued > 0;
                     Ok(r)
                 })
@@ -531,9 +353,8 @@ impl Outbox for SqliteOutbox {
                 let owner = owner.clone();
                 Box::pin(async move {
                     let cap = ctx.limits.crash_cap;
-                    let r =
-                        queries::reclaim(conn, LeaseScope::Owner(&owner), cap, SystemTime::now())
-                            .await?;
+                    let r = lease::reclaim(conn, LeaseScope::Owner(&owner), cap, SystemTime::now())
+                        .await?;
                     ctx.wake |= r.requeued > 0;
                     Ok(r)
                 })
@@ -551,23 +372,22 @@ impl Outbox for SqliteOutbox {
     }
 
     fn get<'a>(&'a self, id: &'a MessageId) -> BoxFuture<'a, Result<Option<Message>, Error>> {
-        Box::pin(async move { queries::get_message(&mut *self.reader().await?, id).await })
+        Box::pin(async move { admin::get_message(&mut *self.reader().await?, id).await })
     }
 
     fn list<'a>(&'a self, filter: &'a MessageFilter) -> BoxFuture<'a, Result<MessagePage, Error>> {
-        Box::pin(async move {
-            let (messages, more) = queries::list(&mut *self.reader().await?, filter).await?;
-            let next = if more {
-                messages.last().map(|m| m.id.clone())
-            } else {
-                None
-            };
-            Ok(MessagePage { messages, next })
-        })
+        Box::pin(async move { admin::list(&mut *self.reader().await?, filter).await })
     }
 
     fn attempts<'a>(&'a self, id: &'a MessageId) -> BoxFuture<'a, Result<Vec<Attempt>, Error>> {
-        Box::pin(async move { queries::attempts(&mut *self.reader().await?, id).await })
+        Box::pin(async move { admin::attempts(&mut *self.reader().await?, id).await })
+    }
+
+    fn attempt_log<'a>(
+        &'a self,
+        filter: &'a AttemptFilter,
+    ) -> BoxFuture<'a, Result<AttemptPage, Error>> {
+        Box::pin(async move { admin::attempt_log(&mut *self.reader().await?, filter).await })
     }
 
     fn retry<'a>(&'a self, id: &'a MessageId) -> BoxFuture<'a, Result<MessageMeta, Error>> {
@@ -576,7 +396,7 @@ impl Outbox for SqliteOutbox {
             self.write(true, move |conn, ctx| {
                 let id = id.clone();
                 Box::pin(async move {
-                    let meta = queries::retry(conn, &id, SystemTime::now()).await?;
+                    let meta = admin::retry(conn, &id, SystemTime::now()).await?;
                     ctx.wake = true;
                     Ok(meta)
                 })
@@ -591,7 +411,7 @@ impl Outbox for SqliteOutbox {
             self.write(true, move |conn, ctx| {
                 let filter = filter.clone();
                 Box::pin(async move {
-                    let n = queries::replay(conn, &filter, SystemTime::now()).await?;
+                    let n = admin::replay(conn, &filter, SystemTime::now()).await?;
                     ctx.wake |= n > 0;
                     Ok(n)
                 })
@@ -605,7 +425,7 @@ impl Outbox for SqliteOutbox {
         Box::pin(async move {
             self.write(true, move |conn, _ctx| {
                 let id = id.clone();
-                Box::pin(async move { queries::cancel(conn, &id, SystemTime::now()).await })
+                Box::pin(async move { admin::cancel(conn, &id, SystemTime::now()).await })
             })
             .await
         })
@@ -621,7 +441,7 @@ impl Outbox for SqliteOutbox {
         Box::pin(async move {
             self.write(true, move |conn, _ctx| {
                 let (endpoint, url) = (endpoint.clone(), url.clone());
-                Box::pin(async move { queries::retarget(conn, &endpoint, &url).await })
+                Box::pin(async move { admin::retarget(conn, &endpoint, &url).await })
             })
             .await
         })
@@ -631,7 +451,7 @@ impl Outbox for SqliteOutbox {
         Box::pin(async move {
             self.write(false, move |conn, ctx| {
                 let limits = ctx.limits.clone();
-                Box::pin(async move { queries::purge(conn, &limits, SystemTime::now()).await })
+                Box::pin(async move { admin::purge(conn, &limits, SystemTime::now()).await })
             })
             .await
         })

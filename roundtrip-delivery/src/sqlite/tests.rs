@@ -8,9 +8,9 @@ use std::time::{Duration, SystemTime};
 use sqlx::{Connection, SqliteConnection};
 use url::Url;
 
-use super::{SqliteOutbox, queries};
+use super::{SqliteOutbox, enqueue};
 use crate::message::{
-    Completion, CompletionStatus, Enqueued, MessageId, NewAttempt, NewMessage, Outcome,
+    Completion, Decision, Enqueued, LeaseCheck, MessageId, NewAttempt, NewMessage,
 };
 use crate::outbox::Outbox;
 
@@ -71,7 +71,7 @@ async fn write_together(
         .await
         .expect("begin");
     let slices: Vec<&[NewMessage]> = jobs.iter().map(Vec::as_slice).collect();
-    let out = queries::insert_many(&mut conn, &slices, SystemTime::now())
+    let out = enqueue::insert_many(&mut conn, &slices, SystemTime::now())
         .await
         .expect("insert");
     sqlx::query("COMMIT")
@@ -187,17 +187,17 @@ async fn one_failing_enqueue_leaves_the_others_of_its_batch_stored() {
     );
 }
 
-fn completion(id: &MessageId, owner: &str, outcome: Outcome) -> Completion {
+fn completion(id: &MessageId, owner: &str, decision: Decision) -> Completion {
     let attempt = NewAttempt::new(1, SystemTime::now(), Duration::from_millis(3));
-    let attempt = match outcome {
-        Outcome::Succeeded => attempt.response(200, "{}".into(), false),
+    let attempt = match decision {
+        Decision::Succeeded => attempt.response(200, "{}".into(), false),
         _ => attempt.response(503, "{}".into(), false),
     };
     Completion {
         message_id: id.clone(),
         owner: owner.to_owned(),
         attempt,
-        outcome,
+        decision,
     }
 }
 
@@ -217,26 +217,22 @@ async fn one_completion_call_records_many_messages_of_several_owners() {
     let mut completions = Vec::new();
     for (owner, claimed) in [("w1", &first), ("w2", &second)] {
         for (i, m) in claimed.iter().enumerate() {
-            let outcome = match i % 5 {
-                0 => Outcome::Retry { at: later },
-                1 => Outcome::Failed {
+            let decision = match i % 5 {
+                0 => Decision::Retry { at: later },
+                1 => Decision::Failed {
                     reason: "gone".into(),
                 },
-                _ => Outcome::Succeeded,
+                _ => Decision::Succeeded,
             };
-            completions.push(completion(&m.meta.id, owner, outcome));
+            completions.push(completion(&m.meta.id, owner, decision));
         }
     }
     // One report under a lease its reporter does not hold.
-    completions.push(completion(&first[2].meta.id, "w2", Outcome::Succeeded));
+    completions.push(completion(&first[2].meta.id, "w2", Decision::Succeeded));
     let statuses = outbox.complete(completions).await.expect("complete");
     assert_eq!(statuses.len(), 151);
-    assert!(
-        statuses[..150]
-            .iter()
-            .all(|s| *s == CompletionStatus::Applied)
-    );
-    assert_eq!(statuses[150], CompletionStatus::LeaseLost);
+    assert!(statuses[..150].iter().all(|s| *s == LeaseCheck::Held));
+    assert_eq!(statuses[150], LeaseCheck::Lost);
 
     let mut conn = raw(&path).await;
     assert_eq!(count(&mut conn, "SELECT count(*) FROM attempts").await, 151);
@@ -287,8 +283,8 @@ async fn plain_enqueues_commit_in_one_round_trip_and_a_resent_id_falls_back() {
     let mut conn = raw(&path).await;
     let fresh = [vec![a.clone()], vec![b.clone(), c.clone()]];
     let slices: Vec<&[NewMessage]> = fresh.iter().map(Vec::as_slice).collect();
-    assert!(queries::fits_one_statement(&slices));
-    let answers = match queries::enqueue_committed(
+    assert!(enqueue::fits_one_statement(&slices));
+    let answers = match enqueue::enqueue_committed(
         &mut conn,
         "PRAGMA synchronous = FULL; BEGIN IMMEDIATE",
         &slices,
@@ -323,8 +319,8 @@ async fn plain_enqueues_commit_in_one_round_trip_and_a_resent_id_falls_back() {
     let again = [vec![d.clone()], vec![earlier.clone()]];
     let slices: Vec<&[NewMessage]> = again.iter().map(Vec::as_slice).collect();
     let failed =
-        queries::enqueue_committed(&mut conn, "BEGIN IMMEDIATE", &slices, SystemTime::now()).await;
-    assert!(matches!(failed, Err(queries::Failed::Insert(_))));
+        enqueue::enqueue_committed(&mut conn, "BEGIN IMMEDIATE", &slices, SystemTime::now()).await;
+    assert!(matches!(failed, Err(enqueue::Failed::Insert(_))));
     sqlx::query("ROLLBACK")
         .execute(&mut conn)
         .await
@@ -339,7 +335,7 @@ async fn plain_enqueues_commit_in_one_round_trip_and_a_resent_id_falls_back() {
     assert!(answers[1].deduplicated);
     assert_eq!(answers[1].id, *earlier.id());
     assert_eq!(count(&mut other, "SELECT count(*) FROM messages").await, 5);
-    assert!(!queries::fits_one_statement(&[&[
+    assert!(!enqueue::fits_one_statement(&[&[
         msg("paid").idempotency_key("k")
     ]]));
 }

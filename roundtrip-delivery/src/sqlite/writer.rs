@@ -10,7 +10,7 @@
 //! Every statement is a round trip to the connection's own thread (sqlx runs SQLite there),
 //! and on a busy machine each round trip costs far more than the SQL it carries. So the
 //! enqueues of a batch are written together, in multi-row statements
-//! ([`queries::insert_many`]): a hundred concurrent one-message sends cost a `BEGIN`, one
+//! ([`enqueue::insert_many`]): a hundred concurrent one-message sends cost a `BEGIN`, one
 //! or two `INSERT`s and a `COMMIT`, not a hundred `INSERT`s. Each enqueue still gets its
 //! own answer; if the shared statement fails, the batch is rolled back and each enqueue
 //! runs alone, as any other job does.
@@ -28,17 +28,18 @@
 
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use futures_util::future::BoxFuture;
 use sqlx::sqlite::{SqliteConnection, SqliteSynchronous};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::errors::from_sqlx;
-use super::queries::{self, Limits};
+use super::enqueue;
+use super::from_sqlx;
 use crate::message::{Enqueued, NewMessage};
 use crate::outbox::{Error, ErrorKind, Wakeups};
+use crate::store::options::{CommitCounters, Limits};
 
 /// What a job can see and set while it runs.
 pub(crate) struct Ctx {
@@ -152,14 +153,6 @@ impl Work {
     }
 }
 
-/// Counters of the writer, for tests and benchmarks.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) transactions: AtomicU64,
-    pub(crate) jobs: AtomicU64,
-    pub(crate) rollbacks: AtomicU64,
-}
-
 /// The handle the store uses to queue writes.
 #[derive(Clone)]
 pub(crate) struct Writer {
@@ -223,7 +216,7 @@ pub(crate) fn spawn(
     checkpointer: SqliteConnection,
     config: WriterConfig,
     wakeups: Wakeups,
-    counters: Arc<Counters>,
+    counters: Arc<CommitCounters>,
 ) -> Writer {
     let (tx, rx) = mpsc::channel::<Work>(config.queue.max(1));
     let (commits, seen) = watch::channel(());
@@ -289,7 +282,7 @@ async fn run(
     mut rx: mpsc::Receiver<Work>,
     config: WriterConfig,
     wakeups: Wakeups,
-    counters: Arc<Counters>,
+    counters: Arc<CommitCounters>,
     commits: watch::Sender<()>,
 ) {
     let mut session = Session {
@@ -381,14 +374,14 @@ async fn run_batch(
     wanted: SqliteSynchronous,
     batch: &mut [Work],
     ctx: &mut Ctx,
-    counters: &Counters,
+    counters: &CommitCounters,
 ) -> Result<(), BatchError> {
     let conn = &mut session.conn;
     let begin = begin_sql(wanted, session.current);
     let mut begin = begin;
     if let Some(jobs) = plain_enqueues(batch) {
         // The whole transaction in one round trip.
-        let written = queries::enqueue_committed(conn, begin, &jobs, SystemTime::now()).await;
+        let written = enqueue::enqueue_committed(conn, begin, &jobs, SystemTime::now()).await;
         drop(jobs);
         match written {
             Ok(answers) => {
@@ -402,16 +395,16 @@ async fn run_batch(
                 }
                 return Ok(());
             }
-            Err(queries::Failed::Begin(e)) => {
+            Err(enqueue::Failed::Begin(e)) => {
                 session.current = None;
                 return Err(BatchError::Transaction(e));
             }
-            Err(queries::Failed::Commit(e)) => {
+            Err(enqueue::Failed::Commit(e)) => {
                 session.current = None;
                 let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
                 return Err(BatchError::Transaction(e));
             }
-            Err(queries::Failed::Insert(e)) => {
+            Err(enqueue::Failed::Insert(e)) => {
                 // A message sent again, most likely: write the batch the general way,
                 // which deduplicates (and isolates a job that really fails).
                 tracing::debug!(error = %e, "writing the enqueues again, deduplicating");
@@ -445,7 +438,7 @@ async fn run_batch(
 }
 
 /// The messages of each job when the batch holds only enqueues that
-/// [`queries::enqueue_committed`] can write in one round trip.
+/// [`enqueue::enqueue_committed`] can write in one round trip.
 fn plain_enqueues(batch: &[Work]) -> Option<Vec<&[NewMessage]>> {
     let jobs = batch
         .iter()
@@ -454,7 +447,7 @@ fn plain_enqueues(batch: &[Work]) -> Option<Vec<&[NewMessage]>> {
             Work::Job(_) => None,
         })
         .collect::<Option<Vec<_>>>()?;
-    queries::fits_one_statement(&jobs).then_some(jobs)
+    enqueue::fits_one_statement(&jobs).then_some(jobs)
 }
 
 /// Runs every job of the batch inside the open transaction: the enqueues first, all
@@ -472,7 +465,7 @@ async fn apply_all(
         })
         .collect();
     if !enqueues.is_empty() {
-        let written = queries::insert_many(conn, &enqueues, SystemTime::now()).await;
+        let written = enqueue::insert_many(conn, &enqueues, SystemTime::now()).await;
         drop(enqueues);
         let mut answers = match written {
             Ok(answers) => answers.into_iter(),

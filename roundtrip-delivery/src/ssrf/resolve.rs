@@ -147,6 +147,10 @@ impl GuardedResolver {
     /// Sets this resolver on `builder`, and turns off what would go around it:
     /// redirects (a redirect to a literal address would skip the check) and
     /// proxies (a proxy resolves the target itself).
+    ///
+    /// This names reqwest's builder on purpose: an application that sends requests of its
+    /// own with reqwest guards them the way the workers guard theirs, and the guard only
+    /// works on the client itself.
     pub fn configure_client(self, builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
         builder
             .dns_resolver(self)

@@ -31,17 +31,6 @@ pub(crate) struct TransportConfig {
     pub(crate) user_agent: HeaderValue,
 }
 
-/// The kind of failure to record for a reqwest error.
-fn error_kind(e: &reqwest::Error, outcome: &AttemptOutcome) -> AttemptErrorKind {
-    match outcome {
-        AttemptOutcome::Refused(_) => AttemptErrorKind::Refused,
-        AttemptOutcome::Timeout => AttemptErrorKind::Timeout,
-        AttemptOutcome::Connect(_) => AttemptErrorKind::Connect,
-        _ if e.is_request() || e.is_body() || e.is_decode() => AttemptErrorKind::Io,
-        _ => AttemptErrorKind::Other,
-    }
-}
-
 impl Transport {
     pub(crate) fn new(config: TransportConfig) -> Self {
         Transport {
@@ -62,25 +51,21 @@ impl Transport {
     ) -> (NewAttempt, AttemptOutcome) {
         let started_at = SystemTime::now();
         let clock = Instant::now();
-        let fail = |kind: AttemptErrorKind, outcome: AttemptOutcome, clock: Instant| {
+        let fail = |outcome: AttemptOutcome, clock: Instant| {
+            let kind = outcome.error_kind().unwrap_or(AttemptErrorKind::Other);
             let attempt = NewAttempt::new(number, started_at, clock.elapsed())
                 .error(kind, outcome.to_string());
             (attempt, outcome)
         };
         let meta = &message.meta;
         if let Err(refused) = check_url(&meta.url, &self.policy) {
-            return fail(
-                AttemptErrorKind::Refused,
-                AttemptOutcome::Refused(refused),
-                clock,
-            );
+            return fail(AttemptOutcome::Refused(refused), clock);
         }
         let secrets = match self.secrets.secrets(meta).await {
             Ok(secrets) => secrets,
             Err(e) => {
                 return fail(
-                    AttemptErrorKind::Secret,
-                    AttemptOutcome::Other(format!("no signing secret for this message: {e}")),
+                    AttemptOutcome::Secret(format!("no signing secret for this message: {e}")),
                     clock,
                 );
             }
@@ -88,11 +73,7 @@ impl Transport {
         let signer = match Signer::from_secrets(secrets) {
             Ok(signer) => signer,
             Err(e) => {
-                return fail(
-                    AttemptErrorKind::Secret,
-                    AttemptOutcome::Other(e.to_string()),
-                    clock,
-                );
+                return fail(AttemptOutcome::Secret(e.to_string()), clock);
             }
         };
         let timestamp = started_at
@@ -102,11 +83,7 @@ impl Transport {
         let signature = match signer.headers(meta.id.as_str(), timestamp, &message.body) {
             Ok(headers) => headers,
             Err(e) => {
-                return fail(
-                    AttemptErrorKind::Other,
-                    AttemptOutcome::Other(e.to_string()),
-                    clock,
-                );
+                return fail(AttemptOutcome::Other(e.to_string()), clock);
             }
         };
         let mut headers: HeaderMap = message.headers.clone();
@@ -123,8 +100,7 @@ impl Transport {
         let mut response = match request.send().await {
             Ok(response) => response,
             Err(e) => {
-                let outcome = AttemptOutcome::from_reqwest_error(&e);
-                return fail(error_kind(&e, &outcome), outcome, clock);
+                return fail(AttemptOutcome::from_reqwest_error(&e), clock);
             }
         };
         let code = response.status().as_u16();

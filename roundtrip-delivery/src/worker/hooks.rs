@@ -92,8 +92,8 @@ pub struct AttemptReport<'a> {
     pub message: &'a MessageMeta,
     /// The attempt as it will be recorded.
     pub attempt: &'a crate::message::NewAttempt,
-    /// What follows from it for the message.
-    pub outcome: &'a crate::message::Outcome,
+    /// What was decided after it: the message's next state.
+    pub decision: &'a crate::message::Decision,
 }
 
 /// Learns about every attempt as it starts and finishes: for metrics, or to act on what
@@ -107,6 +107,6 @@ pub trait AttemptObserver: Send + Sync + 'static {
         let _ = message;
     }
 
-    /// An attempt finished and its outcome is decided.
+    /// An attempt finished and what follows from it is decided.
     fn finished(&self, report: &AttemptReport<'_>);
 }

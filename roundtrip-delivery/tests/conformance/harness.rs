@@ -14,9 +14,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::future::BoxFuture;
 use roundtrip_delivery::message::{
-    Completion, Enqueued, MessageId, NewAttempt, NewMessage, Outcome,
+    Completion, Decision, Enqueued, MessageId, NewAttempt, NewMessage,
 };
-use roundtrip_delivery::outbox::{Error, Outbox};
+use roundtrip_delivery::outbox::{CommitStats, Error, Outbox};
 use url::Url;
 
 /// The store-wide limits a case may change.
@@ -47,6 +47,9 @@ pub(crate) trait StoreFactory: Send + Sync {
     fn name(&self) -> &'static str;
     /// A store on a fresh, empty database that no other test uses.
     fn fresh(&self, config: StoreConfig) -> BoxFuture<'_, Box<dyn TestDb>>;
+    /// How many enqueue calls at least share a transaction, on average, when many run at
+    /// once: what the store's group commit promises.
+    fn commit_sharing(&self) -> u64;
 }
 
 /// One fresh database and the store opened on it. Dropping it deletes the database.
@@ -68,6 +71,8 @@ pub(crate) trait TestDb: Send + Sync {
     fn invoice_exists(&self, invoice: &str) -> BoxFuture<'_, bool>;
     /// How many rows the live queue table holds.
     fn live_rows(&self) -> BoxFuture<'_, i64>;
+    /// The commit counters of the store [`outbox`](Self::outbox) answers.
+    fn commit_stats(&self) -> CommitStats;
 }
 
 pub(crate) fn url(path: &str) -> Url {
@@ -87,11 +92,11 @@ pub(crate) fn success(id: &MessageId, owner: &str, number: u32) -> Completion {
             "ok".into(),
             false,
         ),
-        outcome: Outcome::Succeeded,
+        decision: Decision::Succeeded,
     }
 }
 
-pub(crate) fn failure(id: &MessageId, owner: &str, number: u32, outcome: Outcome) -> Completion {
+pub(crate) fn failure(id: &MessageId, owner: &str, number: u32, decision: Decision) -> Completion {
     Completion {
         message_id: id.clone(),
         owner: owner.into(),
@@ -100,7 +105,7 @@ pub(crate) fn failure(id: &MessageId, owner: &str, number: u32, outcome: Outcome
             "boom".into(),
             false,
         ),
-        outcome,
+        decision,
     }
 }
 
@@ -115,7 +120,16 @@ pub(crate) const DEADLINE: Duration = Duration::from_secs(10);
 /// Runs `probe` until it answers `Some`, or fails the test after [`DEADLINE`]. Between
 /// probes it waits a little: time has to pass for leases and retries, but no case sleeps
 /// for a guessed length.
-pub(crate) async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+pub(crate) async fn eventually<T, F, Fut>(what: &str, probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    eventually_within(DEADLINE, what, probe).await
+}
+
+/// [`eventually`] with another deadline.
+pub(crate) async fn eventually_within<T, F, Fut>(deadline: Duration, what: &str, mut probe: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -126,8 +140,8 @@ where
             return v;
         }
         assert!(
-            start.elapsed() < DEADLINE,
-            "timed out after {DEADLINE:?} waiting for: {what}"
+            start.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for: {what}"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use roundtrip_delivery::message::{Enqueued, MessageId, NewMessage};
-use roundtrip_delivery::outbox::{Error, Outbox};
+use roundtrip_delivery::outbox::{CommitStats, Error, Outbox};
 use roundtrip_delivery::postgres::{PgOptions, PgOutbox};
 use roundtrip_delivery::sqlite::{SqliteOptions, SqliteOutbox};
 use sqlx::{AssertSqlSafe, Connection};
@@ -50,6 +50,11 @@ impl StoreFactory for Sqlite {
         "sqlite"
     }
 
+    /// One writer task writes whatever queued while the last commit ran.
+    fn commit_sharing(&self) -> u64 {
+        4
+    }
+
     fn fresh(&self, config: StoreConfig) -> BoxFuture<'_, Box<dyn TestDb>> {
         Box::pin(async move {
             let dir = std::env::temp_dir().join(format!(
@@ -75,6 +80,10 @@ impl StoreFactory for Sqlite {
 impl TestDb for SqliteDb {
     fn outbox(&self) -> Arc<dyn Outbox> {
         self.outbox.clone()
+    }
+
+    fn commit_stats(&self) -> CommitStats {
+        self.outbox.stats()
     }
 
     fn reopen(&self) -> BoxFuture<'_, Arc<dyn Outbox>> {
@@ -203,6 +212,11 @@ impl StoreFactory for Postgres {
         "postgres"
     }
 
+    /// Two commit lanes write whatever queued while they were busy.
+    fn commit_sharing(&self) -> u64 {
+        2
+    }
+
     fn fresh(&self, config: StoreConfig) -> BoxFuture<'_, Box<dyn TestDb>> {
         Box::pin(async move {
             let schema = TestSchema::new().await;
@@ -230,6 +244,10 @@ impl PgDb {
 impl TestDb for PgDb {
     fn outbox(&self) -> Arc<dyn Outbox> {
         self.outbox.clone()
+    }
+
+    fn commit_stats(&self) -> CommitStats {
+        self.outbox.stats()
     }
 
     fn reopen(&self) -> BoxFuture<'_, Arc<dyn Outbox>> {

@@ -302,7 +302,7 @@ async fn show(outbox: &dyn Outbox, id: &MessageId, out: &Output) -> Result<ExitC
                 format_time(a.started_at),
                 format!("{} ms", a.duration.as_millis()),
                 a.response_status.map_or("-".to_owned(), |s| s.to_string()),
-                a.outcome.clone(),
+                a.decision.clone(),
                 a.error
                     .as_ref()
                     .map(|e| format!("{}: {}", e.kind, e.message))
@@ -450,7 +450,7 @@ fn attempt_json(a: &Attempt) -> Value {
         "response_truncated": a.response_truncated,
         "error": a.error.as_ref().map(|e| json!({"kind": e.kind.as_str(), "message": e.message})),
         "contract_violation": a.contract_violation,
-        "outcome": a.outcome,
+        "outcome": a.decision,
         "next_attempt_at": a.next_attempt_at.map(format_time),
     })
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use roundtrip_delivery::endpoints::{
-    AttemptResult, DisableKind, EndpointFilter, EndpointStore, EndpointUpdate, NewEndpoint,
+    DisableKind, EndpointFilter, EndpointStore, EndpointUpdate, HealthSignal, NewEndpoint,
     PgEndpointOptions, PgEndpointStore, Rotation, SqliteEndpointOptions, SqliteEndpointStore,
 };
 use roundtrip_delivery::message::{MessageStatus, NewMessage};
@@ -89,6 +89,17 @@ async fn open(backend: Backend, window: Duration) -> Kit {
             }
         }
     }
+}
+
+/// The secrets that sign for endpoint `id` now, as text.
+async fn signing_secrets(kit: &Kit, id: &str) -> Vec<String> {
+    kit.store
+        .signing_secrets(id)
+        .await
+        .expect("secrets")
+        .iter()
+        .map(ToString::to_string)
+        .collect()
 }
 
 fn url(text: &str) -> Url {
@@ -430,14 +441,7 @@ async fn rotation_keeps_the_previous_secret_for_the_grace(backend: Backend) {
     let grace_end = rotated.previous_expires_at;
     assert!(grace_end >= before + Duration::from_secs(23 * 3600));
     assert!(rotated.endpoint.rotation_ends_at.is_some());
-    let secrets: Vec<String> = kit
-        .store
-        .signing_secrets(&id)
-        .await
-        .expect("secrets")
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let secrets = signing_secrets(&kit, &id).await;
     assert_eq!(
         secrets,
         [rotated.secret.to_string(), created.secret.to_string()],
@@ -454,14 +458,7 @@ async fn rotation_keeps_the_previous_secret_for_the_grace(backend: Backend) {
         .await
         .expect("rotated again");
     assert_eq!(last.secret.to_string(), given.to_string());
-    let secrets: Vec<String> = kit
-        .store
-        .signing_secrets(&id)
-        .await
-        .expect("secrets")
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let secrets = signing_secrets(&kit, &id).await;
     assert_eq!(
         secrets,
         [given.to_string(), created.secret.to_string()],
@@ -557,7 +554,7 @@ async fn health_410_disables_at_once(backend: Backend) {
     let id = created.endpoint.id;
     let update = kit
         .store
-        .record_attempt(&id, AttemptResult::Gone, SystemTime::now())
+        .record_health(&id, HealthSignal::Gone, SystemTime::now())
         .await
         .expect("recorded");
     let disabled = update.disabled.expect("410 disables");
@@ -567,7 +564,7 @@ async fn health_410_disables_at_once(backend: Backend) {
     // A second 410 (another queued message) changes nothing.
     let again = kit
         .store
-        .record_attempt(&id, AttemptResult::Gone, SystemTime::now())
+        .record_health(&id, HealthSignal::Gone, SystemTime::now())
         .await
         .expect("recorded");
     assert!(again.disabled.is_none());
@@ -587,14 +584,14 @@ async fn health_a_failing_window_disables_and_a_success_ends_the_run(backend: Ba
     let start = SystemTime::now();
     let first = kit
         .store
-        .record_attempt(&id, AttemptResult::Failed, start)
+        .record_health(&id, HealthSignal::Failed, start)
         .await
         .expect("first failure");
     assert!(first.disabled.is_none());
     let since = first.failing_since.expect("a run of failures began");
     let within = kit
         .store
-        .record_attempt(&id, AttemptResult::Failed, start + window / 2)
+        .record_health(&id, HealthSignal::Failed, start + window / 2)
         .await
         .expect("within the window");
     assert!(within.disabled.is_none());
@@ -602,7 +599,7 @@ async fn health_a_failing_window_disables_and_a_success_ends_the_run(backend: Ba
     // A success ends the run.
     let ok = kit
         .store
-        .record_attempt(&id, AttemptResult::Delivered, start + window / 2)
+        .record_health(&id, HealthSignal::Delivered, start + window / 2)
         .await
         .expect("success");
     assert!(ok.failing_since.is_none());
@@ -611,12 +608,12 @@ async fn health_a_failing_window_disables_and_a_success_ends_the_run(backend: Ba
     // A new run, longer than the window, disables.
     let later = start + window;
     kit.store
-        .record_attempt(&id, AttemptResult::Failed, later)
+        .record_health(&id, HealthSignal::Failed, later)
         .await
         .expect("a new run");
     let past = kit
         .store
-        .record_attempt(&id, AttemptResult::Failed, later + window)
+        .record_health(&id, HealthSignal::Failed, later + window)
         .await
         .expect("past the window");
     let disabled = past.disabled.expect("disabled");

@@ -1,0 +1,174 @@
+//! Leases on SQLite: the claim, renewals, releases, and taking back the leases of workers
+//! that vanished.
+
+use std::time::{Duration, SystemTime};
+
+use sqlx::sqlite::SqliteConnection;
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+use super::complete::move_to_history;
+use super::from_sqlx;
+use super::rows::ClaimedRow;
+use crate::message::{Message, MessageId};
+use crate::outbox::{Error, Reclaimed};
+use crate::store::rows::{crash_cap_reason, get};
+use crate::store::time::{duration_ms, to_ms};
+
+/// Creates the connection-local scratch table the claim uses (once per writer connection).
+pub(crate) async fn prepare_writer(conn: &mut SqliteConnection) -> Result<(), Error> {
+    sqlx::query("CREATE TEMP TABLE IF NOT EXISTS claim_ids (id TEXT PRIMARY KEY) WITHOUT ROWID")
+        .execute(&mut *conn)
+        .await
+        .map_err(from_sqlx)?;
+    Ok(())
+}
+
+/// The claim, in one round trip to SQLite's thread: pick the oldest due ids, lease them,
+/// read them back as one JSON document, and empty the scratch table. Parameters, in order:
+/// now, the limit, the owner, the lease's expiry.
+const CLAIM: &str = "INSERT INTO temp.claim_ids (id) SELECT id FROM messages \
+     WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?; \
+     UPDATE messages SET status = 'leased', lease_owner = ?, lease_expires_at = ? \
+     WHERE id IN (SELECT id FROM temp.claim_ids); \
+     SELECT json_group_array(json_object('id', id, 'kind', kind, 'name', name, 'url', url, \
+     'method', method, 'created_at', created_at, 'attempts', attempts, \
+     'next_attempt_at', next_attempt_at, 'lease_owner', lease_owner, \
+     'lease_expires_at', lease_expires_at, 'lost_leases', lost_leases, \
+     'last_error', last_error, 'idempotency_key', idempotency_key, \
+     'endpoint_id', endpoint_id, 'signing_key', signing_key, 'ordering_key', ordering_key, \
+     'metadata', json(metadata), 'headers', json(headers), 'body', hex(body))) \
+     FROM (SELECT * FROM messages WHERE id IN (SELECT id FROM temp.claim_ids) \
+     ORDER BY next_attempt_at, id); \
+     DELETE FROM temp.claim_ids";
+
+pub(crate) async fn claim(
+    conn: &mut SqliteConnection,
+    owner: &str,
+    limit: usize,
+    lease: Duration,
+    now: SystemTime,
+) -> Result<Vec<Message>, Error> {
+    let now = to_ms(now);
+    // Several statements in one query: only the SELECT yields a row. `fetch_all` runs them
+    // all (`fetch_one` would stop after the row, before the scratch table is emptied).
+    let rows = sqlx::query(CLAIM)
+        .bind(now)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(owner)
+        .bind(now.saturating_add(duration_ms(lease)))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(from_sqlx)?;
+    let document: String = match rows.first() {
+        Some(row) => row
+            .try_get(0)
+            .map_err(|e| Error::corrupt("reading the claimed messages").with_source(e))?,
+        None => return Err(Error::corrupt("the claim returned no document")),
+    };
+    if document == "[]" {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<ClaimedRow> = serde_json::from_str(&document)
+        .map_err(|e| Error::corrupt(format!("claimed messages could not be read back: {e}")))?;
+    rows.into_iter()
+        .map(|row| row.into_message().map_err(Error::from))
+        .collect()
+}
+
+pub(crate) async fn renew(
+    conn: &mut SqliteConnection,
+    owner: &str,
+    ids: &[MessageId],
+    lease: Duration,
+    now: SystemTime,
+) -> Result<Vec<MessageId>, Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list: Vec<&str> = ids.iter().map(MessageId::as_str).collect();
+    let json = serde_json::to_string(&list).unwrap_or_else(|_| "[]".to_owned());
+    let rows = sqlx::query(
+        "UPDATE messages SET lease_expires_at = ?1 WHERE status = 'leased' AND lease_owner = ?2 \
+         AND id IN (SELECT value FROM json_each(?3)) RETURNING id",
+    )
+    .bind(to_ms(now).saturating_add(duration_ms(lease)))
+    .bind(owner)
+    .bind(json)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(from_sqlx)?;
+    rows.iter()
+        .map(|r| Ok(MessageId::from_stored(get(r, "id")?)))
+        .collect()
+}
+
+pub(crate) async fn release(conn: &mut SqliteConnection, owner: &str) -> Result<u64, Error> {
+    Ok(sqlx::query(
+        "UPDATE messages SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL \
+         WHERE status = 'leased' AND lease_owner = ?1",
+    )
+    .bind(owner)
+    .execute(&mut *conn)
+    .await
+    .map_err(from_sqlx)?
+    .rows_affected())
+}
+
+/// Which leases [`reclaim`] takes back.
+pub(crate) enum LeaseScope<'a> {
+    Expired,
+    Owner(&'a str),
+}
+
+pub(crate) async fn reclaim(
+    conn: &mut SqliteConnection,
+    scope: LeaseScope<'_>,
+    crash_cap: u32,
+    now: SystemTime,
+) -> Result<Reclaimed, Error> {
+    let now_ms = to_ms(now);
+    let cap = i64::from(crash_cap.max(1));
+    let reason = crash_cap_reason(crash_cap.max(1));
+    let owner = match scope {
+        LeaseScope::Expired => None,
+        LeaseScope::Owner(owner) => Some(owner.to_owned()),
+    };
+    let push_scope = |q: &mut QueryBuilder<Sqlite>| match &owner {
+        None => {
+            q.push(" AND lease_expires_at <= ").push_bind(now_ms);
+        }
+        Some(owner) => {
+            q.push(" AND lease_owner = ").push_bind(owner.clone());
+        }
+    };
+    // Messages at the cap go to history as failed.
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "SELECT id FROM messages WHERE status = 'leased' AND lost_leases + 1 >= ",
+    );
+    q.push_bind(cap);
+    push_scope(&mut q);
+    let ids: Vec<String> = q
+        .build_query_scalar::<String>()
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(from_sqlx)?;
+    for id in &ids {
+        let id = MessageId::from_stored(id.clone());
+        move_to_history(conn, &id, None, "failed", 0, 1, now_ms, Some(&reason)).await?;
+    }
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "UPDATE messages SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, \
+         lost_leases = lost_leases + 1 WHERE status = 'leased'",
+    );
+    push_scope(&mut q);
+    let requeued = q
+        .build()
+        .execute(&mut *conn)
+        .await
+        .map_err(from_sqlx)?
+        .rows_affected();
+    Ok(Reclaimed {
+        requeued,
+        failed: ids.len() as u64,
+    })
+}
