@@ -38,15 +38,7 @@ ip link set lo up
 
 BASE="http://127.0.0.1:$PORT"
 RES="$OUT/results.tsv"; : > "$RES"
-SPID=""
-stop_server() {
-    [ -n "$SPID" ] || return 0
-    kill -TERM "$SPID" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$SPID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$SPID" 2>/dev/null || true
-    wait "$SPID" 2>/dev/null || true
-    SPID=""
-}
+. "$ROOT/bench/wrk.sh"
 trap stop_server EXIT
 
 start_server() {
@@ -62,13 +54,7 @@ start_server() {
         *) echo "unknown server $1" >&2; exit 1 ;;
     esac >"$OUT/$1.log" 2>&1 &
     SPID=$!
-    for _ in $(seq 100); do
-        # Any HTTP answer means the server is up (not every server has `GET /`).
-        [ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/" 2>/dev/null)" != 000 ] && return 0
-        kill -0 "$SPID" 2>/dev/null || { echo "$1 died; see $OUT/$1.log" >&2; exit 1; }
-        sleep 0.2
-    done
-    echo "$1 not ready after 20 s" >&2; exit 1
+    wait_ready "$1"
 }
 
 endpoint() { case "$1" in *invoices) echo /invoices/ ;; *) echo /items/ ;; esac; }
@@ -88,12 +74,6 @@ check_server() {  # correctness before load: a valid body succeeds, an invalid o
     [[ "$ok" =~ ^20[01]$ && "$bad" == 422 ]] || { echo "$2: valid -> $ok, invalid -> $bad" >&2; exit 1; }
 }
 
-wrk_run() { # lua url seconds
-    timeout $(( $3 + 20 )) wrk -t"$THREADS" -c"$CONNS" -d"${3}s" --timeout 5s -s "$1" "$2" | grep '^RESULT'
-}
-field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
-rss_mib() { awk '/^VmHWM:/{printf "%.1f", $2/1024}' /proc/"$SPID"/status 2>/dev/null || echo -; }
-
 echo "# $(date -u +%FT%TZ) duration=${DURATION}s warmup=${WARMUP}s threads=$THREADS conns=$CONNS rounds=$ROUNDS (wrk and the servers share $(nproc) cores)" >&2
 for r in $(seq "$ROUNDS"); do
     order=$SERVERS
@@ -102,21 +82,12 @@ for r in $(seq "$ROUNDS"); do
         start_server "$s"
         path=$(endpoint "$s")
         check_server "$path" "$s"
-        wrk_run "$(script "$s")" "$BASE$path" "$WARMUP" >/dev/null || true
-        line=$(wrk_run "$(script "$s")" "$BASE$path" "$DURATION") || { echo "wrk failed for $s" >&2; exit 1; }
-        echo "[$s] round $r POST $path $line" >&2
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$s" "$path" "$(field rps "$line")" \
-            "$(field p50_ms "$line")" "$(field p99_ms "$line")" \
-            "$(( $(field non2xx "$line") + $(field sockerr "$line") ))" "$(rss_mib)" >>"$RES"
+        measure "$r" "$s" "$(script "$s")" "$path"
         stop_server
     done
 done
 
-echo "| server | endpoint | req/s (mean of $ROUNDS) | p50 ms | p99 ms | errors | peak RSS MiB |"
-echo "|---|---|---:|---:|---:|---:|---:|"
-awk -F'\t' '{k=$2"\t"$3; n[k]++; rps[k]+=$4; p50[k]+=$5; p99[k]+=$6; err[k]+=$7; rss[k]=$8}
-  END {for (k in n) {split(k, a, "\t"); printf "| %s | POST %s | %.0f | %.2f | %.2f | %d | %s |\n", a[1], a[2], rps[k]/n[k], p50[k]/n[k], p99[k]/n[k], err[k], rss[k]}}' "$RES" | sort
-echo
+summary_table
 awk -F'\t' '{n[$2]++; rps[$2]+=$4; per[$1" "$2]=$4}
   END {
     printf "POST /invoices/ (no constraints): roundtrip/axum = %.3f\n", (rps["roundtrip-invoices"]/n["roundtrip-invoices"])/(rps["axum-invoices"]/n["axum-invoices"]);

@@ -5,6 +5,7 @@ use axum::body::Bytes;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use http::header::CONTENT_TYPE;
+use http::request::Parts;
 use http::{HeaderMap, HeaderValue};
 use serde_json::{Map, Value};
 
@@ -64,6 +65,7 @@ pub struct DocsRoutes {
     swagger_ui_parameters: Map<String, Value>,
     swagger_ui_init_oauth: Option<Map<String, Value>>,
     redoc_options: Map<String, Value>,
+    root_path: String,
 }
 
 impl DocsRoutes {
@@ -78,7 +80,16 @@ impl DocsRoutes {
             swagger_ui_parameters: Map::new(),
             swagger_ui_init_oauth: None,
             redoc_options: Map::new(),
+            root_path: String::new(),
         }
+    }
+
+    /// The prefix a proxy in front of the application strips (FastAPI's `root_path`):
+    /// the pages load the document and their assets under it. The routes themselves do
+    /// not move.
+    pub fn root_path(mut self, root_path: impl Into<String>) -> Self {
+        self.root_path = root_path.into().trim_end_matches('/').to_owned();
+        self
     }
 
     /// Sets the API's title; the pages are titled `"{title} - Swagger UI"` and
@@ -125,9 +136,10 @@ impl DocsRoutes {
     /// The Swagger UI page's configuration, or `None` if Swagger UI is turned off.
     pub fn swagger_ui_config(&self) -> Option<SwaggerUiConfig> {
         let docs_url = self.docs_url.as_deref()?;
-        let mut config = SwaggerUiConfig::new(self.openapi_url.clone())
+        let root = &self.root_path;
+        let mut config = SwaggerUiConfig::new(format!("{root}{}", self.openapi_url))
             .title(format!("{} - Swagger UI", self.title))
-            .assets_under(docs_url)
+            .assets_under(&format!("{root}{}", normalize_base(docs_url)))
             .parameters(self.swagger_ui_parameters.clone());
         if let Some(init_oauth) = &self.swagger_ui_init_oauth {
             config = config.init_oauth(init_oauth.clone());
@@ -138,10 +150,11 @@ impl DocsRoutes {
     /// The ReDoc page's configuration, or `None` if ReDoc is turned off.
     pub fn redoc_config(&self) -> Option<RedocConfig> {
         let redoc_url = self.redoc_url.as_deref()?;
+        let root = &self.root_path;
         Some(
-            RedocConfig::new(self.openapi_url.clone())
+            RedocConfig::new(format!("{root}{}", self.openapi_url))
                 .title(format!("{} - ReDoc", self.title))
-                .assets_under(redoc_url)
+                .assets_under(&format!("{root}{}", normalize_base(redoc_url)))
                 .options(self.redoc_options.clone()),
         )
     }
@@ -159,14 +172,36 @@ impl DocsRoutes {
     where
         S: Clone + Send + Sync + 'static,
     {
+        self.router_behind(|_: &Parts| String::new())
+    }
+
+    /// Builds the router for an application behind a proxy that strips a prefix:
+    /// `root_path` tells, for each request, the prefix the pages must load everything
+    /// under (read from a header, a setting, or where the application is mounted).
+    /// Pages for an empty prefix are rendered once, here; others on each request.
+    pub fn router_behind<S, F>(&self, root_path: F) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+        F: Fn(&Parts) -> String + Clone + Send + Sync + 'static,
+    {
         let mut router = Router::new();
         if let (Some(docs_url), Some(config)) = (&self.docs_url, self.swagger_ui_config()) {
             let base = normalize_base(docs_url);
-            router = page(router, &base, swagger_ui_html(&config));
+            let render = self.renderer(DocsRoutes::swagger_ui_config, swagger_ui_html);
+            router = page(
+                router,
+                &base,
+                swagger_ui_html(&config),
+                root_path.clone(),
+                render,
+            );
+            let redirect = oauth2_redirect_html();
             router = page(
                 router,
                 &format!("{base}/{OAUTH2_REDIRECT}"),
-                oauth2_redirect_html(),
+                redirect.clone(),
+                |_: &Parts| String::new(),
+                move |_: &str| redirect.clone(),
             );
             for asset in [
                 &SWAGGER_UI_BUNDLE,
@@ -179,12 +214,29 @@ impl DocsRoutes {
         }
         if let (Some(redoc_url), Some(config)) = (&self.redoc_url, self.redoc_config()) {
             let base = normalize_base(redoc_url);
-            router = page(router, &base, redoc_html(&config));
+            let render = self.renderer(DocsRoutes::redoc_config, redoc_html);
+            router = page(router, &base, redoc_html(&config), root_path, render);
             for asset in [&REDOC_BUNDLE, &REDOC_FAVICON] {
                 router = asset_route(router, &base, asset);
             }
         }
         router
+    }
+}
+
+impl DocsRoutes {
+    /// Writes a page for a root path: `config` of these docs moved under it, as `html`.
+    fn renderer<C: 'static>(
+        &self,
+        config: fn(&DocsRoutes) -> Option<C>,
+        html: fn(&C) -> String,
+    ) -> impl Fn(&str) -> String + Clone + Send + Sync + 'static {
+        let docs = self.clone();
+        move |root: &str| {
+            config(&docs.clone().root_path(root))
+                .map(|c| html(&c))
+                .unwrap_or_default()
+        }
     }
 }
 
@@ -203,15 +255,23 @@ fn route_path(path: &str) -> &str {
     if path.is_empty() { "/" } else { path }
 }
 
-fn page<S>(router: Router<S>, path: &str, html: String) -> Router<S>
+/// A page rendered once for requests without a root path, and for each request with one.
+fn page<S, F, R>(router: Router<S>, path: &str, html: String, root_path: F, render: R) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
+    F: Fn(&Parts) -> String + Clone + Send + Sync + 'static,
+    R: Fn(&str) -> String + Clone + Send + Sync + 'static,
 {
     let body = Bytes::from(html);
     router.route(
         route_path(path),
-        get(move || {
-            let body = body.clone();
+        get(move |parts: Parts| {
+            let root = root_path(&parts);
+            let body = if root.is_empty() {
+                body.clone()
+            } else {
+                Bytes::from(render(&root))
+            };
             async move { ([(CONTENT_TYPE, HeaderValue::from_static(HTML))], body).into_response() }
         }),
     )

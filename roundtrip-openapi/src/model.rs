@@ -15,7 +15,8 @@ pub type Extensions = IndexMap<String, Value>;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OpenApi {
-    /// The OpenAPI version, always `3.1.0` for documents roundtrip builds.
+    /// The OpenAPI version: `3.1.0` for documents roundtrip builds, `3.2.0` when one
+    /// uses a 3.2 keyword (`itemSchema`, for server-sent events).
     pub openapi: String,
     /// Metadata about the API.
     pub info: Info,
@@ -463,6 +464,14 @@ pub struct MediaType {
     /// The schema of the content.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema: Option<Value>,
+    /// The schema of each item of a sequential media type (`text/event-stream`, NDJSON):
+    /// OpenAPI 3.2's `itemSchema`. A document that uses it declares `openapi: 3.2.0`.
+    #[serde(
+        rename = "itemSchema",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub item_schema: Option<Value>,
     /// An example of the content.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub example: Option<Value>,

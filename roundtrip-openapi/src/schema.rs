@@ -11,6 +11,10 @@
 //! an [`HttpUrl`](crate::HttpUrl) accepts). Validators read them; the published document
 //! never shows them.
 
+mod modes;
+
+use std::collections::BTreeSet;
+
 use indexmap::IndexMap;
 use schemars::JsonSchema;
 use schemars::generate::{SchemaGenerator, SchemaSettings};
@@ -36,6 +40,10 @@ pub struct NameCollision {
 #[derive(Debug)]
 pub struct SchemaRegistry {
     generator: SchemaGenerator,
+    /// The same types written with serde's serialize contract, for answers.
+    output: SchemaGenerator,
+    /// Types whose output schema could not be matched to their input one by name.
+    untrusted_output: BTreeSet<String>,
     collisions: Vec<NameCollision>,
 }
 
@@ -51,6 +59,8 @@ impl SchemaRegistry {
     pub fn new() -> Self {
         SchemaRegistry {
             generator: generator(),
+            output: output_generator(),
+            untrusted_output: BTreeSet::new(),
             collisions: Vec::new(),
         }
     }
@@ -68,6 +78,21 @@ impl SchemaRegistry {
                     rust_type: std::any::type_name::<T>(),
                 });
             }
+        }
+        schema
+    }
+
+    /// The schema of `T` where an answer carries it: the same reference as
+    /// [`schema_for`](Self::schema_for), and `T`'s output schema is recorded too, so a type
+    /// whose answers differ from its input is published as `Name-Input` and `Name-Output`
+    /// (see [`publish_into`](Self::publish_into)).
+    pub fn output_schema_for<T: JsonSchema + ?Sized>(&mut self) -> Value {
+        let schema = self.schema_for::<T>();
+        let output = self.output.subschema_for::<T>().to_value();
+        if let Some(name) = ref_name(&schema)
+            && ref_name(&output) != Some(name)
+        {
+            self.untrusted_output.insert(name.to_owned());
         }
         schema
     }
@@ -179,6 +204,16 @@ fn generator() -> SchemaGenerator {
         .with(|s| {
             s.definitions_path = "/components/schemas".into();
             s.meta_schema = None;
+        })
+        .into_generator()
+}
+
+fn output_generator() -> SchemaGenerator {
+    SchemaSettings::draft2020_12()
+        .with(|s| {
+            s.definitions_path = "/components/schemas".into();
+            s.meta_schema = None;
+            s.contract = schemars::generate::Contract::Serialize;
         })
         .into_generator()
 }

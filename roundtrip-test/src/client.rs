@@ -1,6 +1,11 @@
 //! An in-process test client: requests go straight into the app's router, with no
 //! socket, so tests are fast and need no free port.
 //!
+//! [`TestClient::start`] also runs the app's lifespan, as FastAPI's `with TestClient(app)`
+//! does: its state is built before the first request and torn down by
+//! [`TestClient::shutdown`]. Requests carry `Host: testserver` unless they set one, as
+//! Starlette's client sends them.
+//!
 //! ```
 //! # async fn demo(router: axum::Router) {
 //! use roundtrip_test::TestClient;
@@ -17,7 +22,7 @@
 
 use axum::body::Body;
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, COOKIE};
+use http::header::{CONTENT_TYPE, COOKIE, HOST};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde::Serialize;
@@ -30,6 +35,49 @@ pub struct TestClient {
     router: axum::Router,
     default_headers: HeaderMap,
     extensions: Extensions,
+    lifespan: Option<std::sync::Arc<RunningLifespan>>,
+}
+
+/// A started lifespan, stopped by `shutdown` or, failing that, when the last client that
+/// shares it is dropped.
+#[derive(Debug)]
+struct RunningLifespan(std::sync::Mutex<Option<roundtrip::Started>>);
+
+impl RunningLifespan {
+    fn take(&self) -> Option<roundtrip::Started> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+}
+
+impl Drop for RunningLifespan {
+    fn drop(&mut self) {
+        if let Some(started) = self.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(started.shutdown());
+        }
+    }
+}
+
+/// What [`TestClient::start`] accepts: an app, or an app already built.
+pub trait IntoBuiltApp {
+    /// Builds the app.
+    fn into_built_app(self) -> Result<roundtrip::BuiltApp, roundtrip::BuildError>;
+}
+
+impl IntoBuiltApp for roundtrip::BuiltApp {
+    fn into_built_app(self) -> Result<roundtrip::BuiltApp, roundtrip::BuildError> {
+        Ok(self)
+    }
+}
+
+impl<S: Clone + Send + Sync + 'static> IntoBuiltApp for roundtrip::App<S> {
+    fn into_built_app(self) -> Result<roundtrip::BuiltApp, roundtrip::BuildError> {
+        self.build()
+    }
 }
 
 /// Request extensions a client puts in every request it sends.
@@ -66,7 +114,81 @@ impl TestClient {
             router: router.into(),
             default_headers: HeaderMap::new(),
             extensions: Extensions::default(),
+            lifespan: None,
         }
+    }
+
+    /// Builds `app` and runs its lifespan's startup, as FastAPI's `with TestClient(app)`;
+    /// [`shutdown`](Self::shutdown) runs its teardown.
+    ///
+    /// # Panics
+    ///
+    /// If the app cannot be built or its lifespan fails to start, with the reason.
+    pub async fn start(app: impl IntoBuiltApp) -> Self {
+        let built = match app.into_built_app() {
+            Ok(built) => built,
+            Err(err) => panic!("TestClient: {err}"),
+        };
+        let started = match built.startup().await {
+            Ok(started) => started,
+            Err(err) => panic!("TestClient: {err}"),
+        };
+        let mut client = TestClient::new(built.router);
+        client.lifespan = Some(std::sync::Arc::new(RunningLifespan(std::sync::Mutex::new(
+            Some(started),
+        ))));
+        client
+    }
+
+    /// Runs the app's lifespan teardown now (for every clone of this client), and waits
+    /// for it. Without it, the teardown is started when the last clone is dropped.
+    pub async fn shutdown(self) {
+        if let Some(started) = self.lifespan.as_ref().and_then(|l| l.take()) {
+            started.shutdown().await;
+        }
+    }
+
+    /// Opens a websocket at `path` (with this client's default headers), through the
+    /// app's middleware, as a browser would.
+    ///
+    /// # Panics
+    ///
+    /// If the app refuses the handshake; [`try_websocket`](Self::try_websocket) returns
+    /// the answer instead.
+    pub async fn websocket(&self, path: &str) -> crate::TestWebSocket {
+        match self.try_websocket(path).await {
+            Ok(socket) => socket,
+            Err(err) => panic!("TestClient: {err}"),
+        }
+    }
+
+    /// Opens a websocket at `path`, or tells how the app refused it.
+    pub async fn try_websocket(
+        &self,
+        path: &str,
+    ) -> Result<crate::TestWebSocket, crate::websocket::WebSocketRefused> {
+        let mut request = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .body(())
+            .map_err(|e| crate::websocket::WebSocketRefused::Connection(e.to_string()))?;
+        *request.headers_mut() = self.default_headers.clone();
+        if !request.headers().contains_key(HOST) {
+            request
+                .headers_mut()
+                .insert(HOST, HeaderValue::from_static("testserver"));
+        }
+        let extensions = self.extensions.clone();
+        let router = self.router.clone().layer(axum::middleware::map_request(
+            move |mut request: axum::extract::Request| {
+                let extensions = extensions.clone();
+                async move {
+                    extensions.apply(request.extensions_mut());
+                    request
+                }
+            },
+        ));
+        crate::websocket::connect(router, request).await
     }
 
     /// A request extension inserted into every request of this client, as a layer of
@@ -257,6 +379,11 @@ impl TestRequest {
             Err(err) => panic!("TestClient: invalid request {} {uri}: {err}", self.method),
         };
         *request.headers_mut() = self.headers;
+        if !request.headers().contains_key(HOST) {
+            request
+                .headers_mut()
+                .insert(HOST, HeaderValue::from_static("testserver"));
+        }
         self.extensions.apply(request.extensions_mut());
         if !self.cookies.is_empty() {
             let cookie = self

@@ -2,13 +2,18 @@
 //! that records, verifies and misbehaves on request.
 
 pub mod client;
+pub mod logs;
 pub mod meaning;
 pub mod oas;
 pub mod postgres;
 pub mod receiver;
+pub mod refs;
 pub mod snapshot;
 pub mod temp;
+pub mod websocket;
 
 pub use client::*;
+pub use logs::CapturedLogs;
 pub use receiver::*;
 pub use temp::TempDir;
+pub use websocket::TestWebSocket;

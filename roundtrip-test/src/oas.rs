@@ -1,20 +1,35 @@
-//! Checks a document against the OpenAPI 3.1 specification's own JSON Schema
-//! (`schemas/oas-3.1.json`, the 2022-10-07 schema published by the OpenAPI Initiative),
-//! and every schema in it against the JSON Schema 2020-12 meta-schema.
+//! Checks a document against the OpenAPI specification's own JSON Schema for its version
+//! (`schemas/oas-3.1.json`, the 2022-10-07 schema, and `schemas/oas-3.2.json`, the
+//! 2025-11-23 schema, both published by the OpenAPI Initiative), and every schema in it
+//! against the JSON Schema 2020-12 meta-schema.
+//!
+//! roundtrip writes 3.1 documents, and 3.2 ones only when they use a 3.2 keyword
+//! (`itemSchema`, for server-sent events).
 
 use serde_json::Value;
 
 const OAS_31_SCHEMA: &str = include_str!("../schemas/oas-3.1.json");
+const OAS_32_SCHEMA: &str = include_str!("../schemas/oas-3.2.json");
 const DRAFT_2020_12: &str = "https://json-schema.org/draft/2020-12/schema";
 
-/// Every way `document` breaks the OpenAPI 3.1 schema, or the JSON Schema 2020-12
-/// meta-schema in one of its component schemas; empty when it is valid.
+/// Every way `document` breaks the OpenAPI schema of its version (3.1 or 3.2), or the
+/// JSON Schema 2020-12 meta-schema in one of its component schemas; empty when it is
+/// valid.
 pub fn violations(document: &Value) -> Vec<String> {
-    let schema: Value = match serde_json::from_str(OAS_31_SCHEMA) {
+    let version = document
+        .get("openapi")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let (name, text) = if version.starts_with("3.2.") {
+        ("3.2", OAS_32_SCHEMA)
+    } else {
+        ("3.1", OAS_31_SCHEMA)
+    };
+    let schema: Value = match serde_json::from_str(text) {
         Ok(schema) => schema,
         Err(err) => {
             return vec![format!(
-                "the bundled OpenAPI 3.1 schema does not parse: {err}"
+                "the bundled OpenAPI {name} schema does not parse: {err}"
             )];
         }
     };
@@ -22,7 +37,7 @@ pub fn violations(document: &Value) -> Vec<String> {
         Ok(validator) => validator,
         Err(err) => {
             return vec![format!(
-                "the bundled OpenAPI 3.1 schema does not compile: {err}"
+                "the bundled OpenAPI {name} schema does not compile: {err}"
             )];
         }
     };
@@ -56,12 +71,27 @@ pub fn violations(document: &Value) -> Vec<String> {
 ///
 /// # Panics
 ///
-/// When [`violations`] finds any.
+/// When [`violations`] finds any, or the document is not a 3.1 one.
 pub fn assert_valid_openapi_31(document: &Value) {
+    assert_eq!(
+        document.get("openapi").and_then(Value::as_str),
+        Some("3.1.0"),
+        "not an OpenAPI 3.1.0 document"
+    );
+    assert_valid_openapi(document);
+}
+
+/// Panics with every violation when `document` is not valid under the OpenAPI version it
+/// declares (3.1 or 3.2).
+///
+/// # Panics
+///
+/// When [`violations`] finds any.
+pub fn assert_valid_openapi(document: &Value) {
     let problems = violations(document);
     assert!(
         problems.is_empty(),
-        "the document is not valid OpenAPI 3.1:\n  - {}",
+        "the document is not valid OpenAPI:\n  - {}",
         problems.join("\n  - ")
     );
 }
@@ -81,5 +111,20 @@ mod tests {
         let broken = json!({"openapi": "3.1.0", "info": {"title": "x"}, "paths": {"/a": {"get": {"responses": {"200": {}}}}}});
         let problems = violations(&broken);
         assert!(!problems.is_empty());
+    }
+
+    #[test]
+    fn item_schemas_are_valid_in_32_only() {
+        let sse = |version: &str| {
+            json!({"openapi": version, "info": {"title": "x", "version": "1"}, "paths": {"/e": {"get": {
+                "responses": {"200": {"description": "ok", "content": {"text/event-stream": {
+                    "itemSchema": {"type": "object"}}}}}}}}})
+        };
+        assert!(
+            violations(&sse("3.2.0")).is_empty(),
+            "{:?}",
+            violations(&sse("3.2.0"))
+        );
+        assert!(!violations(&sse("3.1.0")).is_empty());
     }
 }

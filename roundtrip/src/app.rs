@@ -6,24 +6,23 @@ use std::sync::{Arc, OnceLock};
 
 use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
-use bytes::Bytes;
-use http::{HeaderValue, StatusCode, header};
+use http::StatusCode;
 use indexmap::IndexMap;
 use roundtrip_openapi::model::{
-    Contact, ExternalDocs, Info, License, Method, OpenApi, Operation, PathItem, Response,
-    SecurityScheme, Server, Tag,
+    Contact, ExternalDocs, Info, License, Method, OpenApi, Server, Tag,
 };
-use roundtrip_openapi::naming::{clean_doc, function_name, operation_id, summary_from_name};
-use roundtrip_openapi::schema::{
-    SchemaRegistry, component_ref, http_validation_error_schema, validation_error_schema,
-};
+use roundtrip_openapi::schema::SchemaRegistry;
 use serde_json::{Map, Value};
 
-use crate::callback::{CallbackSpec, WebhookSpec, json_response};
-use crate::error::{detail_response, is_body_allowed};
-use crate::operation::{OperationContext, Success};
-use crate::router::{Entry, Router};
-use crate::routing::{ExtraResponse, OperationMeta, OperationSettings, PendingOperation, Route};
+mod operations;
+
+pub(crate) use operations::add_validation_error_response;
+use operations::{Builder, Inherited};
+
+use crate::callback::WebhookSpec;
+use crate::error::detail_response;
+use crate::router::Router;
+use crate::routing::Route;
 
 /// Doc comments recorded by `#[roundtrip::handler]`, found by the handler's type name.
 #[doc(hidden)]
@@ -94,6 +93,7 @@ pub struct App<S = ()> {
     pub(crate) webhooks: Vec<WebhookSpec>,
     state: S,
     pub(crate) delivery: crate::outbound::DeliverySetup,
+    pub(crate) setup: crate::setup::AppSetup,
 }
 
 /// The default largest request body: 2 MiB, as axum's default.
@@ -133,6 +133,7 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
             webhooks: Vec::new(),
             state,
             delivery: Default::default(),
+            setup: Default::default(),
         }
     }
 
@@ -249,7 +250,10 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
         self
     }
 
-    /// Wraps every route in a tower layer.
+    /// Wraps the whole app in a tower layer (middleware): every route, the document, the
+    /// docs pages, mounted apps, static files and the 404/405 fallbacks. Each layer wraps
+    /// the ones added before it, as FastAPI's `add_middleware`: the last added sees a
+    /// request first. `axum::middleware::from_fn` writes one from an async function.
     pub fn layer<L>(mut self, layer: L) -> Self
     where
         L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
@@ -259,7 +263,9 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
             Into<std::convert::Infallible> + 'static,
         <L::Service as tower::Service<axum::extract::Request>>::Future: Send + 'static,
     {
-        self.root = self.root.layer(layer);
+        self.setup
+            .layers
+            .push(Box::new(move |router| router.layer(layer)));
         self
     }
 
@@ -386,7 +392,18 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
             webhooks,
             state,
             delivery,
+            setup,
         } = self;
+        let crate::setup::AppSetup {
+            layers,
+            exceptions,
+            lifespans,
+            lifespan_layers,
+            mounts,
+            root_path,
+            operation_ids,
+        } = setup;
+        let exceptions = (!exceptions.is_empty()).then(|| Arc::new(exceptions));
 
         let mut doc = OpenApi::new(info.title.clone(), info.version.clone());
         doc.info = info;
@@ -413,6 +430,8 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
             security_schemes: IndexMap::new(),
             delivery: delivery.clone(),
             callbacks: Vec::new(),
+            exceptions: exceptions.clone(),
+            operation_ids,
         };
         let inherited = Inherited::default();
         let router = builder.build_router(root, &inherited);
@@ -456,8 +475,12 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
             subscriptions.bind(&publisher);
         }
         doc.paths = paths;
-        doc.components.schemas = registry.published_components();
+        registry.publish_into(&mut doc);
         doc.components.security_schemes = security_schemes;
+        if uses_item_schemas(&doc) {
+            // `itemSchema` is OpenAPI 3.2's; a 3.1 document may not carry it.
+            doc.openapi = "3.2.0".to_owned();
+        }
 
         for collision in registry.collisions() {
             tracing::warn!(
@@ -470,6 +493,16 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
         warn_duplicate_operation_ids(&doc);
 
         let mut router = router;
+        let mut lifespans = lifespans;
+        for mount in mounts {
+            match crate::published::mount(router, mount, &mut lifespans) {
+                Ok(mounted) => router = mounted,
+                Err((unchanged, problem)) => {
+                    router = unchanged;
+                    problems.push(problem);
+                }
+            }
+        }
         if let Some(openapi_url) = &openapi_url {
             for (name, url) in [("docs_url", &docs_url), ("redoc_url", &redoc_url)] {
                 if url.as_deref() == Some(openapi_url.as_str()) {
@@ -486,40 +519,42 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
 
         let openapi = Arc::new(doc);
         if let Some(openapi_url) = &openapi_url {
-            let body = Bytes::from(serde_json::to_vec(&*openapi).unwrap_or_default());
-            router = router.route(
-                openapi_url,
-                axum::routing::get(move || {
-                    let body = body.clone();
-                    async move {
-                        (
-                            [(
-                                header::CONTENT_TYPE,
-                                HeaderValue::from_static("application/json"),
-                            )],
-                            body,
-                        )
-                    }
-                }),
-            );
             let docs = roundtrip_docs::DocsRoutes::new(openapi_url.clone())
                 .title(openapi.info.title.clone())
                 .docs_url(docs_url.as_deref())
                 .redoc_url(redoc_url.as_deref())
                 .swagger_ui_parameters(swagger_ui_parameters);
-            router = router.merge(docs.router());
+            router = crate::published::document_routes(
+                router,
+                &openapi,
+                openapi_url,
+                &docs,
+                root_path.clone(),
+            );
         }
 
         if !webhooks.is_empty() {
             router = router.layer(axum::Extension(publisher.clone()));
         }
-        let router = router
-            .fallback(|| async { detail_response(StatusCode::NOT_FOUND, "Not Found") })
-            .method_not_allowed_fallback(|| async {
-                detail_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+        let (not_found, not_allowed) = (exceptions.clone(), exceptions);
+        let mut router = router
+            .fallback(move |method: http::Method, uri: http::Uri| async move {
+                let response = detail_response(StatusCode::NOT_FOUND, "Not Found");
+                crate::exceptions::answer_error(response, not_found.as_deref(), &method, &uri)
+            })
+            .method_not_allowed_fallback(move |method: http::Method, uri: http::Uri| async move {
+                let response =
+                    detail_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+                crate::exceptions::answer_error(response, not_allowed.as_deref(), &method, &uri)
             })
             .layer(DefaultBodyLimit::max(body_limit))
             .with_state(state);
+        if let Some(root_path) = root_path {
+            router = router.layer(axum::Extension(crate::published::RootPath(root_path)));
+        }
+        for layer in layers.into_iter().chain(lifespan_layers) {
+            router = layer(router);
+        }
 
         Ok(BuiltApp {
             router,
@@ -527,8 +562,19 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
             delivery,
             publisher,
             sends_anything,
+            lifespans,
         })
     }
+}
+
+/// Whether any operation documents a sequence with OpenAPI 3.2's `itemSchema`.
+fn uses_item_schemas(doc: &OpenApi) -> bool {
+    doc.operations().any(|(_, _, op)| {
+        op.responses
+            .values()
+            .flat_map(|r| r.content.values())
+            .any(|m| m.item_schema.is_some())
+    })
 }
 
 /// A built app: its router, its document, and its delivery.
@@ -540,6 +586,7 @@ pub struct BuiltApp {
     pub(crate) delivery: crate::outbound::PreparedDelivery,
     pub(crate) publisher: crate::notify::Publisher,
     pub(crate) sends_anything: bool,
+    pub(crate) lifespans: Vec<Arc<dyn crate::lifespan::LifespanHook>>,
 }
 
 impl BuiltApp {
@@ -556,6 +603,12 @@ impl BuiltApp {
     /// The SQLite file of the outbox, when it is an embedded one.
     pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
         self.delivery.sqlite_path()
+    }
+
+    /// Runs the app's lifespans (its own, then its mounted apps'), as `serve` does before
+    /// it accepts a connection; the answer stops them with `shutdown().await`.
+    pub async fn startup(&self) -> Result<crate::lifespan::Started, String> {
+        crate::lifespan::start_all(&self.lifespans).await
     }
 
     /// Starts the delivery workers in this process, as `serve` does; `None` when the app
@@ -589,365 +642,5 @@ fn warn_duplicate_operation_ids(doc: &OpenApi) {
                 "duplicate operation id `{id}`: {other_method} {other_path} and {method} {path}; set `.operation_id(..)` on one of them"
             );
         }
-    }
-}
-
-/// What a router passes down to the routes it contains.
-#[derive(Clone, Default)]
-struct Inherited {
-    prefix: String,
-    tags: Vec<String>,
-    responses: Vec<ExtraResponse>,
-    callbacks: Vec<CallbackSpec>,
-    deprecated: bool,
-    hidden: bool,
-}
-
-struct Builder {
-    registry: SchemaRegistry,
-    paths: IndexMap<String, PathItem>,
-    seen: HashSet<(String, Method)>,
-    problems: Vec<String>,
-    security_schemes: IndexMap<String, SecurityScheme>,
-    delivery: crate::outbound::PreparedDelivery,
-    callbacks: Vec<CallbackSpec>,
-}
-
-impl Builder {
-    fn build_router<S: Clone + Send + Sync + 'static>(
-        &mut self,
-        router: Router<S>,
-        parent: &Inherited,
-    ) -> axum::Router<S> {
-        let Router {
-            prefix,
-            tags,
-            responses,
-            callbacks,
-            deprecated,
-            hidden,
-            entries,
-            layers,
-        } = router;
-        if !prefix.is_empty() && (!prefix.starts_with('/') || prefix.ends_with('/')) {
-            self.problems.push(format!(
-                "the router prefix `{prefix}` must start with `/` and must not end with `/`"
-            ));
-            return axum::Router::new();
-        }
-        let mut inherited = parent.clone();
-        inherited.prefix.push_str(&prefix);
-        inherited.tags.extend(tags);
-        inherited.responses.extend(responses);
-        inherited.callbacks.extend(callbacks);
-        inherited.deprecated |= deprecated;
-        inherited.hidden |= hidden;
-
-        let mut axum_router = axum::Router::new();
-        for entry in entries {
-            match entry {
-                Entry::Route(path, route) => {
-                    let full = format!("{}{}", inherited.prefix, path);
-                    if let Some(method_router) = self.build_route(&full, route, &inherited) {
-                        axum_router = axum_router.route(&full, method_router);
-                    }
-                }
-                Entry::Router(child) => {
-                    let child = self.build_router(child, &inherited);
-                    axum_router = axum_router.merge(child);
-                }
-                Entry::Axum(plain) => {
-                    axum_router = if inherited.prefix.is_empty() {
-                        axum_router.merge(plain)
-                    } else {
-                        axum_router.nest(&inherited.prefix, plain)
-                    };
-                }
-            }
-        }
-        for layer in layers {
-            axum_router = layer(axum_router);
-        }
-        axum_router
-    }
-
-    fn build_route<S: Clone + Send + Sync + 'static>(
-        &mut self,
-        path: &str,
-        route: Route<S>,
-        inherited: &Inherited,
-    ) -> Option<axum::routing::MethodRouter<S>> {
-        if !path.starts_with('/') {
-            self.problems
-                .push(format!("the path `{path}` must start with `/`"));
-            return None;
-        }
-        let params = match path_params(path) {
-            Ok(params) => params,
-            Err(problem) => {
-                self.problems.push(problem);
-                return None;
-            }
-        };
-        let doc_path = openapi_path(path);
-        let mut method_router = axum::routing::MethodRouter::new();
-        for pending in route.operations {
-            if pending.handler_type.is_empty() {
-                continue;
-            }
-            if !self.seen.insert((path.to_owned(), pending.method)) {
-                self.problems
-                    .push(format!("{} {path} is declared twice", pending.method));
-                continue;
-            }
-            let (operation, settings) =
-                self.document_operation(&doc_path, &params, &pending, inherited);
-            if let Some(operation) = operation {
-                *self
-                    .paths
-                    .entry(doc_path.clone())
-                    .or_default()
-                    .operation_mut(pending.method) = Some(operation);
-            }
-            method_router = (pending.install)(method_router, Arc::new(settings));
-        }
-        for layer in route.layers {
-            method_router = layer(method_router);
-        }
-        Some(method_router)
-    }
-
-    fn document_operation<S>(
-        &mut self,
-        path: &str,
-        params: &[String],
-        pending: &PendingOperation<S>,
-        inherited: &Inherited,
-    ) -> (Option<Operation>, OperationSettings) {
-        let meta: &OperationMeta = &pending.meta;
-        let method = pending.method;
-        let name = meta
-            .name
-            .clone()
-            .or_else(|| function_name(pending.handler_type).map(str::to_owned))
-            .unwrap_or_else(|| method.as_lower().to_owned());
-        let mut operation = Operation {
-            operation_id: Some(
-                meta.operation_id
-                    .clone()
-                    .unwrap_or_else(|| operation_id(&name, path, method.as_lower())),
-            ),
-            ..Operation::default()
-        };
-        let mut ctx = OperationContext {
-            registry: &mut self.registry,
-            operation: &mut operation,
-            path_params: params,
-            success: Success::default(),
-            in_error_branch: false,
-            has_inputs: false,
-            security_schemes: &mut self.security_schemes,
-            requirements: Vec::new(),
-            errors: Vec::new(),
-            shares_body: false,
-        };
-        (pending.describe)(&mut ctx);
-        let OperationContext {
-            success,
-            has_inputs,
-            requirements,
-            errors,
-            shares_body,
-            ..
-        } = ctx;
-        let here = format!("{method} {path}");
-        self.problems
-            .extend(errors.into_iter().map(|e| format!("{here}: {e}")));
-
-        // Responses: the success first, then what the output's error type declared, then
-        // the router's and the route's, then the 422 when there is input to validate.
-        let status = meta.status.or(success.status).unwrap_or(200);
-        let mut success_response = Response {
-            description: meta
-                .response_description
-                .clone()
-                .unwrap_or_else(|| "Successful Response".to_owned()),
-            ..Response::default()
-        };
-        let body_allowed = StatusCode::from_u16(status).map_or(true, is_body_allowed);
-        if body_allowed {
-            match success.content {
-                Some((media, schema)) => {
-                    success_response.content = json_response("", schema)
-                        .content
-                        .into_iter()
-                        .map(|(_, m)| (media.clone(), m))
-                        .collect();
-                }
-                None if !success.declared => {
-                    success_response.content = json_response("", Value::Object(Map::new())).content;
-                }
-                None => {}
-            }
-            if let Some(media) = &meta.media_type {
-                let documented = std::mem::take(&mut success_response.content)
-                    .into_values()
-                    .next();
-                let schema = documented.unwrap_or_else(|| {
-                    json_response("", Value::Object(Map::new()))
-                        .content
-                        .into_values()
-                        .next()
-                        .unwrap_or_default()
-                });
-                success_response.content.insert(media.clone(), schema);
-            }
-        }
-        let declared_by_output = std::mem::take(&mut operation.responses);
-        operation
-            .responses
-            .insert(status.to_string(), success_response);
-        for (code, response) in declared_by_output {
-            operation.responses.entry(code).or_insert(response);
-        }
-        for extra in inherited.responses.iter().chain(&meta.responses) {
-            let documented = extra.document(&mut self.registry);
-            operation
-                .responses
-                .insert(extra.status.to_string(), documented);
-        }
-        if has_inputs {
-            add_validation_error_response(&mut self.registry, &mut operation);
-        }
-        sort_responses(&mut operation.responses);
-
-        let mut tags: Vec<String> = Vec::new();
-        for tag in inherited.tags.iter().chain(&meta.tags) {
-            if !tags.contains(tag) {
-                tags.push(tag.clone());
-            }
-        }
-        operation.tags = tags;
-        operation.summary = Some(
-            meta.summary
-                .clone()
-                .unwrap_or_else(|| summary_from_name(&name)),
-        );
-        operation.description = meta.description.clone().or_else(|| {
-            handler_docs()
-                .get(pending.handler_type)
-                .map(|d| clean_doc(d))
-                .filter(|d| !d.is_empty())
-        });
-        operation.deprecated = meta.deprecated || inherited.deprecated;
-
-        let mut settings = OperationSettings {
-            status: meta.status.and_then(|s| StatusCode::from_u16(s).ok()),
-            ..OperationSettings::default()
-        };
-        crate::binding::OperationBinding {
-            here: &here,
-            path_params: params,
-            status,
-            shares_body,
-            security_schemes: &self.security_schemes,
-        }
-        .bind(
-            &mut operation,
-            inherited.callbacks.iter().chain(&meta.callbacks),
-            requirements,
-            &mut self.registry,
-            &self.delivery,
-            &mut self.callbacks,
-            &mut settings,
-            &mut self.problems,
-        );
-
-        let documented = !(meta.hidden || inherited.hidden);
-        (documented.then_some(operation), settings)
-    }
-}
-
-/// Adds FastAPI's `422 Validation Error` response and the components it refers to.
-pub(crate) fn add_validation_error_response(registry: &mut SchemaRegistry, op: &mut Operation) {
-    if !registry.contains("ValidationError") {
-        registry.insert("ValidationError", validation_error_schema());
-    }
-    if !registry.contains("HTTPValidationError") {
-        registry.insert("HTTPValidationError", http_validation_error_schema());
-    }
-    op.responses.insert(
-        "422".to_owned(),
-        json_response("Validation Error", component_ref("HTTPValidationError")),
-    );
-}
-
-/// Numeric status codes in order, then ranges (`4XX`) and `default`.
-fn sort_responses(responses: &mut IndexMap<String, Response>) {
-    responses.sort_by(|a, _, b, _| {
-        let key = |code: &str| (code.parse::<u16>().map_or(1, |_| 0), code.to_owned());
-        key(a).cmp(&key(b))
-    });
-}
-
-/// The `{name}` parameters of an axum path template, in order.
-fn path_params(path: &str) -> Result<Vec<String>, String> {
-    // axum 0.7's `:id` and `*rest` would make axum 0.8 panic; say what to write instead.
-    for segment in path.split('/') {
-        if let Some(name) = segment.strip_prefix(':') {
-            return Err(format!(
-                "the path `{path}` has the segment `{segment}`, axum 0.7's spelling of a path parameter; write `{{{name}}}`"
-            ));
-        }
-        if let Some(name) = segment.strip_prefix('*') {
-            return Err(format!(
-                "the path `{path}` has the segment `{segment}`, axum 0.7's spelling of a catch-all; write `{{*{name}}}`"
-            ));
-        }
-    }
-    let mut params = Vec::new();
-    let mut rest = path;
-    while let Some(start) = rest.find('{') {
-        let Some(len) = rest[start..].find('}') else {
-            return Err(format!("the path `{path}` has a `{{` without its `}}`"));
-        };
-        let name = rest[start + 1..start + len].trim_start_matches('*');
-        if name.is_empty() {
-            return Err(format!("the path `{path}` has an empty `{{}}`"));
-        }
-        params.push(name.to_owned());
-        rest = &rest[start + len + 1..];
-    }
-    Ok(params)
-}
-
-/// axum's catch-all `{*rest}` is written `{rest}` in OpenAPI.
-fn openapi_path(path: &str) -> String {
-    path.replace("{*", "{")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn path_params_are_read_in_order() {
-        assert_eq!(
-            path_params("/a/{x}/b/{*rest}").ok(),
-            Some(vec!["x".to_owned(), "rest".to_owned()])
-        );
-        assert!(path_params("/a/{x").is_err());
-        assert!(path_params("/a/{}").is_err());
-    }
-
-    #[test]
-    fn responses_sort_numerically() {
-        let mut r: IndexMap<String, Response> = ["422", "default", "201", "404", "4XX"]
-            .into_iter()
-            .map(|k| (k.to_owned(), Response::default()))
-            .collect();
-        sort_responses(&mut r);
-        let keys: Vec<&str> = r.keys().map(String::as_str).collect();
-        assert_eq!(keys, ["201", "404", "422", "4XX", "default"]);
     }
 }

@@ -42,6 +42,51 @@
 //! A dependency's inputs may be any extractors a handler could take (several as a tuple),
 //! including security schemes, `State`, and other `Depends<_>`, so dependencies nest.
 //!
+//! # Cleanup after the handler
+//!
+//! FastAPI's dependencies with `yield` run code after the handler: commit a session on
+//! success, roll it back on any error, close it always. A dependency takes a [`Cleanup`]
+//! among its inputs and registers that code with [`Cleanup::defer`]; it runs once the
+//! handler has answered, before the answer is sent, on every path (success, an error
+//! answer, a panic, a client gone), and is told the [`Outcome`]:
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use std::sync::{Arc, Mutex};
+//! use roundtrip::depends::{Cleanup, Dependency};
+//!
+//! #[derive(Clone, Default)]
+//! struct Session { pending: Arc<Mutex<Vec<String>>> }
+//!
+//! impl Dependency for Session {
+//!     type Inputs = Cleanup;
+//!     type Rejection = Infallible;
+//!
+//!     async fn resolve(cleanup: Cleanup) -> Result<Self, Infallible> {
+//!         let session = Session::default();
+//!         let pending = session.pending.clone();
+//!         cleanup.defer(move |outcome| async move {
+//!             let writes = std::mem::take(&mut *pending.lock().unwrap());
+//!             if outcome.succeeded() { /* commit `writes` */ } else { /* roll back */ }
+//!         });
+//!         Ok(session)
+//!     }
+//!
+//!     // One session per request, however many dependencies ask for it.
+//!     fn share(&self) -> Option<Self> { Some(self.clone()) }
+//! }
+//! ```
+//!
+//! Cleanups run in the reverse order of their registration, as nested `yield`s unwind.
+//!
+//! # One resolution per request
+//!
+//! As in FastAPI, a dependency used several times in one request (by the handler and by
+//! another dependency, say) is resolved once, when it can be shared: its
+//! [`Dependency::share`] returns a second handle on the value (usually `Some(self.clone())`
+//! for a value that is an `Arc` or holds them). A value that cannot be shared is resolved
+//! again for each use. [`Fresh<D>`] always resolves again: FastAPI's `use_cache=False`.
+//!
 //! # Overrides
 //!
 //! Tests replace a dependency as FastAPI's `app.dependency_overrides` does: put a
@@ -57,7 +102,7 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::extract::FromRequestParts;
 use axum::response::{IntoResponse, Response};
@@ -65,6 +110,8 @@ use http::request::Parts;
 
 use crate::handler::Collector;
 use crate::operation::{OperationContext, OperationInput};
+pub use crate::scope::Outcome;
+use crate::scope::RequestScope;
 
 /// A value computed from the request before the handler runs: FastAPI's dependency
 /// function.
@@ -89,6 +136,16 @@ pub trait Dependency: Sized + Send + 'static {
     /// The inputs document themselves.
     fn describe(ctx: &mut OperationContext<'_>) {
         let _ = ctx;
+    }
+
+    /// A second handle on the resolved value, so that the next `Depends<Self>` of the same
+    /// request gets it instead of resolving again (FastAPI's per-request cache).
+    ///
+    /// The default, `None`, resolves the dependency for each use: an owned value cannot
+    /// be handed out twice in Rust unless it can be cloned. A value that shares its state
+    /// (an `Arc`, a pool, a counter) returns `Some(self.clone())`.
+    fn share(&self) -> Option<Self> {
+        None
     }
 }
 
@@ -192,9 +249,28 @@ tuple_inputs!(T1, T2, T3, T4, T5, T6, T7, T8);
 /// The resolved value of a [`Dependency`], as a handler argument: FastAPI's
 /// `Annotated[T, Depends(dep)]`.
 ///
-/// It is resolved once for each place it appears (FastAPI's `use_cache=False`).
+/// Within one request it is resolved once when the dependency can be shared (see
+/// [`Dependency::share`]), and once for each place it appears otherwise.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Depends<D>(pub D);
+
+/// A dependency resolved again even if this request already resolved it: FastAPI's
+/// `Depends(dep, use_cache=False)`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Fresh<D>(pub D);
+
+impl<D> std::ops::Deref for Fresh<D> {
+    type Target = D;
+    fn deref(&self) -> &D {
+        &self.0
+    }
+}
+
+impl<D> std::ops::DerefMut for Fresh<D> {
+    fn deref_mut(&mut self) -> &mut D {
+        &mut self.0
+    }
+}
 
 impl<D> std::ops::Deref for Depends<D> {
     type Target = D;
@@ -218,16 +294,78 @@ where
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
-        if let Some(overrides) = parts.extensions.get::<DependencyOverrides>()
-            && let Some(replacement) = overrides.resolve::<D>(parts)
-        {
-            return replacement.map(Depends);
+        if let Some(value) = DependencyCache::shared::<D>(&parts.extensions) {
+            return Ok(Depends(value));
         }
-        let inputs = D::Inputs::extract(parts, state).await?;
-        D::resolve(inputs)
-            .await
-            .map(Depends)
-            .map_err(IntoResponse::into_response)
+        resolve::<D, S>(parts, state).await.map(Depends)
+    }
+}
+
+impl<S, D> FromRequestParts<S> for Fresh<D>
+where
+    D: Dependency,
+    D::Inputs: ExtractInputs<S>,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        resolve::<D, S>(parts, state).await.map(Fresh)
+    }
+}
+
+/// Resolves `D` (or its override) and remembers a shared handle on it for the rest of
+/// the request, unless one is remembered already (FastAPI keeps the first).
+async fn resolve<D, S>(parts: &mut Parts, state: &S) -> Result<D, Response>
+where
+    D: Dependency,
+    D::Inputs: ExtractInputs<S>,
+    S: Send + Sync,
+{
+    if let Some(overrides) = parts.extensions.get::<DependencyOverrides>()
+        && let Some(replacement) = overrides.resolve::<D>(parts)
+    {
+        return replacement;
+    }
+    let inputs = D::Inputs::extract(parts, state).await?;
+    let value = D::resolve(inputs)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    if let Some(copy) = value.share() {
+        DependencyCache::remember(&mut parts.extensions, copy);
+    }
+    Ok(value)
+}
+
+/// The dependencies a request has resolved and may share, by type. It is put in the
+/// request's extensions by the first shareable dependency, so requests that share
+/// nothing pay nothing.
+#[derive(Clone, Default)]
+struct DependencyCache(Arc<Mutex<HashMap<TypeId, Box<dyn Any + Send>>>>);
+
+impl DependencyCache {
+    fn shared<D: Dependency>(extensions: &http::Extensions) -> Option<D> {
+        let cache = extensions.get::<DependencyCache>()?;
+        let entries = cache.0.lock().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .get(&TypeId::of::<D>())?
+            .downcast_ref::<D>()?
+            .share()
+    }
+
+    fn remember<D: Dependency>(extensions: &mut http::Extensions, value: D) {
+        let cache = match extensions.get::<DependencyCache>() {
+            Some(cache) => cache.clone(),
+            None => {
+                let cache = DependencyCache::default();
+                extensions.insert(cache.clone());
+                cache
+            }
+        };
+        let mut entries = cache.0.lock().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .entry(TypeId::of::<D>())
+            .or_insert_with(|| Box::new(value));
     }
 }
 
@@ -237,6 +375,59 @@ impl<D: Dependency> OperationInput for Depends<D> {
     fn describe(ctx: &mut OperationContext<'_>) {
         <D::Inputs as DependencyInputs>::describe(ctx);
         D::describe(ctx);
+    }
+}
+
+impl<D: Dependency> OperationInput for Fresh<D> {
+    fn describe(ctx: &mut OperationContext<'_>) {
+        <Depends<D> as OperationInput>::describe(ctx);
+    }
+}
+
+/// Registers code to run after the handler, as a dependency's input: FastAPI's code after
+/// `yield` (see [the module docs](self#cleanup-after-the-handler)).
+pub struct Cleanup {
+    scope: Arc<RequestScope>,
+}
+
+impl Cleanup {
+    /// Runs `cleanup` after the handler has answered (or panicked, or lost its client),
+    /// with the [`Outcome`]. The request's answer waits for it.
+    pub fn defer<F, Fut>(&self, cleanup: F)
+    where
+        F: FnOnce(Outcome) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.scope
+            .defer(Box::new(move |outcome| Box::pin(cleanup(outcome))));
+    }
+}
+
+impl std::fmt::Debug for Cleanup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cleanup").finish_non_exhaustive()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Cleanup {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Response> {
+        match parts.extensions.get::<Arc<RequestScope>>() {
+            Some(scope) => Ok(Cleanup {
+                scope: scope.clone(),
+            }),
+            None => Err(crate::error::operation_error_response(
+                "`Cleanup` was used outside a documented roundtrip operation (a plain axum route, say); it has nothing to run its code after",
+            )),
+        }
+    }
+}
+
+/// Documents nothing; it asks the operation to keep a request scope.
+impl OperationInput for Cleanup {
+    fn describe(ctx: &mut OperationContext<'_>) {
+        ctx.needs_scope();
     }
 }
 

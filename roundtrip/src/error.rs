@@ -204,7 +204,9 @@ impl IntoResponse for HttpError {
         } else {
             self.status.into_response()
         };
-        response.headers_mut().extend(self.headers);
+        response.headers_mut().extend(self.headers.clone());
+        // For the app's exception handler for `HttpError`, if it has one.
+        response.extensions_mut().insert(self);
         response
     }
 }

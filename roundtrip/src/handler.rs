@@ -7,7 +7,6 @@
 //! all. Any other rejection (from any axum extractor) is answered at once, as in axum.
 
 use std::future::Future;
-use std::marker::PhantomData;
 use std::pin::Pin;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -67,7 +66,29 @@ pub(crate) struct Collector {
     failed: bool,
 }
 
+/// Validation errors of the app's and routers' dependencies, waiting in the request's
+/// extensions for the handler's own, to be answered in one 422.
+#[derive(Clone)]
+pub(crate) struct EarlierErrors(pub(crate) Vec<ValidationError>);
+
 impl Collector {
+    /// A collector that starts with the errors the operation's inherited dependencies
+    /// found, if any.
+    pub(crate) fn after_earlier(extensions: &mut http::Extensions) -> Self {
+        match extensions.remove::<EarlierErrors>() {
+            Some(EarlierErrors(errors)) => Collector {
+                errors,
+                failed: true,
+            },
+            None => Collector::default(),
+        }
+    }
+
+    /// The validation errors collected, if any extractor failed with one.
+    pub(crate) fn into_errors(self) -> Option<Vec<ValidationError>> {
+        self.failed.then_some(self.errors)
+    }
+
     /// Keeps a validation rejection's errors; any other rejection is returned, to be
     /// answered at once.
     pub(crate) fn absorb(&mut self, rejection: Response) -> Option<Response> {
@@ -107,7 +128,7 @@ macro_rules! impl_handler {
             fn call(self, req: Request, state: S) -> BoxFuture<Response> {
                 Box::pin(async move {
                     let (mut parts, body) = req.into_parts();
-                    let mut collector = Collector::default();
+                    let mut collector = Collector::after_earlier(&mut parts.extensions);
                     $(
                         let $ty = match $ty::from_request_parts(&mut parts, &state).await {
                             Ok(value) => Some(value),
@@ -152,8 +173,14 @@ where
     S: Send + Sync + 'static,
     Res: IntoResponse + OperationOutput,
 {
-    fn call(self, _req: Request, _state: S) -> BoxFuture<Response> {
-        Box::pin(async move { self().await.into_response() })
+    fn call(self, mut req: Request, _state: S) -> BoxFuture<Response> {
+        let earlier = Collector::after_earlier(req.extensions_mut()).finish();
+        Box::pin(async move {
+            match earlier {
+                Some(invalid) => invalid,
+                None => self().await.into_response(),
+            }
+        })
     }
 
     fn describe(ctx: &mut OperationContext<'_>) {
@@ -188,64 +215,3 @@ impl_handler!(
     ],
     T16
 );
-
-/// Runs a roundtrip [`Handler`] as an axum handler, with the per-operation settings
-/// fixed when the app was built.
-pub(crate) struct OperationHandler<H, T> {
-    pub(crate) handler: H,
-    pub(crate) settings: std::sync::Arc<crate::routing::OperationSettings>,
-    pub(crate) _marker: PhantomData<fn() -> T>,
-}
-
-impl<H: Clone, T> Clone for OperationHandler<H, T> {
-    fn clone(&self) -> Self {
-        OperationHandler {
-            handler: self.handler.clone(),
-            settings: self.settings.clone(),
-            _marker: PhantomData,
-        }
-    }
-}
-
-impl<H, T, S> axum::handler::Handler<T, S> for OperationHandler<H, T>
-where
-    H: Handler<T, S>,
-    S: Clone + Send + Sync + 'static,
-    T: 'static,
-{
-    type Future = BoxFuture<Response>;
-
-    fn call(self, mut req: Request, state: S) -> Self::Future {
-        let settings = self.settings;
-        if settings.needs_extension {
-            req.extensions_mut().insert(settings.clone());
-        }
-        // Messages of callbacks that read the response wait here for the handler's answer.
-        let pending = settings.response_callbacks.then(|| {
-            let pending = crate::deferred::PendingSends::default();
-            req.extensions_mut().insert(pending.clone());
-            pending
-        });
-        let fut = self.handler.call(req, state);
-        if settings.status.is_none() && pending.is_none() {
-            return fut;
-        }
-        Box::pin(async move {
-            let mut response = fut.await;
-            if let Some(status) = settings.status
-                && response.status() == http::StatusCode::OK
-            {
-                *response.status_mut() = status;
-                if !crate::error::is_body_allowed(status) {
-                    *response.body_mut() = axum::body::Body::empty();
-                    response.headers_mut().remove(http::header::CONTENT_TYPE);
-                    response.headers_mut().remove(http::header::CONTENT_LENGTH);
-                }
-            }
-            match pending {
-                Some(pending) => pending.commit(response).await,
-                None => response,
-            }
-        })
-    }
-}

@@ -2,36 +2,50 @@
 
 mod app;
 mod binding;
+mod background;
 mod callback;
 mod cli;
 mod deferred;
 pub mod depends;
 pub mod error;
+mod exceptions;
 pub mod extract;
 mod handler;
+mod invoke;
+mod lifespan;
 pub mod metrics;
+pub mod middleware;
 mod notify;
 mod operation;
 mod outbound;
+mod published;
 pub mod receive;
 pub mod response;
+mod response_model;
 mod router;
 mod routing;
+mod scope;
 pub mod security;
 mod send_error;
 mod serve;
+mod setup;
 pub mod subscriptions;
+#[cfg(feature = "templates")]
+pub mod templates;
 
 pub use app::{App, BuildError, BuiltApp, DEFAULT_BODY_LIMIT};
 /// Shared application state in a handler: `State(db): State<Db>` (axum's, re-exported).
 pub use axum::extract::State;
+pub use background::BackgroundTasks;
 pub use callback::{Callback, Webhook};
-pub use depends::{Dependency, DependencyOverrides, Depends};
+pub use depends::{Dependency, DependencyOverrides, Depends, Fresh};
 pub use error::{HttpError, RequestValidationError};
+pub use exceptions::Error;
 pub use extract::{Cookie, Form, Header, Json, Multipart, Path, Query, UploadFile};
 pub use handler::Handler;
 /// HTTP status codes, for [`HttpError::new`] and `(StatusCode, Json<T>)` answers.
 pub use http::StatusCode;
+pub use lifespan::{Lifespan, Started};
 pub use metrics::DeliveryMetrics;
 pub use notify::{Notify, Publisher, SendOptions};
 pub use operation::{OperationContext, OperationInput, OperationOutput};
@@ -43,11 +57,17 @@ pub use router::Router;
 pub use routing::{Route, delete, get, head, on, options, patch, post, put, trace};
 pub use send_error::SendError;
 pub use serve::{SHUTDOWN_GRACE, ServeError, shutdown_signal};
+pub use setup::OperationInfo;
 pub use subscriptions::{SubscriptionError, Subscriptions};
 
 /// Delivery: the outbox, workers, signing ([`Secret`](delivery::signing::Secret)), the SSRF
 /// guard ([`SsrfPolicy`](delivery::ssrf::SsrfPolicy)) and retries.
 #[doc(inline)]
+/// Websockets (FastAPI's `@app.websocket`): axum's, served with
+/// [`App::websocket`] and tested with `roundtrip_test::TestClient::websocket`.
+pub use axum::extract::ws;
+
+/// Delivery: the outbox, workers, signing, the SSRF guard and retries.
 pub use roundtrip_delivery as delivery;
 pub use roundtrip_macros::handler;
 /// The OpenAPI model, schema registry, runtime expressions ([`expr`](openapi::expr), with

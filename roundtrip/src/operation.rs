@@ -59,6 +59,8 @@ pub trait OperationOutput {
 pub(crate) struct Success {
     pub(crate) status: Option<u16>,
     pub(crate) content: Option<(String, Value)>,
+    /// The content is a sequence of items (server-sent events), each of this schema.
+    pub(crate) item_schema: bool,
     pub(crate) declared: bool,
 }
 
@@ -85,12 +87,21 @@ pub struct OperationContext<'a> {
     pub(crate) errors: Vec<String>,
     /// Whether the body extractor shares the raw body with `Notify` (roundtrip's `Json`).
     pub(crate) shares_body: bool,
+    /// Something the operation uses runs after the handler (a cleanup, a background
+    /// task), so each request gets a scope.
+    pub(crate) scoped: bool,
 }
 
 impl<'a> OperationContext<'a> {
     /// The schema of `T`: a `$ref` to a component for named types.
     pub fn schema_for<T: JsonSchema + ?Sized>(&mut self) -> Value {
         empty_schema_for_true(self.registry.schema_for::<T>())
+    }
+
+    /// The schema of `T` in an answer: like [`schema_for`](Self::schema_for), and a type
+    /// whose answers differ from its input gets its `-Output` schema.
+    pub fn output_schema_for<T: JsonSchema + ?Sized>(&mut self) -> Value {
+        empty_schema_for_true(self.registry.output_schema_for::<T>())
     }
 
     /// The schema of `T` with a top-level `$ref` followed.
@@ -199,6 +210,22 @@ impl<'a> OperationContext<'a> {
         self.success = Success {
             status: status.or(self.success.status),
             content: content.map(|(m, s)| (m.to_owned(), s)),
+            item_schema: false,
+            declared: true,
+        };
+    }
+
+    /// Declares a successful response that is a sequence of items (server-sent events,
+    /// NDJSON): documented with OpenAPI 3.2's `itemSchema` under `media_type`, as FastAPI
+    /// documents `EventSourceResponse`.
+    pub fn success_stream(&mut self, media_type: &str, item_schema: Value) {
+        if self.in_error_branch {
+            return;
+        }
+        self.success = Success {
+            status: self.success.status,
+            content: Some((media_type.to_owned(), item_schema)),
+            item_schema: true,
             declared: true,
         };
     }
@@ -247,6 +274,11 @@ impl<'a> OperationContext<'a> {
     /// enforced, say).
     pub fn error(&mut self, problem: impl Into<String>) {
         self.errors.push(problem.into());
+    }
+
+    /// Asks for a request scope: something runs after the handler.
+    pub(crate) fn needs_scope(&mut self) {
+        self.scoped = true;
     }
 
     pub(crate) fn require(&mut self, requirement: Requirement) {

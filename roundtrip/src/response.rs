@@ -1,5 +1,10 @@
 //! Response types and how each one is documented: JSON, HTML, plain text, no content,
-//! redirects, streams and files.
+//! redirects, streams, files, server-sent events, and cookies.
+
+mod cookie;
+pub mod sse;
+
+pub use cookie::{SameSite, SetCookie};
 
 use std::borrow::Cow;
 

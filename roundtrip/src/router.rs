@@ -9,6 +9,8 @@ use schemars::JsonSchema;
 use tower::{Layer, Service};
 
 use crate::callback::CallbackSpec;
+use crate::depends::{Dependency, ExtractInputs};
+use crate::invoke::DependencyRunner;
 use crate::routing::{ExtraResponse, Route};
 
 type RouterLayer<S> = Box<dyn FnOnce(axum::Router<S>) -> axum::Router<S> + Send>;
@@ -40,6 +42,8 @@ pub struct Router<S = ()> {
     pub(crate) hidden: bool,
     pub(crate) entries: Vec<Entry<S>>,
     pub(crate) layers: Vec<RouterLayer<S>>,
+    pub(crate) dependencies: Vec<DependencyRunner<S>>,
+    pub(crate) body_limit: Option<usize>,
 }
 
 impl<S> Default for Router<S> {
@@ -53,6 +57,8 @@ impl<S> Default for Router<S> {
             hidden: false,
             entries: Vec::new(),
             layers: Vec::new(),
+            dependencies: Vec::new(),
+            body_limit: None,
         }
     }
 }
@@ -106,6 +112,37 @@ impl<S: Clone + Send + Sync + 'static> Router<S> {
     pub fn hidden(mut self) -> Self {
         self.hidden = true;
         self
+    }
+
+    /// A dependency run for every operation of this router, included routers too
+    /// (FastAPI's `APIRouter(dependencies=[Depends(dep)])`): its inputs are documented on
+    /// each operation (parameters, security), its checks enforced, its value dropped.
+    /// Dependencies run in the order declared, the outer routers' first, before the
+    /// handler's own arguments; their validation errors join the handler's in one 422.
+    pub fn dependency<D>(mut self) -> Self
+    where
+        D: Dependency,
+        D::Inputs: ExtractInputs<S>,
+    {
+        self.dependencies.push(DependencyRunner::of::<D>());
+        self
+    }
+
+    /// The largest request body the router's operations accept, in bytes; larger ones
+    /// get 413. It replaces the app's, and a route's `.body_limit(..)` replaces it.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = Some(bytes);
+        self
+    }
+
+    /// A websocket route (FastAPI's `@router.websocket(path)`), undocumented; see
+    /// [`App::websocket`](crate::App::websocket).
+    pub fn websocket<H, T>(self, path: &str, handler: H) -> Self
+    where
+        H: axum::handler::Handler<T, S>,
+        T: 'static,
+    {
+        self.merge_axum(axum::Router::new().route(path, axum::routing::get(handler)))
     }
 
     /// Adds a route at `path` (relative to the prefix).

@@ -8,7 +8,7 @@ use std::any::type_name;
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use axum::extract::Request;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::response::IntoResponse;
 use axum::routing::{MethodFilter, MethodRouter};
 use http::StatusCode;
@@ -19,8 +19,10 @@ use serde_json::Value;
 use tower::{Layer, Service};
 
 use crate::callback::CallbackSpec;
-use crate::handler::{Handler, OperationHandler};
+use crate::handler::Handler;
+use crate::invoke::{DependencyRunner, OperationHandler};
 use crate::operation::OperationContext;
+pub(crate) use crate::response_model::{ResponseModel, ResponseModelSpec};
 
 /// A documented response declared by hand, as FastAPI's `responses=`.
 #[derive(Clone)]
@@ -35,7 +37,7 @@ impl ExtraResponse {
         ExtraResponse {
             status,
             description: description.to_owned(),
-            schema: Some(|r| r.schema_for::<T>()),
+            schema: Some(|r| r.output_schema_for::<T>()),
         }
     }
 
@@ -76,10 +78,13 @@ pub(crate) struct OperationMeta {
     pub(crate) hidden: bool,
     pub(crate) responses: Vec<ExtraResponse>,
     pub(crate) callbacks: Vec<CallbackSpec>,
+    pub(crate) response_model: Option<ResponseModelSpec>,
+    pub(crate) openapi_extra: Option<Value>,
+    pub(crate) body_limit: Option<usize>,
 }
 
 /// What an operation needs at request time, fixed when the app is built.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct OperationSettings {
     /// The status that replaces the handler's `200 OK` (FastAPI's `status_code=`).
     pub(crate) status: Option<StatusCode>,
@@ -90,10 +95,24 @@ pub(crate) struct OperationSettings {
     /// Whether a callback reads the response (`$response.…`, `$statusCode`): its messages
     /// are committed after the handler answers, before the answer leaves.
     pub(crate) response_callbacks: bool,
+    /// Something runs after the handler (cleanups, background tasks).
+    pub(crate) scoped: bool,
+    /// The type answers are filtered through (FastAPI's `response_model=`).
+    pub(crate) response_model: Option<ResponseModel>,
+    /// The app's exception handlers, when it registered any.
+    pub(crate) exceptions: Option<Arc<crate::exceptions::ExceptionHandlers>>,
+    /// The largest body this operation reads, when it differs from the app's.
+    pub(crate) body_limit: Option<usize>,
 }
 
-type Install<S> =
-    Box<dyn FnOnce(MethodRouter<S>, Arc<OperationSettings>) -> MethodRouter<S> + Send>;
+type Install<S> = Box<
+    dyn FnOnce(
+            MethodRouter<S>,
+            Arc<OperationSettings>,
+            Arc<[DependencyRunner<S>]>,
+        ) -> MethodRouter<S>
+        + Send,
+>;
 type MethodLayer<S> = Box<dyn FnOnce(MethodRouter<S>) -> MethodRouter<S> + Send>;
 
 /// One operation waiting for the app to be built.
@@ -194,15 +213,21 @@ impl<S: Clone + Send + Sync + 'static> Route<S> {
         H: Handler<T, S>,
         T: 'static,
     {
-        let install: Install<S> = Box::new(move |router, settings| {
-            router.on(
-                filter_for(method),
-                OperationHandler {
-                    handler,
-                    settings,
-                    _marker: std::marker::PhantomData,
-                },
-            )
+        let install: Install<S> = Box::new(move |router, settings, dependencies| {
+            let body_limit = settings.body_limit;
+            let handler = OperationHandler {
+                handler,
+                settings,
+                dependencies,
+                _marker: std::marker::PhantomData,
+            };
+            match body_limit {
+                Some(limit) => router.on(
+                    filter_for(method),
+                    axum::handler::Handler::layer(handler, DefaultBodyLimit::max(limit)),
+                ),
+                None => router.on(filter_for(method), handler),
+            }
         });
         self.operations.push(PendingOperation {
             method,
@@ -222,7 +247,7 @@ impl<S: Clone + Send + Sync + 'static> Route<S> {
                 method: Method::Get,
                 handler_type: "",
                 describe: |_| {},
-                install: Box::new(|r, _| r),
+                install: Box::new(|r, _, _| r),
                 meta: OperationMeta {
                     hidden: true,
                     ..OperationMeta::default()
@@ -320,6 +345,47 @@ impl<S: Clone + Send + Sync + 'static> Route<S> {
     /// to the handler as a [`Notify`](crate::Notify) sender.
     pub fn callback<P, R>(mut self, callback: crate::Callback<P, R>) -> Self {
         self.last().callbacks.push(callback.into_spec());
+        self
+    }
+
+    /// Filters the answer through `M` (FastAPI's `response_model=`): the handler's JSON
+    /// is read into `M` and written back, so fields `M` does not have are dropped (a
+    /// password, say), and `M` is what the document shows. An answer that does not fit
+    /// `M` is a bug of the handler: it is logged and the client gets a 500.
+    pub fn response_model<M>(mut self) -> Self
+    where
+        M: serde::Serialize + serde::de::DeserializeOwned + JsonSchema + 'static,
+    {
+        let exclude_unset = self
+            .last()
+            .response_model
+            .as_ref()
+            .is_some_and(|m| m.exclude_unset);
+        self.last().response_model = Some(ResponseModelSpec::of::<M>(exclude_unset));
+        self
+    }
+
+    /// With [`response_model`](Self::response_model): leaves out the fields the handler's
+    /// answer did not set (FastAPI's `response_model_exclude_unset=True`), so defaults
+    /// are not filled in. Fields only answers have (computed ones) are always sent.
+    pub fn response_model_exclude_unset(mut self) -> Self {
+        if let Some(model) = &mut self.last().response_model {
+            model.exclude_unset = true;
+        }
+        self
+    }
+
+    /// Merges `extra` into the operation's document (FastAPI's `openapi_extra=`): `x-`
+    /// extensions, or any key of the Operation Object, merged key by key.
+    pub fn openapi_extra(mut self, extra: Value) -> Self {
+        self.last().openapi_extra = Some(extra);
+        self
+    }
+
+    /// The largest request body this operation accepts, in bytes (FastAPI's
+    /// `max_body_size=`); larger ones get 413. It replaces the app's and the router's.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.last().body_limit = Some(bytes);
         self
     }
 

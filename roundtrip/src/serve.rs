@@ -25,6 +25,9 @@ pub enum ServeError {
     /// Delivery could not start (the outbox database could not be opened, say).
     #[error("deliveries cannot start: {0}")]
     Delivery(String),
+    /// The app's lifespan failed to start.
+    #[error("{0}")]
+    Startup(String),
     /// The server failed while running.
     #[error("the server failed: {0}")]
     Io(#[from] std::io::Error),
@@ -50,14 +53,22 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
 
 impl BuiltApp {
     /// Serves on an already bound listener until `shutdown` completes, with the delivery
-    /// workers running beside the server.
+    /// workers running beside the server. The app's lifespan starts before the first
+    /// connection is accepted and stops once the server has drained.
     pub async fn serve_on(
         self,
         listener: TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
         let local: Option<SocketAddr> = listener.local_addr().ok();
-        let workers = self.start_delivery().await.map_err(ServeError::Delivery)?;
+        let started = self.startup().await.map_err(ServeError::Startup)?;
+        let workers = match self.start_delivery().await {
+            Ok(workers) => workers,
+            Err(err) => {
+                started.shutdown().await;
+                return Err(ServeError::Delivery(err));
+            }
+        };
         if let Some(local) = local {
             tracing::info!(
                 "{} listening on http://{local} (docs at /docs)",
@@ -70,6 +81,7 @@ impl BuiltApp {
         if let Some(workers) = workers {
             workers.shutdown(SHUTDOWN_GRACE).await;
         }
+        started.shutdown().await;
         result.map_err(ServeError::Io)
     }
 }

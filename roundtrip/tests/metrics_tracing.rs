@@ -6,8 +6,6 @@
 //!
 //! This file holds one test: it installs the process-wide subscriber.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use roundtrip::delivery::outbox::{MessageFilter, MessageStatus, Outbox};
@@ -17,10 +15,9 @@ use roundtrip::delivery::signing::Secret;
 use roundtrip::delivery::ssrf::SsrfPolicy;
 use roundtrip::delivery::worker::{DispatcherConfig, StaticSecrets};
 use roundtrip::{App, Publisher, SendOptions, Webhook};
-use roundtrip_test::{Behaviour, MockReceiver, TempDir};
+use roundtrip_test::{Behaviour, CapturedLogs, MockReceiver, TempDir};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::format::FmtSpan;
 
 const USER: &str = "alice-user-x7";
@@ -28,37 +25,6 @@ const PASSWORD: &str = "hunter2-pw-q9";
 const QUERY_TOKEN: &str = "query-token-k3";
 
 /// Everything the subscriber writes, shared with the test.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Captured {
-    fn text(&self) -> String {
-        let bytes = self.0.lock().map(|b| b.clone()).unwrap_or_default();
-        String::from_utf8_lossy(&bytes).into_owned()
-    }
-}
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut bytes) = self.0.lock() {
-            bytes.extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 #[derive(Serialize, Deserialize, JsonSchema, Clone)]
 struct Ping {
     n: u32,
@@ -102,7 +68,7 @@ async fn wait_until_finished(outbox: &dyn Outbox, count: usize) {
 
 #[tokio::test]
 async fn attempts_are_traced_with_their_outcome_and_nothing_secret_is_written() {
-    let captured = Captured::default();
+    let captured = CapturedLogs::default();
     let subscriber = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
         .with_writer(captured.clone())

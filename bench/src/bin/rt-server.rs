@@ -14,6 +14,7 @@ use std::process::ExitCode;
 
 use roundtrip::delivery::signing::Secret;
 use roundtrip::{App, Callback, HttpUrl, Json, Notify, Query, SendError, get, post};
+use roundtrip_bench::arg;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -63,13 +64,6 @@ async fn create_invoice_with_callback(
             .await?;
     }
     Ok(Json(json!({"msg": "Invoice received"})))
-}
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
 }
 
 #[tokio::main]

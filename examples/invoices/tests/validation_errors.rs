@@ -2,7 +2,7 @@
 //! the same error entries (type, loc, msg, input, ctx) from the roundtrip port.
 
 use roundtrip::delivery::ssrf::SsrfPolicy;
-use roundtrip_test::{TempDir, TestClient};
+use roundtrip_test::{TempDir, TestClient, refs};
 use serde_json::Value;
 
 /// The reference uses a public URL as `callback_url`; requests made here go to
@@ -11,13 +11,7 @@ const PUBLIC_CALLBACK: &str = "https://www.external.org/events";
 const LOOPBACK_CALLBACK: &str = "http://127.0.0.1:9/events";
 
 fn cases() -> Vec<Value> {
-    let path = format!(
-        "{}/../../tests/refs/fastapi/validation-errors.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let refs: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
-    refs["cases"].as_array().cloned().unwrap_or_default()
+    refs::fastapi_cases("validation-errors.json")
 }
 
 async fn replay(client: &TestClient, case: &Value) -> (u16, Value) {
@@ -72,30 +66,7 @@ async fn every_reference_case_gets_fastapis_answer() {
             }
             continue;
         }
-        let ours = body["detail"].as_array().cloned().unwrap_or_default();
-        let theirs = case["body"]["detail"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        if ours.len() != theirs.len() {
-            failures.push(format!(
-                "{name}: {} errors instead of {}: {body}",
-                ours.len(),
-                theirs.len()
-            ));
-            continue;
-        }
-        for (i, (o, t)) in ours.iter().zip(&theirs).enumerate() {
-            for key in ["type", "loc", "msg", "input", "ctx"] {
-                if o.get(key) != t.get(key) {
-                    failures.push(format!(
-                        "{name} error {i}: {key} is {} instead of {}",
-                        o.get(key).map_or("absent".to_owned(), Value::to_string),
-                        t.get(key).map_or("absent".to_owned(), Value::to_string)
-                    ));
-                }
-            }
-        }
+        failures.extend(refs::detail_differences(name, &body, &case["body"]));
     }
     assert!(
         failures.is_empty(),

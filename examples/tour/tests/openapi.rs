@@ -1,15 +1,10 @@
 //! The tour documents itself as FastAPI documents `tour.py`.
 
-use roundtrip_test::{TestClient, meaning, oas, snapshot};
+use roundtrip_test::{TestClient, meaning, oas, refs, snapshot};
 use serde_json::Value;
 
 fn reference(name: &str) -> Value {
-    let path = format!(
-        "{}/../../tests/refs/fastapi/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+    refs::fastapi(name)
 }
 
 async fn served_document() -> Value {

@@ -2,17 +2,11 @@
 //! roundtrip port: the status, each error entry (type, loc, msg, input, ctx), the body of
 //! every other answer, and the `Location` and `WWW-Authenticate` headers.
 
-use roundtrip_test::{TestClient, TestResponse};
+use roundtrip_test::{TestClient, TestResponse, refs};
 use serde_json::Value;
 
 fn cases() -> Vec<Value> {
-    let path = format!(
-        "{}/../../tests/refs/fastapi/tour-responses.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let refs: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
-    refs["cases"].as_array().cloned().unwrap_or_default()
+    refs::fastapi_cases("tour-responses.json")
 }
 
 async fn replay(client: &TestClient, case: &Value) -> TestResponse {
@@ -60,30 +54,7 @@ fn differences(case: &Value, response: &TestResponse) -> Vec<String> {
         }
         return found;
     }
-    let ours = body["detail"].as_array().cloned().unwrap_or_default();
-    let theirs = case["body"]["detail"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    if ours.len() != theirs.len() {
-        found.push(format!(
-            "{name}: {} errors instead of {}: {body}",
-            ours.len(),
-            theirs.len()
-        ));
-        return found;
-    }
-    for (i, (o, t)) in ours.iter().zip(&theirs).enumerate() {
-        for key in ["type", "loc", "msg", "input", "ctx"] {
-            if o.get(key) != t.get(key) {
-                found.push(format!(
-                    "{name} error {i}: {key} is {} instead of {}",
-                    o.get(key).map_or("absent".to_owned(), Value::to_string),
-                    t.get(key).map_or("absent".to_owned(), Value::to_string)
-                ));
-            }
-        }
-    }
+    found.extend(refs::detail_differences(name, &body, &case["body"]));
     found
 }
 

@@ -64,6 +64,10 @@ struct ServeArgs {
     /// How long one delivery attempt may take in all, in seconds (15 by default).
     #[arg(long, env = "ROUNDTRIP_DELIVERY_TIMEOUT")]
     delivery_timeout: Option<f64>,
+    /// The path prefix a proxy in front of the app strips (FastAPI's `root_path`): the
+    /// document and the docs pages use it.
+    #[arg(long, env = "ROOT_PATH")]
+    root_path: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -135,6 +139,7 @@ impl ServeArgs {
                 allow_loopback: false,
                 delivery_lease: None,
                 delivery_timeout: None,
+                root_path: None,
             })
     }
 }
@@ -153,6 +158,10 @@ fn init_tracing(default: &str) {
 async fn serve<S: Clone + Send + Sync + 'static>(app: App<S>, args: ServeArgs) -> ExitCode {
     let app = match args.database_url {
         Some(url) => app.database_url(url),
+        None => app,
+    };
+    let app = match args.root_path {
+        Some(prefix) => app.root_path(prefix),
         None => app,
     };
     let seconds = |value: Option<f64>, flag: &str| -> Result<Option<std::time::Duration>, String> {

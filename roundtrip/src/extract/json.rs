@@ -57,15 +57,16 @@ where
         }
         match kind {
             BodyKind::Json => {}
-            BodyKind::Form if !bytes.is_empty() => {
-                // FastAPI hands a form body to a JSON model as a string, which the model
-                // refuses as "not a dictionary"; clients see the same 422.
+            BodyKind::Form | BodyKind::Missing if !bytes.is_empty() => {
+                // FastAPI hands a form body, or one without a Content-Type (strict
+                // Content-Type, FastAPI 0.165), to a JSON model as a string, which the
+                // model refuses as "not a dictionary"; clients see the same 422.
                 return Err(single_error(ValidationError::model_attributes_type(
                     vec![body_loc()],
                     Value::String(String::from_utf8_lossy(&bytes).into_owned()),
                 )));
             }
-            BodyKind::Form => {}
+            BodyKind::Form | BodyKind::Missing => {}
             BodyKind::Other(content_type) => {
                 return Err(BodyRejection::unsupported(
                     &content_type,
@@ -165,14 +166,14 @@ impl<T: Serialize> IntoResponse for Json<T> {
 
 impl<T: JsonSchema> OperationOutput for Json<T> {
     fn describe(ctx: &mut OperationContext<'_>) {
-        let schema = ctx.schema_for::<T>();
+        let schema = ctx.output_schema_for::<T>();
         ctx.success(None, Some(("application/json", schema)));
     }
 }
 
 impl<T: JsonSchema> OperationOutput for axum::Json<T> {
     fn describe(ctx: &mut OperationContext<'_>) {
-        let schema = ctx.schema_for::<T>();
+        let schema = ctx.output_schema_for::<T>();
         ctx.success(None, Some(("application/json", schema)));
     }
 }

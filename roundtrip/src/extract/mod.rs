@@ -93,8 +93,11 @@ impl IntoResponse for BodyRejection {
 
 /// What a request says its body is.
 pub(crate) enum BodyKind {
-    /// JSON, or no `Content-Type` at all (FastAPI then reads JSON).
+    /// JSON (`application/json` or `application/*+json`).
     Json,
+    /// No `Content-Type` at all. Since FastAPI 0.165 such a body is not read as JSON:
+    /// a JSON endpoint gets it as a string, and refuses it as "not an object".
+    Missing,
     /// `application/x-www-form-urlencoded` or `multipart/form-data`.
     Form,
     /// Anything else, with the header's value.
@@ -103,7 +106,7 @@ pub(crate) enum BodyKind {
 
 pub(crate) fn body_kind(headers: &HeaderMap) -> BodyKind {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
-        return BodyKind::Json;
+        return BodyKind::Missing;
     };
     let raw = String::from_utf8_lossy(value.as_bytes());
     let essence = raw
@@ -113,7 +116,7 @@ pub(crate) fn body_kind(headers: &HeaderMap) -> BodyKind {
         .trim()
         .to_ascii_lowercase();
     if essence.is_empty() {
-        return BodyKind::Json;
+        return BodyKind::Missing;
     }
     match essence.split_once('/') {
         Some(("application", sub)) if sub == "json" || sub.ends_with("+json") => BodyKind::Json,
