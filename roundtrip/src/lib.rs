@@ -6,6 +6,7 @@ mod binding;
 mod callback;
 mod cli;
 mod deferred;
+pub mod delivery;
 pub mod depends;
 pub mod error;
 mod exceptions;
@@ -16,6 +17,7 @@ mod lifespan;
 pub mod metrics;
 pub mod middleware;
 mod notify;
+pub mod openapi;
 mod operation;
 mod outbound;
 mod published;
@@ -60,20 +62,11 @@ pub use serve::{SHUTDOWN_GRACE, ServeError, shutdown_signal};
 pub use setup::OperationInfo;
 pub use subscriptions::{SubscriptionError, Subscriptions};
 
-/// Delivery: the outbox, workers, signing ([`Secret`](delivery::signing::Secret)), the SSRF
-/// guard ([`SsrfPolicy`](delivery::ssrf::SsrfPolicy)) and retries.
-#[doc(inline)]
 /// Websockets (FastAPI's `@app.websocket`): axum's, served with
 /// [`App::websocket`] and tested with `roundtrip_test::TestClient::websocket`.
 pub use axum::extract::ws;
 
-/// Delivery: the outbox, workers, signing, the SSRF guard and retries.
-pub use roundtrip_delivery as delivery;
 pub use roundtrip_macros::handler;
-/// The OpenAPI model, schema registry, runtime expressions ([`expr`](openapi::expr), with
-/// their grammar) and validation.
-#[doc(inline)]
-pub use roundtrip_openapi as openapi;
 pub use roundtrip_openapi::HttpUrl;
 /// An HTTP method, as routes ([`on`]) and callbacks ([`Callback::on`], [`Callback::also`])
 /// name it.
