@@ -89,6 +89,7 @@ pub struct App<S = ()> {
     redoc_url: Option<String>,
     swagger_ui_parameters: Map<String, Value>,
     body_limit: usize,
+    server_limits: crate::serve::ServerLimits,
     pub(crate) root: Router<S>,
     pub(crate) webhooks: Vec<WebhookSpec>,
     state: S,
@@ -129,6 +130,7 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
             redoc_url: Some("/redoc".to_owned()),
             swagger_ui_parameters: Map::new(),
             body_limit: DEFAULT_BODY_LIMIT,
+            server_limits: crate::serve::ServerLimits::default(),
             root: Router::new(),
             webhooks: Vec::new(),
             state,
@@ -230,6 +232,18 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
         self
+    }
+
+    /// How `serve` treats connections: header and idle timeouts and a connection cap
+    /// (see [`ServerLimits`](crate::ServerLimits) for the defaults).
+    pub fn server_limits(mut self, limits: crate::serve::ServerLimits) -> Self {
+        self.server_limits = limits;
+        self
+    }
+
+    /// The connection limits `serve` applies.
+    pub fn get_server_limits(&self) -> crate::serve::ServerLimits {
+        self.server_limits
     }
 
     /// Adds a route at `path`.
@@ -388,6 +402,7 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
             redoc_url,
             swagger_ui_parameters,
             body_limit,
+            server_limits,
             root,
             webhooks,
             state,
@@ -563,6 +578,7 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
             publisher,
             sends_anything,
             lifespans,
+            server_limits,
         })
     }
 }
@@ -587,6 +603,7 @@ pub struct BuiltApp {
     pub(crate) publisher: crate::notify::Publisher,
     pub(crate) sends_anything: bool,
     pub(crate) lifespans: Vec<Arc<dyn crate::lifespan::LifespanHook>>,
+    pub(crate) server_limits: crate::serve::ServerLimits,
 }
 
 impl BuiltApp {

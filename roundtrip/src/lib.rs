@@ -1,8 +1,8 @@
 #![doc = include_str!("../README.md")]
 
 mod app;
-mod binding;
 mod background;
+mod binding;
 mod callback;
 mod cli;
 mod deferred;
@@ -56,7 +56,10 @@ pub use response::{Html, NoContent, Redirect};
 pub use router::Router;
 pub use routing::{Route, delete, get, head, on, options, patch, post, put, trace};
 pub use send_error::SendError;
-pub use serve::{SHUTDOWN_GRACE, ServeError, shutdown_signal};
+pub use serve::{
+    DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, SHUTDOWN_GRACE, ServeError, ServerLimits,
+    shutdown_signal,
+};
 pub use setup::OperationInfo;
 pub use subscriptions::{SubscriptionError, Subscriptions};
 

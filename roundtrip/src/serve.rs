@@ -1,5 +1,11 @@
 //! Serving an app: bind, serve until SIGINT or SIGTERM, then stop gracefully — in-flight
 //! requests finish, and the delivery workers stop claiming and finish their attempts.
+//! Connections are served within [`ServerLimits`] (header and idle timeouts, a cap).
+
+mod connection;
+mod limits;
+
+pub use limits::{DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, ServerLimits};
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -75,14 +81,12 @@ impl BuiltApp {
                 self.openapi.info.title
             );
         }
-        let result = axum::serve(listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        connection::serve(listener, self.router, self.server_limits, shutdown).await;
         if let Some(workers) = workers {
             workers.shutdown(SHUTDOWN_GRACE).await;
         }
         started.shutdown().await;
-        result.map_err(ServeError::Io)
+        Ok(())
     }
 }
 
