@@ -31,6 +31,9 @@ pub enum ServeError {
     /// Delivery could not start (the outbox database could not be opened, say).
     #[error("deliveries cannot start: {0}")]
     Delivery(String),
+    /// The configuration is wrong (a malformed signing secret, say).
+    #[error("{0}")]
+    Config(String),
     /// The app's lifespan failed to start.
     #[error("{0}")]
     Startup(String),
@@ -67,6 +70,9 @@ impl BuiltApp {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
         let local: Option<SocketAddr> = listener.local_addr().ok();
+        self.delivery
+            .check_configuration()
+            .map_err(ServeError::Config)?;
         let started = self.startup().await.map_err(ServeError::Startup)?;
         let workers = match self.start_delivery().await {
             Ok(workers) => workers,

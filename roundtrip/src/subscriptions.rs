@@ -90,14 +90,10 @@ use crate::error::{HttpError, RequestValidationError, value_error};
 use crate::extract::{Json, Path, Query};
 use crate::notify::Publisher;
 use crate::operation::{OperationInput, OperationOutput};
-use crate::outbound::{Resolved, WeakDelivery, redact_credentials};
+use crate::outbound::{Resolved, WeakDelivery};
 use crate::response::NoContent;
 use crate::router::Router;
 use crate::routing::{get, post};
-
-/// The shortest and longest signing key accepted from a user, in bytes (Standard Webhooks
-/// asks for 24 to 64).
-const SECRET_BYTES: std::ops::RangeInclusive<usize> = 24..=64;
 
 /// How pydantic shows a secret it refused.
 const HIDDEN: &str = "**********";
@@ -240,7 +236,7 @@ impl Subscriptions {
     pub(crate) fn bind(&self, publisher: &Publisher) {
         let database = match publisher.delivery.database() {
             Resolved::Database(database) => Database::Stores(database),
-            Resolved::Unsupported(url) => Database::Unsupported(redact_credentials(&url)),
+            Resolved::Unsupported(url) => Database::Unsupported(roundtrip_delivery::redact(&url)),
             Resolved::Given(_) => Database::Given,
         };
         let binding = Binding {
@@ -975,16 +971,7 @@ impl OperationOutput for SubscriptionError {}
 /// Pydantic's error for a value its validator refused.
 /// A secret a user gave: `whsec_` and base64 of 24 to 64 bytes.
 fn given_secret(text: &str) -> Result<Secret, String> {
-    let secret = Secret::parse(text).map_err(|err| err.to_string())?;
-    if !SECRET_BYTES.contains(&secret.key_len()) {
-        return Err(format!(
-            "a webhook secret must hold {} to {} bytes of key; this one holds {}",
-            SECRET_BYTES.start(),
-            SECRET_BYTES.end(),
-            secret.key_len()
-        ));
-    }
-    Ok(secret)
+    Secret::parse_strict(text).map_err(|err| err.to_string())
 }
 
 /// The 422 entry of a refused secret, which is never echoed back.

@@ -42,10 +42,7 @@ pub(crate) fn check_schema(schema: &str, subject: Subject) -> Result<(), Repr> {
 
 /// A database URL as it may be shown: scheme, host, port and database, never the password.
 pub(crate) fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(parsed) => crate::message::redact_url(&parsed),
-        Err(_) => "(an unparsable URL)".to_owned(),
-    }
+    crate::redact(url)
 }
 
 /// The connect options of `url`, with the store's `application_name` and no statement
