@@ -25,6 +25,7 @@ mod response_model;
 mod router;
 mod routing;
 mod scope;
+mod secret;
 pub mod security;
 mod send_error;
 mod serve;
@@ -55,6 +56,7 @@ pub use outbound::{
 pub use response::{Html, NoContent, Redirect};
 pub use router::Router;
 pub use routing::{Route, delete, get, head, on, options, patch, post, put, trace};
+pub use secret::SecretString;
 pub use send_error::SendError;
 pub use serve::{
     DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, SHUTDOWN_GRACE, ServeError, ServerLimits,

@@ -94,6 +94,7 @@ use crate::outbound::{Resolved, WeakDelivery};
 use crate::response::NoContent;
 use crate::router::Router;
 use crate::routing::{get, post};
+use crate::secret::SecretString;
 
 /// How pydantic shows a secret it refused.
 const HIDDEN: &str = "**********";
@@ -641,7 +642,12 @@ impl Subscriptions {
         let mut problems = self
             .check_target(Some(&url), Some(&body.event_types), &["body"])
             .await;
-        let secret = match body.secret.as_deref().map(given_secret).transpose() {
+        let secret = match body
+            .secret
+            .as_ref()
+            .map(|s| given_secret(s.expose_secret()))
+            .transpose()
+        {
             Ok(secret) => secret,
             Err(why) => {
                 problems.push(secret_error(&why));
@@ -722,7 +728,7 @@ impl Subscriptions {
         body: WebhookSecretRotation,
     ) -> Result<Json<WebhookSecretRotated>, SubscriptionError> {
         let mut rotation = Rotation::new();
-        if let Some(text) = body.secret.as_deref() {
+        if let Some(text) = body.secret.as_ref().map(SecretString::expose_secret) {
             match given_secret(text) {
                 Ok(secret) => rotation = rotation.secret(secret),
                 Err(why) => return Err(SubscriptionError::Invalid(vec![secret_error(&why)])),
@@ -969,6 +975,10 @@ impl IntoResponse for SubscriptionError {
 impl OperationOutput for SubscriptionError {}
 
 /// Pydantic's error for a value its validator refused.
+/// What a signing secret looks like: `whsec_` and the base64 of 24 to 64 bytes (32 to 88
+/// characters, padding included), as [`Secret::parse_strict`] reads it.
+const SECRET_PATTERN: &str = "^whsec_[A-Za-z0-9+/]{32,86}={0,2}$";
+
 /// A secret a user gave: `whsec_` and base64 of 24 to 64 bytes.
 fn given_secret(text: &str) -> Result<Secret, String> {
     Secret::parse_strict(text).map_err(|err| err.to_string())
@@ -999,7 +1009,8 @@ pub struct WebhookEndpointIn {
     pub event_types: Vec<String>,
     /// The signing secret (`whsec_` and base64 of 24 to 64 bytes); generated when left out.
     #[serde(default)]
-    pub secret: Option<String>,
+    #[schemars(pattern(SECRET_PATTERN))]
+    pub secret: Option<SecretString>,
     /// Free-form JSON metadata.
     #[serde(default)]
     pub metadata: Map<String, Value>,
@@ -1054,7 +1065,8 @@ pub struct WebhookEndpointPath {
 pub struct WebhookSecretRotation {
     /// The new secret (`whsec_` and base64 of 24 to 64 bytes); generated when left out.
     #[serde(default)]
-    pub secret: Option<String>,
+    #[schemars(pattern(SECRET_PATTERN))]
+    pub secret: Option<SecretString>,
     /// How long the current secret keeps signing, in seconds (24 hours by default; at most
     /// 30 days).
     #[serde(default)]

@@ -134,7 +134,14 @@ fn from_params<T: DeserializeOwned>(
             return Err(RequestValidationError::new(errors));
         }
     }
-    deserialize_value(value, prefix.to_vec())
+    deserialize_value(value, prefix.to_vec()).map_err(|err| {
+        let keys = tv.map(|tv| tv.validator.secret_keys()).unwrap_or(&[]);
+        let mut errors = err.into_errors();
+        for error in &mut errors {
+            roundtrip_openapi::validate::hide_secrets(error, keys);
+        }
+        RequestValidationError::new(errors)
+    })
 }
 
 /// Errors name the parameter as the client sent it (`x-request-id`, not `x_request_id`).
