@@ -90,6 +90,7 @@ pub struct App<S = ()> {
     swagger_ui_parameters: Map<String, Value>,
     body_limit: usize,
     server_limits: crate::serve::ServerLimits,
+    multipart_limits: crate::extract::MultipartLimits,
     pub(crate) root: Router<S>,
     pub(crate) webhooks: Vec<WebhookSpec>,
     state: S,
@@ -131,6 +132,7 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
             swagger_ui_parameters: Map::new(),
             body_limit: DEFAULT_BODY_LIMIT,
             server_limits: crate::serve::ServerLimits::default(),
+            multipart_limits: crate::extract::MultipartLimits::default(),
             root: Router::new(),
             webhooks: Vec::new(),
             state,
@@ -238,6 +240,13 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
     /// (see [`ServerLimits`](crate::ServerLimits) for the defaults).
     pub fn server_limits(mut self, limits: crate::serve::ServerLimits) -> Self {
         self.server_limits = limits;
+        self
+    }
+
+    /// Caps on `multipart/form-data` bodies (parts, field and file sizes), beside the
+    /// body limit; see [`MultipartLimits`](crate::MultipartLimits) for the defaults.
+    pub fn multipart_limits(mut self, limits: crate::extract::MultipartLimits) -> Self {
+        self.multipart_limits = limits;
         self
     }
 
@@ -403,6 +412,7 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
             swagger_ui_parameters,
             body_limit,
             server_limits,
+            multipart_limits,
             root,
             webhooks,
             state,
@@ -563,6 +573,7 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
                 crate::exceptions::answer_error(response, not_allowed.as_deref(), &method, &uri)
             })
             .layer(DefaultBodyLimit::max(body_limit))
+            .layer(axum::Extension(multipart_limits))
             .with_state(state);
         if let Some(root_path) = root_path {
             router = router.layer(axum::Extension(crate::published::RootPath(root_path)));

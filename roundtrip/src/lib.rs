@@ -42,7 +42,9 @@ pub use callback::{Callback, Webhook};
 pub use depends::{Dependency, DependencyOverrides, Depends, Fresh};
 pub use error::{HttpError, RequestValidationError};
 pub use exceptions::Error;
-pub use extract::{Cookie, Form, Header, Json, Multipart, Path, Query, UploadFile};
+pub use extract::{
+    Cookie, Form, Header, Json, Multipart, MultipartLimits, Path, Query, UploadFile,
+};
 pub use handler::Handler;
 /// HTTP status codes, for [`HttpError::new`] and `(StatusCode, Json<T>)` answers.
 pub use http::StatusCode;
