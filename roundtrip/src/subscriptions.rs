@@ -975,9 +975,10 @@ impl IntoResponse for SubscriptionError {
 impl OperationOutput for SubscriptionError {}
 
 /// Pydantic's error for a value its validator refused.
-/// What a signing secret looks like: `whsec_` and the base64 of 24 to 64 bytes (32 to 88
-/// characters, padding included), as [`Secret::parse_strict`] reads it.
-const SECRET_PATTERN: &str = "^whsec_[A-Za-z0-9+/]{32,86}={0,2}$";
+/// What a signing secret looks like: `whsec_` and the padded base64 of 24 to 64 bytes (8 to
+/// 21 groups of four characters, then at most one padded group), as
+/// [`Secret::parse_strict`] reads it.
+const SECRET_PATTERN: &str = "^whsec_(?:(?:[A-Za-z0-9+/]{4}){8,20}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?|(?:[A-Za-z0-9+/]{4}){21}(?:[A-Za-z0-9+/]{2}==)?)$";
 
 /// A secret a user gave: `whsec_` and base64 of 24 to 64 bytes.
 fn given_secret(text: &str) -> Result<Secret, String> {
