@@ -501,6 +501,15 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
         }
         doc.paths = paths;
         registry.publish_into(&mut doc);
+        if delivery.subscriptions().is_some() {
+            let mut events: Vec<String> = Vec::new();
+            for webhook in &webhooks {
+                if !events.contains(&webhook.event) {
+                    events.push(webhook.event.clone());
+                }
+            }
+            crate::subscriptions::document_events(&mut doc, &events);
+        }
         doc.components.security_schemes = security_schemes;
         if uses_item_schemas(&doc) {
             // `itemSchema` is OpenAPI 3.2's; a 3.1 document may not carry it.

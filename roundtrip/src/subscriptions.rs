@@ -1179,3 +1179,29 @@ pub struct WebhookSecretRotated {
     /// When the previous secret stops signing.
     pub previous_expires_at: DateTime<Utc>,
 }
+
+/// Documents `event_types` as what it accepts: the events the app declares, as an enum (the
+/// body types are static; the events are known once the app is built).
+pub(crate) fn document_events(doc: &mut roundtrip_openapi::model::OpenApi, events: &[String]) {
+    if events.is_empty() {
+        return;
+    }
+    let names: Vec<Value> = events.iter().cloned().map(Value::String).collect();
+    for (name, schema) in doc.components.schemas.iter_mut() {
+        if !(name.starts_with("WebhookEndpointIn") || name.starts_with("WebhookEndpointPatch")) {
+            continue;
+        }
+        let Some(event_types) = schema.pointer_mut("/properties/event_types") else {
+            continue;
+        };
+        if let Some(Value::Object(items)) = event_types.get_mut("items") {
+            items.insert("enum".to_owned(), Value::Array(names.clone()));
+        } else if let Some(Value::Array(members)) = event_types.get_mut("anyOf") {
+            for member in members {
+                if let Some(Value::Object(items)) = member.get_mut("items") {
+                    items.insert("enum".to_owned(), Value::Array(names.clone()));
+                }
+            }
+        }
+    }
+}
