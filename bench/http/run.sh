@@ -4,7 +4,8 @@
 #   bench/http/run.sh            # setup is /work/shared/peers/setup.sh (wrk, axum-bare, FastAPI venv)
 #
 # Servers: axum (hand-written, ../shared/peers/axum-bare), roundtrip (validated query and
-# body, documented), roundtrip-callback (the same plus a durable SQLite enqueue of the
+# body, documented), roundtrip-axum-serve (the same app served by `axum::serve`, without
+# roundtrip's header/idle timeouts and connection cap), roundtrip-callback (the same plus a durable SQLite enqueue of the
 # callback on every request, synchronous = FULL; workers off), roundtrip-callback-normal (the
 # same with synchronous = NORMAL: no fsync per commit), fastapi (uvicorn, 1 worker, async def).
 # Everything runs inside a network namespace with only loopback (unshare -n), so nothing a
@@ -55,6 +56,7 @@ start_server() {
     case "$1" in
         axum) "$PEERS_TARGET/release/axum-bare" "$PORT" >"$OUT/$1.log" 2>&1 & ;;
         roundtrip) "$TARGET/release/rt-server" --mode plain --port "$PORT" >"$OUT/$1.log" 2>&1 & ;;
+        roundtrip-axum-serve) "$TARGET/release/rt-server" --mode plain --serve axum --port "$PORT" >"$OUT/$1.log" 2>&1 & ;;
         roundtrip-callback)
             rm -f "$OUT"/callback.db*
             "$TARGET/release/rt-server" --mode callback --port "$PORT" --db "$OUT/callback.db" >"$OUT/$1.log" 2>&1 & ;;

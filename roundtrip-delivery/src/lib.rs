@@ -11,6 +11,7 @@ mod ids;
 pub mod message;
 pub mod outbox;
 pub mod postgres;
+mod redact;
 pub mod retry;
 pub mod signing;
 pub mod sqlite;
@@ -19,3 +20,4 @@ mod store;
 pub mod worker;
 
 pub use database::{Database, Stores, connect};
+pub use redact::redact;

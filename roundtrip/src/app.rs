@@ -89,6 +89,8 @@ pub struct App<S = ()> {
     redoc_url: Option<String>,
     swagger_ui_parameters: Map<String, Value>,
     body_limit: usize,
+    server_limits: crate::serve::ServerLimits,
+    multipart_limits: crate::extract::MultipartLimits,
     pub(crate) root: Router<S>,
     pub(crate) webhooks: Vec<WebhookSpec>,
     state: S,
@@ -129,6 +131,8 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
             redoc_url: Some("/redoc".to_owned()),
             swagger_ui_parameters: Map::new(),
             body_limit: DEFAULT_BODY_LIMIT,
+            server_limits: crate::serve::ServerLimits::default(),
+            multipart_limits: crate::extract::MultipartLimits::default(),
             root: Router::new(),
             webhooks: Vec::new(),
             state,
@@ -230,6 +234,25 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
         self
+    }
+
+    /// How `serve` treats connections: header and idle timeouts and a connection cap
+    /// (see [`ServerLimits`](crate::ServerLimits) for the defaults).
+    pub fn server_limits(mut self, limits: crate::serve::ServerLimits) -> Self {
+        self.server_limits = limits;
+        self
+    }
+
+    /// Caps on `multipart/form-data` bodies (parts, field and file sizes), beside the
+    /// body limit; see [`MultipartLimits`](crate::MultipartLimits) for the defaults.
+    pub fn multipart_limits(mut self, limits: crate::extract::MultipartLimits) -> Self {
+        self.multipart_limits = limits;
+        self
+    }
+
+    /// The connection limits `serve` applies.
+    pub fn get_server_limits(&self) -> crate::serve::ServerLimits {
+        self.server_limits
     }
 
     /// Adds a route at `path`.
@@ -388,6 +411,8 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
             redoc_url,
             swagger_ui_parameters,
             body_limit,
+            server_limits,
+            multipart_limits,
             root,
             webhooks,
             state,
@@ -476,6 +501,15 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
         }
         doc.paths = paths;
         registry.publish_into(&mut doc);
+        if delivery.subscriptions().is_some() {
+            let mut events: Vec<String> = Vec::new();
+            for webhook in &webhooks {
+                if !events.contains(&webhook.event) {
+                    events.push(webhook.event.clone());
+                }
+            }
+            crate::subscriptions::document_events(&mut doc, &events);
+        }
         doc.components.security_schemes = security_schemes;
         if uses_item_schemas(&doc) {
             // `itemSchema` is OpenAPI 3.2's; a 3.1 document may not carry it.
@@ -548,6 +582,7 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
                 crate::exceptions::answer_error(response, not_allowed.as_deref(), &method, &uri)
             })
             .layer(DefaultBodyLimit::max(body_limit))
+            .layer(axum::Extension(multipart_limits))
             .with_state(state);
         if let Some(root_path) = root_path {
             router = router.layer(axum::Extension(crate::published::RootPath(root_path)));
@@ -563,6 +598,7 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
             publisher,
             sends_anything,
             lifespans,
+            server_limits,
         })
     }
 }
@@ -587,6 +623,7 @@ pub struct BuiltApp {
     pub(crate) publisher: crate::notify::Publisher,
     pub(crate) sends_anything: bool,
     pub(crate) lifespans: Vec<Arc<dyn crate::lifespan::LifespanHook>>,
+    pub(crate) server_limits: crate::serve::ServerLimits,
 }
 
 impl BuiltApp {

@@ -27,6 +27,7 @@ mod response_model;
 mod router;
 mod routing;
 mod scope;
+mod secret;
 pub mod security;
 mod send_error;
 mod serve;
@@ -43,7 +44,9 @@ pub use callback::{Callback, Webhook};
 pub use depends::{Dependency, DependencyOverrides, Depends, Fresh};
 pub use error::{HttpError, RequestValidationError};
 pub use exceptions::Error;
-pub use extract::{Cookie, Form, Header, Json, Multipart, Path, Query, UploadFile};
+pub use extract::{
+    Cookie, Form, Header, Json, Multipart, MultipartLimits, Path, Query, UploadFile,
+};
 pub use handler::Handler;
 /// HTTP status codes, for [`HttpError::new`] and `(StatusCode, Json<T>)` answers.
 pub use http::StatusCode;
@@ -57,8 +60,12 @@ pub use outbound::{
 pub use response::{Html, NoContent, Redirect};
 pub use router::Router;
 pub use routing::{Route, delete, get, head, on, options, patch, post, put, trace};
+pub use secret::SecretString;
 pub use send_error::SendError;
-pub use serve::{SHUTDOWN_GRACE, ServeError, shutdown_signal};
+pub use serve::{
+    DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, SHUTDOWN_GRACE, ServeError, ServerLimits,
+    shutdown_signal,
+};
 pub use setup::OperationInfo;
 pub use subscriptions::{SubscriptionError, Subscriptions};
 

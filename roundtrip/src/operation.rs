@@ -251,6 +251,16 @@ impl<'a> OperationContext<'a> {
         }
     }
 
+    /// Documents an error the operation answers as an [`HttpError`](crate::HttpError)
+    /// does (`{"detail": "..."}`): the 403 of a guard, say.
+    pub fn http_error(&mut self, status: u16, description: &str) {
+        self.response(
+            status,
+            description,
+            Some(("application/json", http_error_schema())),
+        );
+    }
+
     /// Runs `f` as the error branch of a `Result`: its `success` calls are ignored.
     pub fn error_branch(&mut self, f: impl FnOnce(&mut Self)) {
         let previous = std::mem::replace(&mut self.in_error_branch, true);
@@ -260,7 +270,12 @@ impl<'a> OperationContext<'a> {
 
     /// Requires a security scheme with the given scopes, and publishes the scheme under
     /// `name` in `components.securitySchemes`.
+    ///
+    /// The operation's 401 is documented with it: a scheme answers 401 when credentials
+    /// are missing or unreadable. (FastAPI leaves it out, so clients and fuzzers meet an
+    /// answer the document does not have.)
     pub fn security(&mut self, name: &str, scheme: SecurityScheme, scopes: Vec<String>) {
+        self.http_error(401, "Not authenticated");
         self.security_schemes.insert(name.to_owned(), scheme);
         let mut requirement = IndexMap::new();
         requirement.insert(name.to_owned(), scopes);
@@ -347,4 +362,15 @@ impl<T: OperationInput, E> OperationInput for Result<T, E> {
     fn describe(ctx: &mut OperationContext<'_>) {
         T::describe(ctx);
     }
+}
+
+/// The body of an `HttpError` (FastAPI's `HTTPException`): `{"detail": "..."}`, inline so
+/// the document gains no component.
+pub(crate) fn http_error_schema() -> Value {
+    serde_json::json!({
+        "type": "object",
+        "properties": {"detail": {"type": "string", "title": "Detail"}},
+        "required": ["detail"],
+        "title": "HTTPError"
+    })
 }

@@ -269,15 +269,21 @@ impl PreparedDelivery {
         open_store(self.inner.setup.store.clone(), true).await
     }
 
-    fn secrets(&self) -> Arc<dyn SecretSource> {
-        if let Some(source) = &self.inner.setup.secrets {
-            return source.clone();
+    /// Checks the configuration read from the environment (the signing secret), so that a
+    /// mistake stops the start instead of being replaced by a default.
+    pub(crate) fn check_configuration(&self) -> Result<(), String> {
+        if self.inner.setup.secrets.is_some() {
+            return Ok(());
         }
-        if let Ok(text) = std::env::var(SIGNING_SECRET_ENV) {
-            match Secret::parse(&text) {
-                Ok(secret) => return Arc::new(StaticSecrets::new(secret)),
-                Err(err) => tracing::error!("{SIGNING_SECRET_ENV} is not a valid secret: {err}"),
-            }
+        env_secret().map(|_| ())
+    }
+
+    fn secrets(&self) -> Result<Arc<dyn SecretSource>, String> {
+        if let Some(source) = &self.inner.setup.secrets {
+            return Ok(source.clone());
+        }
+        if let Some(secret) = env_secret()? {
+            return Ok(Arc::new(StaticSecrets::new(secret)));
         }
         let mut fallback = match self.inner.fallback_secret.lock() {
             Ok(guard) => guard,
@@ -293,13 +299,10 @@ impl PreparedDelivery {
                     *fallback = Some(secret.clone());
                     secret
                 }
-                Err(err) => {
-                    tracing::error!("cannot generate a signing secret: {err}");
-                    return Arc::new(StaticSecrets::from_secrets(Vec::new()));
-                }
+                Err(err) => return Err(format!("cannot generate a signing secret: {err}")),
             },
         };
-        Arc::new(StaticSecrets::new(secret))
+        Ok(Arc::new(StaticSecrets::new(secret)))
     }
 
     /// Starts the workers, unless the app sends nothing or they were turned off.
@@ -313,7 +316,7 @@ impl PreparedDelivery {
         }
         let outbox = self.outbox().await?;
         let secrets = RoutedSecrets {
-            app: self.secrets(),
+            app: self.secrets()?,
             endpoints: setup.endpoint_secrets.clone(),
         };
         let mut config = DispatcherConfig::new(secrets)
@@ -333,6 +336,21 @@ impl PreparedDelivery {
             .await
             .map_err(|err| err.to_string())?;
         Ok(Some(DeliveryWorkers { dispatcher }))
+    }
+}
+
+/// The signing secret of `ROUNDTRIP_SIGNING_SECRET`, if it is set: `whsec_` and the base64
+/// of 24 to 64 bytes ([`Secret::parse_strict`]). A malformed one is an error, never
+/// replaced by a random secret no receiver could verify.
+fn env_secret() -> Result<Option<Secret>, String> {
+    match std::env::var(SIGNING_SECRET_ENV) {
+        Ok(text) => Secret::parse_strict(&text)
+            .map(Some)
+            .map_err(|err| format!("{SIGNING_SECRET_ENV} is not a valid signing secret: {err}")),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(format!(
+            "{SIGNING_SECRET_ENV} is not a valid signing secret: it is not UTF-8"
+        )),
     }
 }
 
@@ -442,31 +460,7 @@ async fn open_store(store: Option<Store>, must_exist: bool) -> Result<Arc<dyn Ou
         }
         Resolved::Unsupported(url) => Err(format!(
             "unsupported outbox database URL (expected sqlite:// or postgres://): {}",
-            redact_credentials(&url)
+            roundtrip_delivery::redact(&url)
         )),
-    }
-}
-
-/// A database URL with its password hidden, for messages and logs.
-pub(crate) fn redact_credentials(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            redact_credentials("postgres://u:secret@h/db"),
-            "postgres://u:***@h/db"
-        );
     }
 }

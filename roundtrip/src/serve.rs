@@ -1,5 +1,11 @@
 //! Serving an app: bind, serve until SIGINT or SIGTERM, then stop gracefully — in-flight
 //! requests finish, and the delivery workers stop claiming and finish their attempts.
+//! Connections are served within [`ServerLimits`] (header and idle timeouts, a cap).
+
+mod connection;
+mod limits;
+
+pub use limits::{DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, ServerLimits};
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -25,6 +31,9 @@ pub enum ServeError {
     /// Delivery could not start (the outbox database could not be opened, say).
     #[error("deliveries cannot start: {0}")]
     Delivery(String),
+    /// The configuration is wrong (a malformed signing secret, say).
+    #[error("{0}")]
+    Config(String),
     /// The app's lifespan failed to start.
     #[error("{0}")]
     Startup(String),
@@ -61,6 +70,9 @@ impl BuiltApp {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
         let local: Option<SocketAddr> = listener.local_addr().ok();
+        self.delivery
+            .check_configuration()
+            .map_err(ServeError::Config)?;
         let started = self.startup().await.map_err(ServeError::Startup)?;
         let workers = match self.start_delivery().await {
             Ok(workers) => workers,
@@ -75,14 +87,12 @@ impl BuiltApp {
                 self.openapi.info.title
             );
         }
-        let result = axum::serve(listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        connection::serve(listener, self.router, self.server_limits, shutdown).await;
         if let Some(workers) = workers {
             workers.shutdown(SHUTDOWN_GRACE).await;
         }
         started.shutdown().await;
-        result.map_err(ServeError::Io)
+        Ok(())
     }
 }
 

@@ -90,14 +90,11 @@ use crate::error::{HttpError, RequestValidationError, value_error};
 use crate::extract::{Json, Path, Query};
 use crate::notify::Publisher;
 use crate::operation::{OperationInput, OperationOutput};
-use crate::outbound::{Resolved, WeakDelivery, redact_credentials};
+use crate::outbound::{Resolved, WeakDelivery};
 use crate::response::NoContent;
 use crate::router::Router;
 use crate::routing::{get, post};
-
-/// The shortest and longest signing key accepted from a user, in bytes (Standard Webhooks
-/// asks for 24 to 64).
-const SECRET_BYTES: std::ops::RangeInclusive<usize> = 24..=64;
+use crate::secret::SecretString;
 
 /// How pydantic shows a secret it refused.
 const HIDDEN: &str = "**********";
@@ -240,7 +237,7 @@ impl Subscriptions {
     pub(crate) fn bind(&self, publisher: &Publisher) {
         let database = match publisher.delivery.database() {
             Resolved::Database(database) => Database::Stores(database),
-            Resolved::Unsupported(url) => Database::Unsupported(redact_credentials(&url)),
+            Resolved::Unsupported(url) => Database::Unsupported(roundtrip_delivery::redact(&url)),
             Resolved::Given(_) => Database::Given,
         };
         let binding = Binding {
@@ -645,7 +642,12 @@ impl Subscriptions {
         let mut problems = self
             .check_target(Some(&url), Some(&body.event_types), &["body"])
             .await;
-        let secret = match body.secret.as_deref().map(given_secret).transpose() {
+        let secret = match body
+            .secret
+            .as_ref()
+            .map(|s| given_secret(s.expose_secret()))
+            .transpose()
+        {
             Ok(secret) => secret,
             Err(why) => {
                 problems.push(secret_error(&why));
@@ -726,7 +728,7 @@ impl Subscriptions {
         body: WebhookSecretRotation,
     ) -> Result<Json<WebhookSecretRotated>, SubscriptionError> {
         let mut rotation = Rotation::new();
-        if let Some(text) = body.secret.as_deref() {
+        if let Some(text) = body.secret.as_ref().map(SecretString::expose_secret) {
             match given_secret(text) {
                 Ok(secret) => rotation = rotation.secret(secret),
                 Err(why) => return Err(SubscriptionError::Invalid(vec![secret_error(&why)])),
@@ -973,18 +975,14 @@ impl IntoResponse for SubscriptionError {
 impl OperationOutput for SubscriptionError {}
 
 /// Pydantic's error for a value its validator refused.
+/// What a signing secret looks like: `whsec_` and the padded base64 of 24 to 64 bytes (8 to
+/// 21 groups of four characters, then at most one padded group), as
+/// [`Secret::parse_strict`] reads it.
+const SECRET_PATTERN: &str = "^whsec_(?:(?:[A-Za-z0-9+/]{4}){8,20}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?|(?:[A-Za-z0-9+/]{4}){21}(?:[A-Za-z0-9+/]{2}==)?)$";
+
 /// A secret a user gave: `whsec_` and base64 of 24 to 64 bytes.
 fn given_secret(text: &str) -> Result<Secret, String> {
-    let secret = Secret::parse(text).map_err(|err| err.to_string())?;
-    if !SECRET_BYTES.contains(&secret.key_len()) {
-        return Err(format!(
-            "a webhook secret must hold {} to {} bytes of key; this one holds {}",
-            SECRET_BYTES.start(),
-            SECRET_BYTES.end(),
-            secret.key_len()
-        ));
-    }
-    Ok(secret)
+    Secret::parse_strict(text).map_err(|err| err.to_string())
 }
 
 /// The 422 entry of a refused secret, which is never echoed back.
@@ -1012,7 +1010,8 @@ pub struct WebhookEndpointIn {
     pub event_types: Vec<String>,
     /// The signing secret (`whsec_` and base64 of 24 to 64 bytes); generated when left out.
     #[serde(default)]
-    pub secret: Option<String>,
+    #[schemars(pattern(SECRET_PATTERN))]
+    pub secret: Option<SecretString>,
     /// Free-form JSON metadata.
     #[serde(default)]
     pub metadata: Map<String, Value>,
@@ -1067,7 +1066,8 @@ pub struct WebhookEndpointPath {
 pub struct WebhookSecretRotation {
     /// The new secret (`whsec_` and base64 of 24 to 64 bytes); generated when left out.
     #[serde(default)]
-    pub secret: Option<String>,
+    #[schemars(pattern(SECRET_PATTERN))]
+    pub secret: Option<SecretString>,
     /// How long the current secret keeps signing, in seconds (24 hours by default; at most
     /// 30 days).
     #[serde(default)]
@@ -1178,4 +1178,30 @@ pub struct WebhookSecretRotated {
     pub secret: String,
     /// When the previous secret stops signing.
     pub previous_expires_at: DateTime<Utc>,
+}
+
+/// Documents `event_types` as what it accepts: the events the app declares, as an enum (the
+/// body types are static; the events are known once the app is built).
+pub(crate) fn document_events(doc: &mut roundtrip_openapi::model::OpenApi, events: &[String]) {
+    if events.is_empty() {
+        return;
+    }
+    let names: Vec<Value> = events.iter().cloned().map(Value::String).collect();
+    for (name, schema) in doc.components.schemas.iter_mut() {
+        if !(name.starts_with("WebhookEndpointIn") || name.starts_with("WebhookEndpointPatch")) {
+            continue;
+        }
+        let Some(event_types) = schema.pointer_mut("/properties/event_types") else {
+            continue;
+        };
+        if let Some(Value::Object(items)) = event_types.get_mut("items") {
+            items.insert("enum".to_owned(), Value::Array(names.clone()));
+        } else if let Some(Value::Array(members)) = event_types.get_mut("anyOf") {
+            for member in members {
+                if let Some(Value::Object(items)) = member.get_mut("items") {
+                    items.insert("enum".to_owned(), Value::Array(names.clone()));
+                }
+            }
+        }
+    }
 }

@@ -627,17 +627,31 @@ async fn bad_registrations_are_refused_with_fastapi_422s() {
         refuse(json!({"url": "https://hooks.partner.example/", "event_types": [""]})).await;
     assert_eq!(empty_event[0]["loc"], json!(["body", "event_types", 0]));
 
-    // A bad secret is refused without being echoed.
+    // A bad secret is refused without being echoed: its documented pattern first, then
+    // the key's length.
     let secret =
         refuse(json!({"url": "https://hooks.partner.example/", "secret": "whsec_c2hvcnQ="})).await;
     assert_eq!(secret[0]["loc"], json!(["body", "secret"]));
+    assert_eq!(secret[0]["type"], "string_pattern_mismatch");
     assert_eq!(secret[0]["input"], "**********");
+    let odd = format!("whsec_{}", "A".repeat(33));
+    let secret = refuse(json!({"url": "https://hooks.partner.example/", "secret": odd})).await;
+    assert_eq!(secret[0]["loc"], json!(["body", "secret"]));
+    assert_eq!(secret[0]["input"], "**********");
+    assert!(!format!("{secret:?}").contains(&odd), "{secret:?}");
+
+    // A body refused as a whole (no `url`) echoes itself as FastAPI does, but never the
+    // secret it holds.
+    let given = Secret::generate().expect("secret").to_string();
+    let whole = refuse(json!({"description": "no url", "secret": given})).await;
+    assert_eq!(whole[0]["type"], "missing");
+    assert_eq!(whole[0]["input"]["description"], "no url");
+    assert_eq!(whole[0]["input"]["secret"], "**********");
+    assert!(!format!("{whole:?}").contains(&given), "{whole:?}");
+    let wrong_type = refuse(json!({"url": 7, "secret": given})).await;
     assert!(
-        secret[0]["msg"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("24 to 64 bytes"),
-        "{secret:?}"
+        !format!("{wrong_type:?}").contains(&given),
+        "{wrong_type:?}"
     );
 
     // Nothing was stored.

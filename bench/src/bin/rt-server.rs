@@ -109,6 +109,34 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // `--serve axum`: the same app served by `axum::serve` (no header or idle timeout, no
+    // connection cap), to measure what roundtrip's own accept loop costs.
+    if arg("--serve").as_deref() == Some("axum") {
+        let built = match app.build() {
+            Ok(built) => built,
+            Err(err) => {
+                eprintln!("{err}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let listener = match tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await {
+            Ok(listener) => listener,
+            Err(err) => {
+                eprintln!("{err}");
+                return ExitCode::FAILURE;
+            }
+        };
+        return match axum::serve(listener, built.router)
+            .with_graceful_shutdown(roundtrip::shutdown_signal())
+            .await
+        {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("{err}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match app.serve(&format!("127.0.0.1:{port}")).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -184,6 +184,7 @@ pub fn app_with_files(files: PathBuf) -> App<Files> {
         .prefix("/admin")
         .tag("admin")
         .dependency::<AdminKey>()
+        .response_status(403, "Invalid API key")
         .route("/stats", get(admin_stats))
         .route("/quota", post(use_quota));
     let gzip = SizeAbove::new(500)
@@ -249,6 +250,7 @@ pub fn app_with_files(files: PathBuf) -> App<Files> {
         .route(
             "/items/{item_id}",
             get(models::read_item)
+                .response_status(404, "Item not found")
                 .response_model::<models::Item>()
                 .response_model_exclude_unset()
                 .tag("models")
@@ -262,7 +264,12 @@ pub fn app_with_files(files: PathBuf) -> App<Files> {
         .route("/hello/{name}", get(pages::hello).tag("pages"))
         .route("/login", post(pages::login).tag("pages"))
         .route("/lifespan", get(pages::lifespan_state).tag("pages"))
-        .route("/boom", get(pages::boom).tag("pages"))
+        .route(
+            "/boom",
+            get(pages::boom)
+                .tag("pages")
+                .response_status(500, "Internal Server Error"),
+        )
         .mount("/subapi", subapi())
         .static_files("/static", files.join("static"))
 }

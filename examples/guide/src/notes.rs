@@ -141,6 +141,12 @@ pub(crate) fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .prefix("/notes")
         .tag("notes")
         .route("/", post(create_note).status(201))
-        .route("/conflict", post(create_then_fail))
-        .route("/{note_id}", get(read_note))
+        .route(
+            "/conflict",
+            post(create_then_fail).response_status(409, "Conflicting note"),
+        )
+        .route(
+            "/{note_id}",
+            get(read_note).response_status(404, "Note not found"),
+        )
 }

@@ -283,16 +283,38 @@ async fn hidden() -> Json<Value> {
     Json(json!({}))
 }
 
-async fn secure_oauth(auth: OAuth2PasswordBearer<TourOAuth>) -> Json<Value> {
-    Json(json!({"token": auth.token}))
+/// The tour's one valid token, key and credentials: the schemes read any, as FastAPI's do,
+/// and each operation checks what it was given, so a wrong one answers 401.
+const TOKEN: &str = "abc.def";
+const API_KEY: &str = "k-123";
+
+fn refused(detail: &'static str, challenge: &'static str) -> HttpError {
+    HttpError::unauthorized(detail).header(
+        axum::http::header::WWW_AUTHENTICATE,
+        axum::http::HeaderValue::from_static(challenge),
+    )
 }
 
-async fn secure_basic(credentials: HttpBasic) -> Json<Value> {
-    Json(json!({"user": credentials.username}))
+async fn secure_oauth(auth: OAuth2PasswordBearer<TourOAuth>) -> Result<Json<Value>, HttpError> {
+    if auth.token != TOKEN {
+        return Err(refused("Invalid token", "Bearer"));
+    }
+    Ok(Json(json!({"token": auth.token})))
 }
 
-async fn secure_key(key: ApiKeyHeader<TourKey>) -> Json<Value> {
-    Json(json!({"key": key.key}))
+/// As FastAPI's HTTP Basic tutorial: wrong or empty credentials answer 401.
+async fn secure_basic(credentials: HttpBasic) -> Result<Json<Value>, HttpError> {
+    if credentials.username != "bob" || credentials.password != "secret" {
+        return Err(refused("Incorrect username or password", "Basic"));
+    }
+    Ok(Json(json!({"user": credentials.username})))
+}
+
+async fn secure_key(key: ApiKeyHeader<TourKey>) -> Result<Json<Value>, HttpError> {
+    if key.key != API_KEY {
+        return Err(refused("Invalid API key", "APIKey"));
+    }
+    Ok(Json(json!({"key": key.key})))
 }
 
 /// The items router: FastAPI's `APIRouter(prefix="/items", tags=["items"], ...)`.
@@ -374,8 +396,9 @@ pub fn app_with(catalog: Catalog) -> App<Catalog> {
         .route("/html", get(html_page))
         .route("/text", get(text))
         .route("/old", get(old))
-        .route("/stream", get(stream))
-        .route("/file", get(file))
+        // Their media types are chosen at run time: the document says which.
+        .route("/stream", get(stream).media_type("text/event-stream"))
+        .route("/file", get(file).media_type("text/plain"))
         .route("/hidden", get(hidden).hidden())
         .route("/secure/oauth", get(secure_oauth))
         .route("/secure/basic", get(secure_basic))

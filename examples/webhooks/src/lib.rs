@@ -88,6 +88,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Admin {
 impl OperationInput for Admin {
     fn describe(ctx: &mut OperationContext<'_>) {
         <ApiKeyHeader<AdminKey> as OperationInput>::describe(ctx);
+        ctx.http_error(403, "The admin key is not valid");
     }
 }
 

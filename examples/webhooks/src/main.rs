@@ -6,6 +6,8 @@
 //!   management API, one event published, and its arrival. Add `--exit` to stop once it
 //!   arrived, `--port N` to pick the API's port.
 //! * Any other command is the app's command line: `serve`, `openapi`, `deliveries`...
+//!   With `WEBHOOKS_ADMIN_KEY` set, the subscription API is served under `/admin`, guarded
+//!   by that key in `X-Admin-Key`.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -33,7 +35,15 @@ async fn main() -> ExitCode {
             }
         };
     }
-    example_webhooks::app().run().await
+    // With an admin key, the app serves its subscription API under /admin too.
+    match std::env::var("WEBHOOKS_ADMIN_KEY") {
+        Ok(key) if !key.is_empty() => {
+            example_webhooks::app_with_subscriptions(&Subscriptions::new(), &key)
+                .run()
+                .await
+        }
+        _ => example_webhooks::app().run().await,
+    }
 }
 
 /// `whsec_abcd…`: enough to recognise a secret, not enough to use it.

@@ -40,11 +40,13 @@ pub(crate) fn check_schema(schema: &str, subject: Subject) -> Result<(), Repr> {
     ))
 }
 
-/// A database URL as it may be shown: scheme, host, port and database, never the password.
+/// A database URL as it may be shown: scheme, host, port and database, never the password
+/// (nor, when the URL can be read, the user name). A URL that cannot be parsed is cut as
+/// [`crate::redact`] cuts it.
 pub(crate) fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(parsed) => crate::message::redact_url(&parsed),
-        Err(_) => "(an unparsable URL)".to_owned(),
+        Err(_) => crate::redact(url),
     }
 }
 

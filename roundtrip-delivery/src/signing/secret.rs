@@ -15,6 +15,9 @@ pub(crate) type HmacSha256 = Hmac<Sha256>;
 /// The prefix Standard Webhooks puts before the base64 key.
 const PREFIX: &str = "whsec_";
 
+/// How many bytes of key [`Secret::parse_strict`] accepts.
+const STRICT_LEN: std::ops::RangeInclusive<usize> = 24..=64;
+
 /// How many random bytes [`Secret::generate`] draws: 256 bits, the size of the
 /// HMAC-SHA256 output, as RFC 2104 recommends for the key.
 const GENERATED_LEN: usize = 32;
@@ -64,6 +67,23 @@ impl Secret {
             .decode(encoded)
             .map_err(|error| SecretError::NotBase64(error.to_string()))?;
         Self::from_bytes(&key)
+    }
+
+    /// Parses a secret given as configuration (an environment variable, an endpoint's
+    /// registration): `whsec_` followed by the base64 of 24 to 64 bytes, as Svix asks.
+    /// Stricter than [`Secret::parse`], which reads what the reference verifiers read: a
+    /// missing prefix or a short key is more likely a mistake (a password, a truncated
+    /// copy) than a key, and a server must not sign with it.
+    pub fn parse_strict(text: &str) -> Result<Self, SecretError> {
+        let text = text.trim();
+        if !text.starts_with(PREFIX) {
+            return Err(SecretError::NoPrefix);
+        }
+        let secret = Self::parse(text)?;
+        if !STRICT_LEN.contains(&secret.key_len()) {
+            return Err(SecretError::Length(secret.key_len()));
+        }
+        Ok(secret)
     }
 
     /// Uses `key` as the raw HMAC key. An empty key is refused.
@@ -133,6 +153,18 @@ pub enum SecretError {
          standard-alphabet base64 key"
     )]
     NotBase64(String),
+    /// The secret does not start with `whsec_` ([`Secret::parse_strict`]).
+    #[error(
+        "the webhook secret does not start with `whsec_`: expected `whsec_` followed by a \
+         base64 key"
+    )]
+    NoPrefix,
+    /// The key is shorter than 24 or longer than 64 bytes ([`Secret::parse_strict`]).
+    #[error(
+        "the webhook secret's key holds {0} bytes; it must hold 24 to 64 bytes (`whsec_` \
+         and 32 to 88 base64 characters)"
+    )]
+    Length(usize),
     /// The operating system gave no random bytes for a new secret.
     #[error(
         "could not generate a webhook secret: the operating system's random source failed ({0})"
@@ -141,4 +173,42 @@ pub enum SecretError {
     /// A signer or verifier was given no secrets at all.
     #[error("no secrets given: a signer or verifier needs at least one active secret")]
     NoSecrets,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configured_secrets_need_the_prefix_and_24_to_64_bytes() {
+        let key = |n: usize| STANDARD.encode(vec![7u8; n]);
+        assert_eq!(
+            Secret::parse_strict(&key(32)).err(),
+            Some(SecretError::NoPrefix)
+        );
+        assert_eq!(
+            Secret::parse_strict("nope").err(),
+            Some(SecretError::NoPrefix)
+        );
+        assert_eq!(
+            Secret::parse_strict(&format!("whsec_{}", key(23))).err(),
+            Some(SecretError::Length(23))
+        );
+        assert_eq!(
+            Secret::parse_strict(&format!("whsec_{}", key(65))).err(),
+            Some(SecretError::Length(65))
+        );
+        assert!(matches!(
+            Secret::parse_strict("whsec_not*base64"),
+            Err(SecretError::NotBase64(_))
+        ));
+        for n in [24, 32, 64] {
+            let secret = Secret::parse_strict(&format!(" whsec_{} ", key(n)));
+            assert_eq!(secret.map(|s| s.key_len()).ok(), Some(n));
+        }
+        // The errors never show the secret.
+        let given = format!("whsec_{}", key(10));
+        let err = Secret::parse_strict(&given).err().map(|e| e.to_string());
+        assert!(err.is_some_and(|e| !e.contains(&given[6..])));
+    }
 }

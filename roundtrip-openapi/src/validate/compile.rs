@@ -285,6 +285,9 @@ pub(crate) struct Compiled {
     pub(crate) root: NodeId,
     pub(crate) params: Vec<ParamInfo>,
     pub(crate) serde_covers: bool,
+    /// Names of the properties that hold secrets (`format: password` or `writeOnly`),
+    /// whose values no error may echo.
+    pub(crate) secret_keys: Vec<String>,
 }
 
 const ANNOTATIONS: &[&str] = &[
@@ -365,6 +368,7 @@ pub(crate) struct Compiler<'s> {
     nodes: Vec<Node>,
     refs: HashMap<&'s str, NodeId>,
     covered: bool,
+    secret_keys: Vec<String>,
 }
 
 impl<'s> Compiler<'s> {
@@ -377,6 +381,7 @@ impl<'s> Compiler<'s> {
             nodes: Vec::new(),
             refs: HashMap::new(),
             covered: true,
+            secret_keys: Vec::new(),
         };
         let root = compiler.add(schema, "schema")?;
         compiler.check_ref_cycles()?;
@@ -387,6 +392,37 @@ impl<'s> Compiler<'s> {
             root,
             params,
             serde_covers: compiler.covered,
+            secret_keys: compiler.secret_keys,
+        })
+    }
+
+    /// Whether a property's schema marks a secret: `format: password` or `writeOnly: true`
+    /// on it, on the one it refers to, or on a member of its `anyOf`/`oneOf` (an `Option`).
+    fn is_secret(&self, schema: &Value, depth: usize) -> bool {
+        let Some(obj) = schema.as_object() else {
+            return false;
+        };
+        if depth > 4 {
+            return false;
+        }
+        if obj.get("format").and_then(Value::as_str) == Some("password")
+            || obj.get("writeOnly") == Some(&Value::Bool(true))
+        {
+            return true;
+        }
+        if let Some(target) = obj
+            .get("$ref")
+            .and_then(Value::as_str)
+            .and_then(|r| r.rsplit('/').next())
+            .and_then(|name| self.definitions.get(name))
+            && self.is_secret(target, depth + 1)
+        {
+            return true;
+        }
+        ["anyOf", "oneOf", "allOf"].iter().any(|key| {
+            obj.get(*key)
+                .and_then(Value::as_array)
+                .is_some_and(|members| members.iter().any(|m| self.is_secret(m, depth + 1)))
         })
     }
 
@@ -638,6 +674,9 @@ impl<'s> Compiler<'s> {
         let mut props = IndexMap::new();
         if let Some(Value::Object(declared)) = obj.get("properties") {
             for (name, schema) in declared {
+                if self.is_secret(schema, 0) && !self.secret_keys.contains(name) {
+                    self.secret_keys.push(name.clone());
+                }
                 let node = self.add(schema, name)?;
                 let required = required.contains(&name.as_str());
                 props.insert(name.clone(), Prop { node, required });

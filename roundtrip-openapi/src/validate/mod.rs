@@ -108,8 +108,14 @@ impl Validator {
     ///
     /// A field missing from an object is reported with the object as `input`, as FastAPI
     /// does for bodies.
+    ///
+    /// The value of a property marked secret (`format: password` or `writeOnly`, as
+    /// pydantic's `SecretStr`) is never echoed: in an error's `input` it reads
+    /// `"**********"`, also where the input is a whole object holding it.
     pub fn validate(&self, value: &mut Value, loc: &[LocItem], errors: &mut Vec<ValidationError>) {
+        let first = errors.len();
         Walk::new(&self.compiled).check(self.compiled.root, value, &Path::Root(loc), errors);
+        self.hide_secrets(&mut errors[first..]);
     }
 
     /// Validates an object whose properties are parameters (query, path, header, cookie)
@@ -121,7 +127,24 @@ impl Validator {
         loc_prefix: &[LocItem],
         errors: &mut Vec<ValidationError>,
     ) {
+        let first = errors.len();
         Walk::new(&self.compiled).params(value, &Path::Root(loc_prefix), errors);
+        self.hide_secrets(&mut errors[first..]);
+    }
+
+    /// The names of the properties marked secret, whose values errors never echo.
+    pub fn secret_keys(&self) -> &[String] {
+        &self.compiled.secret_keys
+    }
+
+    fn hide_secrets(&self, errors: &mut [ValidationError]) {
+        let keys = &self.compiled.secret_keys;
+        if keys.is_empty() {
+            return;
+        }
+        for error in errors {
+            hide_secrets(error, keys);
+        }
     }
 
     /// The top-level properties of an object schema, in declaration order: what the
@@ -129,6 +152,48 @@ impl Validator {
     /// is not an object.
     pub fn params(&self) -> &[ParamInfo] {
         &self.compiled.params
+    }
+}
+
+/// What stands for a secret in an error's `input`, as pydantic prints a `SecretStr`.
+pub const HIDDEN_SECRET: &str = "**********";
+
+/// Replaces, in `error`'s `input`, every value of a property named in `keys` (and the
+/// input itself, when the error is located at such a property or inside it).
+pub fn hide_secrets(error: &mut ValidationError, keys: &[String]) {
+    let at_secret = error
+        .loc
+        .iter()
+        .any(|item| matches!(item, LocItem::Key(key) if keys.contains(key)));
+    if at_secret && !error.input.is_null() {
+        error.input = Value::String(HIDDEN_SECRET.to_owned());
+        return;
+    }
+    hide_in(&mut error.input, keys, 0);
+}
+
+fn hide_in(value: &mut Value, keys: &[String], depth: usize) {
+    if depth > 64 {
+        return;
+    }
+    match value {
+        Value::Object(map) => {
+            for (key, value) in map.iter_mut() {
+                if keys.contains(key) {
+                    if !value.is_null() {
+                        *value = Value::String(HIDDEN_SECRET.to_owned());
+                    }
+                } else {
+                    hide_in(value, keys, depth + 1);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                hide_in(item, keys, depth + 1);
+            }
+        }
+        _ => {}
     }
 }
 

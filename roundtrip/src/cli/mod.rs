@@ -68,6 +68,17 @@ struct ServeArgs {
     /// document and the docs pages use it.
     #[arg(long, env = "ROOT_PATH")]
     root_path: Option<String>,
+    /// How long a client may take to send a request head, in seconds (10 by default);
+    /// slower connections are closed.
+    #[arg(long, env = "ROUNDTRIP_HEADER_TIMEOUT")]
+    header_timeout: Option<f64>,
+    /// How long a kept-alive connection may sit idle, in seconds (5 by default).
+    #[arg(long, env = "ROUNDTRIP_IDLE_TIMEOUT")]
+    idle_timeout: Option<f64>,
+    /// How many connections may be open at once (by default three quarters of the
+    /// open-file limit, at most 10000); more wait in the listen backlog.
+    #[arg(long, env = "ROUNDTRIP_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -140,6 +151,9 @@ impl ServeArgs {
                 delivery_lease: None,
                 delivery_timeout: None,
                 root_path: None,
+                header_timeout: None,
+                idle_timeout: None,
+                max_connections: None,
             })
     }
 }
@@ -172,16 +186,33 @@ async fn serve<S: Clone + Send + Sync + 'static>(app: App<S>, args: ServeArgs) -
             })
             .transpose()
     };
-    let (lease, timeout) = match (
+    let (lease, timeout, header_timeout, idle_timeout) = match (
         seconds(args.delivery_lease, "--delivery-lease"),
         seconds(args.delivery_timeout, "--delivery-timeout"),
+        seconds(args.header_timeout, "--header-timeout"),
+        seconds(args.idle_timeout, "--idle-timeout"),
     ) {
-        (Ok(lease), Ok(timeout)) => (lease, timeout),
-        (Err(err), _) | (_, Err(err)) => {
+        (Ok(lease), Ok(timeout), Ok(header), Ok(idle)) => (lease, timeout, header, idle),
+        (Err(err), ..) | (_, Err(err), ..) | (.., Err(err), _) | (.., Err(err)) => {
             eprintln!("error: {err}");
             return ExitCode::from(2);
         }
     };
+    if args.max_connections == Some(0) {
+        eprintln!("error: --max-connections must be at least 1");
+        return ExitCode::from(2);
+    }
+    let mut limits = app.get_server_limits();
+    if let Some(header) = header_timeout {
+        limits = limits.header_timeout(header);
+    }
+    if let Some(idle) = idle_timeout {
+        limits = limits.idle_timeout(idle);
+    }
+    if let Some(max) = args.max_connections {
+        limits = limits.max_connections(max);
+    }
+    let app = app.server_limits(limits);
     let app = if lease.is_some() || timeout.is_some() {
         app.configure_dispatcher(move |mut config| {
             if let Some(lease) = lease {

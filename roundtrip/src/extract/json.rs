@@ -120,7 +120,16 @@ where
             return Err(BodyRejection::Invalid(RequestValidationError::new(errors)));
         }
     }
-    deserialize_value(value, vec![body_loc()]).map_err(BodyRejection::Invalid)
+    deserialize_value(value, vec![body_loc()]).map_err(|err| {
+        let keys = validator
+            .map(|tv| tv.validator.secret_keys())
+            .unwrap_or(&[]);
+        let mut errors = err.into_errors();
+        for error in &mut errors {
+            roundtrip_openapi::validate::hide_secrets(error, keys);
+        }
+        BodyRejection::Invalid(RequestValidationError::new(errors))
+    })
 }
 
 /// Deserializes a value the validator accepted. A failure here means serde and the

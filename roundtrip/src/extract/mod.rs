@@ -17,7 +17,8 @@ use http::{HeaderMap, StatusCode, header};
 
 pub use json::Json;
 pub(crate) use json::deserialize_value;
-pub use multipart::{Multipart, UploadFile};
+pub(crate) use multipart::request_parts;
+pub use multipart::{MAX_BOUNDARY_LEN, Multipart, MultipartLimits, UploadFile};
 pub use params::{Cookie, Form, Header, Path, Query};
 
 use crate::error::{RequestValidationError, detail_response};
@@ -45,6 +46,14 @@ pub enum BodyRejection {
     },
     /// The body could not be read (the client went away, say): 400.
     Unreadable(String),
+    /// The body broke one of the app's limits (a multipart body with too many parts, a
+    /// part too large, a boundary too long): 413 or 422, with a detail saying which.
+    Limit {
+        /// 413 or 422.
+        status: StatusCode,
+        /// What was over which limit.
+        detail: String,
+    },
 }
 
 impl BodyRejection {
@@ -68,6 +77,7 @@ impl std::fmt::Display for BodyRejection {
             BodyRejection::Unreadable(reason) => {
                 write!(f, "The request body could not be read: {reason}")
             }
+            BodyRejection::Limit { detail, .. } => f.write_str(detail),
         }
     }
 }
@@ -87,6 +97,7 @@ impl IntoResponse for BodyRejection {
             BodyRejection::Unreadable(_) => {
                 detail_response(StatusCode::BAD_REQUEST, &self.to_string())
             }
+            BodyRejection::Limit { status, ref detail } => detail_response(status, detail),
         }
     }
 }

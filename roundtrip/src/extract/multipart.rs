@@ -166,11 +166,11 @@ impl<'de> serde::Deserialize<'de> for ByteBuf {
 
 /// One part of a multipart body.
 #[derive(Debug)]
-struct Part {
-    name: String,
-    filename: Option<String>,
+pub(crate) struct Part {
+    pub(crate) name: String,
+    pub(crate) filename: Option<String>,
     content_type: Option<String>,
-    body: Bytes,
+    pub(crate) body: Bytes,
 }
 
 impl Part {
@@ -199,65 +199,127 @@ fn boundary(content_type: &str) -> Option<String> {
     })
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || haystack.len() < needle.len() {
-        return None;
-    }
-    haystack.windows(needle.len()).position(|w| w == needle)
+/// The longest boundary RFC 2046 allows.
+pub const MAX_BOUNDARY_LEN: usize = 70;
+
+/// Caps on a `multipart/form-data` body, beside the app's body limit (which caps the
+/// total size, with a 413). Set them for an app with
+/// [`App::multipart_limits`](crate::App::multipart_limits).
+///
+/// The defaults are Starlette's: at most 1,000 parts, and 1 MiB for each text field; a
+/// file may be as large as the body limit allows. A boundary longer than RFC 2046's 70
+/// characters is refused (422) before the body is read. Parsing is `multer`'s, which
+/// finds boundaries in linear time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MultipartLimits {
+    max_parts: usize,
+    max_field_size: usize,
+    max_file_size: usize,
 }
 
-/// Splits a body into its parts (RFC 7578). Text before the first boundary and after
-/// the last is ignored, as RFC 2046 says.
-fn parse_parts(body: &Bytes, boundary: &str) -> Result<Vec<Part>, Malformed> {
-    let delimiter = format!("--{boundary}");
-    let delimiter = delimiter.as_bytes();
-    let Some(first) = find(body, delimiter) else {
-        return Err(Malformed("the body has no part boundary"));
+impl Default for MultipartLimits {
+    fn default() -> Self {
+        MultipartLimits {
+            max_parts: 1000,
+            max_field_size: 1024 * 1024,
+            max_file_size: usize::MAX,
+        }
+    }
+}
+
+impl MultipartLimits {
+    /// How many parts (fields and files) a body may have; more answer 413.
+    pub fn max_parts(mut self, parts: usize) -> Self {
+        self.max_parts = parts;
+        self
+    }
+
+    /// How large a text field may be, in bytes; larger answers 413.
+    pub fn max_field_size(mut self, bytes: usize) -> Self {
+        self.max_field_size = bytes;
+        self
+    }
+
+    /// How large one file may be, in bytes; larger answers 413.
+    pub fn max_file_size(mut self, bytes: usize) -> Self {
+        self.max_file_size = bytes;
+        self
+    }
+}
+
+/// Splits a body into its parts (RFC 7578) with `multer`, within `limits`.
+async fn read_parts(
+    body: Bytes,
+    boundary: &str,
+    limits: &MultipartLimits,
+) -> Result<Vec<Part>, BodyRejection> {
+    let malformed = |err: &dyn std::fmt::Display| {
+        BodyRejection::Unreadable(format!("the multipart/form-data body is malformed: {err}"))
     };
-    let mut rest = first + delimiter.len();
+    let stream = futures_util::stream::once(async move { Ok::<Bytes, std::io::Error>(body) });
+    let mut multipart = multer::Multipart::new(stream, boundary);
     let mut parts = Vec::new();
     loop {
-        let after = &body[rest..];
-        if after.starts_with(b"--") {
-            return Ok(parts);
+        let mut field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => return Ok(parts),
+            Err(err) => return Err(malformed(&err)),
+        };
+        if parts.len() >= limits.max_parts {
+            return Err(BodyRejection::Limit {
+                status: http::StatusCode::PAYLOAD_TOO_LARGE,
+                detail: format!(
+                    "Too many parts in the multipart/form-data body: at most {} are allowed",
+                    limits.max_parts
+                ),
+            });
         }
-        let Some(line_end) = find(after, b"\r\n") else {
-            return Err(Malformed("a boundary line does not end"));
+        let (name, filename) = match field
+            .headers()
+            .get(header::CONTENT_DISPOSITION)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        {
+            Some(disposition) => names(&disposition).map_err(|Malformed(why)| malformed(&why))?,
+            None => return Err(malformed(&"a part has no Content-Disposition")),
         };
-        let start = rest + line_end + 2;
-        let mut close = b"\r\n".to_vec();
-        close.extend_from_slice(delimiter);
-        let Some(len) = find(&body[start..], &close) else {
-            return Err(Malformed("a part does not end with the closing boundary"));
+        let content_type = field
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned());
+        let (cap, what) = match filename {
+            Some(_) => (limits.max_file_size, "file"),
+            None => (limits.max_field_size, "field"),
         };
-        parts.push(parse_part(body.slice(start..start + len))?);
-        rest = start + len + close.len();
+        let mut data = bytes::BytesMut::new();
+        loop {
+            match field.chunk().await {
+                Ok(Some(chunk)) => {
+                    if data.len() + chunk.len() > cap {
+                        return Err(BodyRejection::Limit {
+                            status: http::StatusCode::PAYLOAD_TOO_LARGE,
+                            detail: format!(
+                                "The {what} `{name}` is larger than {cap} bytes, the most allowed"
+                            ),
+                        });
+                    }
+                    data.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(err) => return Err(malformed(&err)),
+            }
+        }
+        parts.push(Part {
+            name,
+            filename,
+            content_type,
+            body: data.freeze(),
+        });
     }
 }
 
-fn parse_part(raw: Bytes) -> Result<Part, Malformed> {
-    let (head, body) = match find(&raw, b"\r\n\r\n") {
-        Some(end) => (&raw[..end], raw.slice(end + 4..)),
-        // A part whose headers end right away: `\r\n` then the (empty) body.
-        None if raw.starts_with(b"\r\n") => (&raw[..0], raw.slice(2..)),
-        None => return Err(Malformed("a part's headers do not end")),
-    };
-    let head = String::from_utf8_lossy(head);
-    let mut disposition = None;
-    let mut content_type = None;
-    for line in head.split("\r\n") {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let name = name.trim();
-        if name.eq_ignore_ascii_case("content-disposition") {
-            disposition = Some(value.trim().to_owned());
-        } else if name.eq_ignore_ascii_case("content-type") {
-            content_type = Some(value.trim().to_owned());
-        }
-    }
-    let disposition = disposition.ok_or(Malformed("a part has no Content-Disposition"))?;
-    let params = disposition_params(&disposition);
+/// A part's name and file name, from its `Content-Disposition`.
+fn names(disposition: &str) -> Result<(String, Option<String>), Malformed> {
+    let params = disposition_params(disposition);
     let name = params
         .iter()
         .find(|(k, _)| k == "name")
@@ -273,12 +335,36 @@ fn parse_part(raw: Bytes) -> Result<Part, Malformed> {
                 .find(|(k, _)| k == "filename")
                 .map(|(_, v)| v.clone())
         });
-    Ok(Part {
-        name,
-        filename,
-        content_type,
-        body,
-    })
+    Ok((name, filename))
+}
+
+/// The parts of a `multipart/form-data` request, read within the app's limits: for
+/// [`Multipart`] and for [`Form`](crate::Form), which reads both form encodings.
+pub(crate) async fn request_parts<S: Send + Sync>(
+    req: Request,
+    state: &S,
+    content_type: &str,
+) -> Result<Vec<Part>, BodyRejection> {
+    let Some(boundary) = boundary(content_type) else {
+        return Err(BodyRejection::unsupported(content_type, MEDIA_TYPE));
+    };
+    if boundary.len() > MAX_BOUNDARY_LEN {
+        return Err(BodyRejection::Limit {
+            status: http::StatusCode::UNPROCESSABLE_ENTITY,
+            detail: format!(
+                "The multipart boundary is {} characters long: at most {MAX_BOUNDARY_LEN} \
+                 are allowed (RFC 2046)",
+                boundary.len()
+            ),
+        });
+    }
+    let limits = req
+        .extensions()
+        .get::<MultipartLimits>()
+        .copied()
+        .unwrap_or_default();
+    let bytes = read_body(req, state).await?;
+    read_parts(bytes, &boundary, &limits).await
 }
 
 /// The `key=value` parameters of a `Content-Disposition` value, quoted strings unquoted.
@@ -650,15 +736,7 @@ where
             .get(header::CONTENT_TYPE)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
             .unwrap_or_default();
-        let Some(boundary) = boundary(&content_type) else {
-            return Err(BodyRejection::unsupported(&content_type, MEDIA_TYPE));
-        };
-        let bytes = read_body(req, state).await?;
-        let parts = parse_parts(&bytes, &boundary).map_err(|Malformed(reason)| {
-            BodyRejection::Unreadable(format!(
-                "the multipart/form-data body is malformed: {reason}"
-            ))
-        })?;
+        let parts = request_parts(req, state, &content_type).await?;
         from_parts(parts).map(Multipart)
     }
 }
@@ -699,9 +777,18 @@ mod tests {
         assert_eq!(boundary("application/json; boundary=x"), None);
     }
 
-    #[test]
-    fn parts_are_split_with_their_names_files_and_types() {
-        let parts = parse_parts(&Bytes::from(BODY), "XyZ").expect("well formed");
+    async fn parse(body: &str) -> Result<Vec<Part>, BodyRejection> {
+        read_parts(
+            Bytes::from(body.to_owned()),
+            "XyZ",
+            &MultipartLimits::default(),
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn parts_are_split_with_their_names_files_and_types() {
+        let parts = parse(BODY).await.expect("well formed");
         assert_eq!(parts.len(), 2);
         assert_eq!(parts[0].name, "token");
         assert_eq!(parts[0].filename, None);
@@ -712,8 +799,8 @@ mod tests {
         assert_eq!(&parts[1].body[..], b"line 1\r\nline 2");
     }
 
-    #[test]
-    fn malformed_bodies_are_refused_not_panicked_on() {
+    #[tokio::test]
+    async fn malformed_bodies_are_refused_not_panicked_on() {
         for body in [
             "",
             "--XyZ",
@@ -722,22 +809,57 @@ mod tests {
             "--XyZ\r\nContent-Disposition: form-data\r\n\r\nx\r\n--XyZ--",
             "--XyZ\r\nContent-Disposition: form-data; name=\"a\"",
         ] {
-            assert!(parse_parts(&Bytes::from(body), "XyZ").is_err(), "{body:?}");
+            assert!(
+                matches!(parse(body).await, Err(BodyRejection::Unreadable(_))),
+                "{body:?}"
+            );
         }
+    }
+
+    #[tokio::test]
+    async fn each_cap_has_its_own_answer() {
+        let many = "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n".repeat(4)
+            + "--XyZ--";
+        let limits = MultipartLimits::default().max_parts(3);
+        let refused = read_parts(Bytes::from(many.clone()), "XyZ", &limits).await;
+        assert!(
+            matches!(&refused, Err(BodyRejection::Limit { status, detail })
+                if *status == http::StatusCode::PAYLOAD_TOO_LARGE && detail.contains("at most 3")),
+            "{refused:?}"
+        );
+        let limits = MultipartLimits::default().max_parts(4);
         assert_eq!(
-            parse_parts(&Bytes::from("--XyZ--"), "XyZ").map(|p| p.len()),
-            Ok(0)
+            read_parts(Bytes::from(many), "XyZ", &limits)
+                .await
+                .map(|p| p.len())
+                .ok(),
+            Some(4)
+        );
+        let limits = MultipartLimits::default()
+            .max_field_size(2)
+            .max_file_size(5);
+        let refused = read_parts(Bytes::from(BODY), "XyZ", &limits).await;
+        assert!(
+            matches!(&refused, Err(BodyRejection::Limit { detail, .. })
+                if detail.contains("field `token`") && detail.contains("2 bytes")),
+            "{refused:?}"
+        );
+        let limits = MultipartLimits::default().max_file_size(5);
+        let refused = read_parts(Bytes::from(BODY), "XyZ", &limits).await;
+        assert!(
+            matches!(&refused, Err(BodyRejection::Limit { detail, .. })
+                if detail.contains("file `file`") && detail.contains("5 bytes")),
+            "{refused:?}"
         );
     }
 
     #[test]
     fn extended_filenames_are_decoded() {
-        let part = parse_part(Bytes::from(
-            "Content-Disposition: form-data; name=f; filename=\"plain.txt\"; filename*=UTF-8''na%C3%AFve+1.txt\r\n\r\nx",
-        ))
-        .expect("well formed");
-        assert_eq!(part.filename.as_deref(), Some("naïve+1.txt"));
-        assert_eq!(part.name, "f");
+        let (name, filename) =
+            names("form-data; name=f; filename=\"plain.txt\"; filename*=UTF-8''na%C3%AFve+1.txt")
+                .expect("well formed");
+        assert_eq!(filename.as_deref(), Some("naïve+1.txt"));
+        assert_eq!(name, "f");
     }
 
     mod served {

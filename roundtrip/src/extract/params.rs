@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::validation::{TypeValidator, type_validator};
-use super::{BodyKind, BodyRejection, body_kind, deserialize_value, read_body};
+use super::{BodyKind, BodyRejection, body_kind, deserialize_value, read_body, request_parts};
 use crate::error::RequestValidationError;
 use crate::operation::{OperationContext, OperationInput};
 
@@ -134,7 +134,14 @@ fn from_params<T: DeserializeOwned>(
             return Err(RequestValidationError::new(errors));
         }
     }
-    deserialize_value(value, prefix.to_vec())
+    deserialize_value(value, prefix.to_vec()).map_err(|err| {
+        let keys = tv.map(|tv| tv.validator.secret_keys()).unwrap_or(&[]);
+        let mut errors = err.into_errors();
+        for error in &mut errors {
+            roundtrip_openapi::validate::hide_secrets(error, keys);
+        }
+        RequestValidationError::new(errors)
+    })
 }
 
 /// Errors name the parameter as the client sent it (`x-request-id`, not `x_request_id`).
@@ -339,14 +346,41 @@ where
                 "application/x-www-form-urlencoded",
             ));
         }
-        let bytes = read_body(req, state).await?;
-        let text = String::from_utf8_lossy(&bytes);
         let tv = type_validator::<T>().ok();
-        let object = urlencoded_object(params_of(tv), &text);
+        let content_type = req
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default();
+        // FastAPI reads `Form` fields from either encoding.
+        let object = if is_multipart(&content_type) {
+            let parts = request_parts(req, state, &content_type).await?;
+            params_object(params_of(tv), same_name, |name| {
+                parts
+                    .iter()
+                    .filter(|p| p.name == name)
+                    .map(|p| match &p.filename {
+                        Some(filename) => Cow::Owned(filename.clone()),
+                        None => Cow::Owned(String::from_utf8_lossy(&p.body).into_owned()),
+                    })
+                    .collect()
+            })
+        } else {
+            let bytes = read_body(req, state).await?;
+            let text = String::from_utf8_lossy(&bytes);
+            urlencoded_object(params_of(tv), &text)
+        };
         from_params(&FORM, tv, object)
             .map(Form)
             .map_err(BodyRejection::Invalid)
     }
+}
+
+fn is_multipart(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("multipart/form-data"))
 }
 
 /// Documents every property of `T`'s object schema as a parameter in `location`.
