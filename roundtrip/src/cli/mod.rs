@@ -64,6 +64,11 @@ struct ServeArgs {
     /// How long one delivery attempt may take in all, in seconds (15 by default).
     #[arg(long, env = "ROUNDTRIP_DELIVERY_TIMEOUT")]
     delivery_timeout: Option<f64>,
+    /// The waits before each retry of a delivery, e.g. `1s,5s,30s` (for a staging box or
+    /// tests), or `none` for a single attempt. The default is 5 s, 5 min, 30 min, 2 h,
+    /// 5 h, 10 h, 10 h.
+    #[arg(long, env = "ROUNDTRIP_RETRY_SCHEDULE", value_name = "WAITS")]
+    retry_schedule: Option<roundtrip_delivery::retry::RetrySchedule>,
     /// The path prefix a proxy in front of the app strips (FastAPI's `root_path`): the
     /// document and the docs pages use it.
     #[arg(long, env = "ROOT_PATH")]
@@ -139,6 +144,7 @@ impl ServeArgs {
                 allow_loopback: false,
                 delivery_lease: None,
                 delivery_timeout: None,
+                retry_schedule: None,
                 root_path: None,
             })
     }
@@ -182,8 +188,12 @@ async fn serve<S: Clone + Send + Sync + 'static>(app: App<S>, args: ServeArgs) -
             return ExitCode::from(2);
         }
     };
-    let app = if lease.is_some() || timeout.is_some() {
+    let schedule = args.retry_schedule;
+    let app = if lease.is_some() || timeout.is_some() || schedule.is_some() {
         app.configure_dispatcher(move |mut config| {
+            if let Some(schedule) = &schedule {
+                config = config.retry_schedule(schedule.clone());
+            }
             if let Some(lease) = lease {
                 config = config.lease(lease);
             }
