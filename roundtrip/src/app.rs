@@ -80,7 +80,7 @@ impl std::error::Error for BuildError {}
 /// ```
 #[must_use]
 pub struct App<S = ()> {
-    info: Info,
+    pub(crate) info: Info,
     servers: Vec<Server>,
     tags: Vec<Tag>,
     external_docs: Option<ExternalDocs>,

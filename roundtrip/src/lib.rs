@@ -30,6 +30,8 @@ mod send_error;
 mod serve;
 mod setup;
 pub mod subscriptions;
+#[cfg(feature = "opentelemetry")]
+pub mod telemetry;
 #[cfg(feature = "templates")]
 pub mod templates;
 

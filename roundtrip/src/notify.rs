@@ -773,6 +773,14 @@ pub(crate) async fn store_all(
             }
         }
     }
+    #[cfg(feature = "opentelemetry")]
+    if let Some(metrics) = delivery.telemetry() {
+        for (name, enqueued) in names.iter().zip(&stored) {
+            if !enqueued.deduplicated {
+                metrics.count_enqueued(kind, name, 1);
+            }
+        }
+    }
     Ok(stored.into_iter().map(|enqueued| enqueued.id).collect())
 }
 
