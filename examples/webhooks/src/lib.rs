@@ -15,9 +15,13 @@ use std::sync::Arc;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
+use roundtrip::metrics::DeliveryMetrics;
 use roundtrip::security::{ApiKeyConfig, ApiKeyHeader};
 use roundtrip::subscriptions::Subscriptions;
-use roundtrip::{App, HttpError, Json, OperationContext, OperationInput, Webhook, get};
+use roundtrip::{
+    App, HttpError, Json, OperationContext, OperationInput, Publisher, SendError, StatusCode,
+    Webhook, get, post,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -107,6 +111,63 @@ pub fn app_with_subscriptions(subscriptions: &Subscriptions, admin_key: &str) ->
         .subscriptions(subscriptions.clone())
         .include(subscriptions.router::<Admin, ()>().prefix("/admin"))
         .layer(axum::Extension(ExpectedKey(Arc::from(admin_key))))
+}
+
+/// The environment variable holding the admin key of `serve`.
+pub const ADMIN_KEY_ENV: &str = "WEBHOOKS_ADMIN_KEY";
+
+/// A user subscribes to the service: every endpoint subscribed to `new-subscription`
+/// gets the event.
+pub async fn subscribe(
+    publisher: Publisher,
+    Json(subscription): Json<Subscription>,
+) -> Result<(StatusCode, Json<Value>), SendError> {
+    let ids = publisher
+        .publish(&new_subscription(), &subscription)
+        .await?;
+    let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    Ok((StatusCode::ACCEPTED, Json(json!({"messages": ids}))))
+}
+
+/// The app as `serve` runs it, operated over HTTP: the management API under `/admin`,
+/// the delivery metrics at `/metrics` (both behind `admin_key` in `X-Admin-Key`), and
+/// `POST /subscriptions/`, where a user subscribes and the event is published.
+pub fn operated_app(subscriptions: &Subscriptions, admin_key: &str) -> App {
+    let metrics = DeliveryMetrics::new();
+    let serving = metrics.clone();
+    let scrape = get(move |_: Admin| {
+        let metrics = serving.clone();
+        async move {
+            (
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    DeliveryMetrics::CONTENT_TYPE,
+                )],
+                metrics.encode(),
+            )
+        }
+    })
+    .hidden();
+    app_with_subscriptions(subscriptions, admin_key)
+        .route("/subscriptions/", post(subscribe))
+        .metrics(&metrics)
+        .route("/metrics", scrape)
+}
+
+/// The admin key from [`ADMIN_KEY_ENV`], or why `serve` cannot start without it.
+pub fn admin_key_from_env() -> Result<String, String> {
+    match std::env::var(ADMIN_KEY_ENV) {
+        Ok(key) if key.trim().len() >= 16 => Ok(key.trim().to_owned()),
+        Ok(key) if !key.trim().is_empty() => Err(format!(
+            "{ADMIN_KEY_ENV} is too short ({} characters): use at least 16, for example \
+             `export {ADMIN_KEY_ENV}=$(openssl rand -hex 24)`",
+            key.trim().chars().count()
+        )),
+        _ => Err(format!(
+            "{ADMIN_KEY_ENV} is not set: `serve` guards the subscription API (/admin) and \
+             /metrics with it; set it, for example `export {ADMIN_KEY_ENV}=$(openssl rand -hex 24)`"
+        )),
+    }
 }
 
 #[cfg(test)]
