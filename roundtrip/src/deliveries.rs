@@ -529,6 +529,13 @@ fn check_endpoint_id(text: &str, loc: &[&str]) -> Result<(), Problem> {
     }
 }
 
+/// Why `text` is not a host as a URL writes it, if it is not.
+pub(crate) fn host_problem(text: &str) -> Option<&'static str> {
+    check_host(text, &[]).err().map(|_| HOST_PROBLEM)
+}
+
+const HOST_PROBLEM: &str = "not a host: a name, an IPv4 address, or an IPv6 address in brackets";
+
 fn check_host(text: &str, loc: &[&str]) -> Result<(), Problem> {
     let bracketed = text.starts_with('[')
         && text.ends_with(']')
@@ -549,11 +556,7 @@ fn check_host(text: &str, loc: &[&str]) -> Result<(), Problem> {
     if bracketed || name {
         Ok(())
     } else {
-        Err(problem(
-            loc,
-            "not a host: a name, an IPv4 address, or an IPv6 address in brackets",
-            Value::String(text.to_owned()),
-        ))
+        Err(problem(loc, HOST_PROBLEM, Value::String(text.to_owned())))
     }
 }
 
