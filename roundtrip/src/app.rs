@@ -411,6 +411,8 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
         doc.tags = tags;
         doc.external_docs = external_docs;
 
+        let mut delivery = delivery;
+        let deliveries = std::mem::take(&mut delivery.deliveries);
         let delivery = delivery.prepare();
         let mut contracts = crate::outbound::Contracts::default();
         for webhook in &webhooks {
@@ -518,6 +520,9 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
         }
 
         let openapi = Arc::new(doc);
+        for each in &deliveries {
+            each.bind(&delivery, &openapi);
+        }
         if let Some(openapi_url) = &openapi_url {
             let docs = roundtrip_docs::DocsRoutes::new(openapi_url.clone())
                 .title(openapi.info.title.clone())

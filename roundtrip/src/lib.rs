@@ -6,6 +6,7 @@ mod binding;
 mod callback;
 mod cli;
 mod deferred;
+pub mod deliveries;
 pub mod depends;
 pub mod error;
 mod exceptions;

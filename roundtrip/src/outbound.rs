@@ -64,6 +64,9 @@ pub(crate) struct DeliverySetup {
     /// How host names of callback and webhook URLs are resolved, at send time and by the
     /// workers (the system's resolver unless the app gives one).
     pub(crate) resolver: Arc<dyn Resolve>,
+    /// Deliveries APIs to bind when the app is built (taken out before the setup is
+    /// prepared, so a prepared delivery never holds them).
+    pub(crate) deliveries: Vec<crate::deliveries::Deliveries>,
 }
 
 /// The default largest payload `send` accepts: 256 KiB.
@@ -94,6 +97,7 @@ impl Default for DeliverySetup {
             #[cfg(feature = "opentelemetry")]
             telemetry: None,
             resolver: Arc::new(SystemResolver),
+            deliveries: Vec::new(),
         }
     }
 }

@@ -603,9 +603,16 @@ async fn exercise(cli: &Cli, f: &Fixture) {
     assert_eq!(f.status("gone-1").await, MessageStatus::Pending);
     let retried = cli.deliveries(&["retry", f.id("ok")]).await.success();
     assert!(retried.stdout.contains("is pending again"), "{retried:?}");
-    cli.deliveries(&["retry", f.id("pending")])
+    // A pending message (new, or waiting out its backoff) is made due now; one that has
+    // not finished cannot be replayed.
+    let due = cli.deliveries(&["retry", f.id("pending")]).await.success();
+    assert!(due.stdout.contains("is pending again, due now"), "{due:?}");
+    cli.deliveries(&["replay", f.id("pending")])
         .await
-        .fails(1, "only finished messages can be retried");
+        .fails(1, "has not finished");
+    cli.deliveries(&["replay", f.id("pending"), "--status", "failed"])
+        .await
+        .fails(1, "not both");
 
     // replay: a dry run counts, the replay puts back, and --json stays one document.
     let dry = cli
@@ -658,16 +665,20 @@ async fn exercise(cli: &Cli, f: &Fixture) {
         .await
         .success();
     assert_eq!(as_set(listed.listed()), f.set(&["pending"]));
-    // A cancelled message can be replayed.
+    // A cancelled message can be replayed, by its id.
     let replayed = cli
+        .deliveries(&["replay", f.id("pending"), "--json"])
+        .await
+        .success()
+        .json();
+    assert_eq!(replayed["id"], f.id("pending"));
+    assert_eq!(replayed["status"], "pending");
+    assert_eq!(f.status("pending").await, MessageStatus::Pending);
+    let nothing = cli
         .deliveries(&["replay", "--status", "cancelled"])
         .await
         .success();
-    assert!(
-        replayed.stdout.contains("1 message(s) replayed"),
-        "{replayed:?}"
-    );
-    assert_eq!(f.status("pending").await, MessageStatus::Pending);
+    assert!(nothing.stdout.contains("no messages match"), "{nothing:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
