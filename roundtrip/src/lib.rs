@@ -19,6 +19,7 @@ pub mod middleware;
 mod notify;
 mod operation;
 mod outbound;
+pub mod portal;
 mod published;
 pub mod receive;
 pub mod response;

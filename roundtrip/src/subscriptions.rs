@@ -637,7 +637,7 @@ impl Subscriptions {
             )
     }
 
-    async fn api_create(
+    pub(crate) async fn api_create(
         &self,
         body: WebhookEndpointIn,
     ) -> Result<Json<WebhookEndpointCreated>, SubscriptionError> {
@@ -694,7 +694,7 @@ impl Subscriptions {
         Ok(Json((&self.get(&id).await?).into()))
     }
 
-    async fn api_update(
+    pub(crate) async fn api_update(
         &self,
         id: String,
         body: WebhookEndpointPatch,
