@@ -210,10 +210,10 @@ impl Portal {
         if ttl < Duration::from_secs(1) || ttl > MAX_LINK_TTL {
             return Err(PortalError::Ttl);
         }
-        let expires_at = SystemTime::now() + ttl;
-        let expires = expires_at
+        // Rounded up to the second: a link lasts at least `ttl`.
+        let expires = (SystemTime::now() + ttl)
             .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
+            .map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0))
             .unwrap_or(0);
         let signature = self.mac(customer, expires).finalize().into_bytes();
         let token = format!("{}.{expires}.{}", b64(customer.as_bytes()), b64(&signature));
