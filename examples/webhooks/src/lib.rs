@@ -15,7 +15,9 @@ use std::sync::Arc;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
+use roundtrip::deliveries::Deliveries;
 use roundtrip::metrics::DeliveryMetrics;
+use roundtrip::portal::Portal;
 use roundtrip::security::{ApiKeyConfig, ApiKeyHeader};
 use roundtrip::subscriptions::Subscriptions;
 use roundtrip::{
@@ -25,6 +27,7 @@ use roundtrip::{
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 /// A new subscription, as the webhook announces it.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -129,10 +132,19 @@ pub async fn subscribe(
     Ok((StatusCode::ACCEPTED, Json(json!({"messages": ids}))))
 }
 
-/// The app as `serve` runs it, operated over HTTP: the management API under `/admin`,
-/// the delivery metrics at `/metrics` (both behind `admin_key` in `X-Admin-Key`), and
-/// `POST /subscriptions/`, where a user subscribes and the event is published.
+/// The app as `serve` runs it, operated over HTTP. Behind `admin_key` in `X-Admin-Key`:
+/// the management API and the deliveries API under `/admin`, the console at
+/// `/admin/console`, the delivery metrics at `/metrics`, and `POST /portal/links`, which
+/// signs a customer's link to the portal at `/portal`. Open to all: `POST /subscriptions/`,
+/// where a user subscribes and the event is published.
+///
+/// The portal's signing key is derived from the admin key: changing the admin key ends
+/// every portal link handed out.
 pub fn operated_app(subscriptions: &Subscriptions, admin_key: &str) -> App {
+    let deliveries = Deliveries::new().console("/console");
+    let portal_key = Sha256::digest(format!("example-webhooks portal\n{admin_key}").as_bytes());
+    let portal = Portal::new(&portal_key, &deliveries, subscriptions)
+        .expect("a SHA-256 digest is 32 bytes, the portal's shortest key");
     let metrics = DeliveryMetrics::new();
     let serving = metrics.clone();
     let scrape = get(move |_: Admin| {
@@ -152,6 +164,9 @@ pub fn operated_app(subscriptions: &Subscriptions, admin_key: &str) -> App {
         .route("/subscriptions/", post(subscribe))
         .metrics(&metrics)
         .route("/metrics", scrape)
+        .deliveries(deliveries.clone())
+        .include(deliveries.router::<Admin, ()>().prefix("/admin"))
+        .include(portal.router::<Admin, ()>())
 }
 
 /// The admin key from [`ADMIN_KEY_ENV`], or why `serve` cannot start without it.

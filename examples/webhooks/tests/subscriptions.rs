@@ -283,4 +283,53 @@ async fn serve_operates_subscriptions_and_metrics_over_http_behind_the_admin_key
         .expect("json");
     assert!(doc["paths"].get("/metrics").is_none(), "{doc}");
     assert!(doc["paths"].get("/subscriptions/").is_some(), "{doc}");
+
+    // The deliveries API and the console, behind the key.
+    let listed = client
+        .get(format!("{base}/admin/deliveries/messages"))
+        .header("X-Admin-Key", KEY)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(listed.status(), 200);
+    let listed: Value = listed.json().await.expect("json");
+    assert_eq!(listed["data"][0]["event"], "new-subscription", "{listed}");
+    let console = client
+        .get(format!("{base}/admin/console"))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(console.status(), 401);
+
+    // A customer's portal link, minted behind the key, opens the customer's API.
+    let refused = client
+        .post(format!("{base}/portal/links"))
+        .json(&json!({"customer_id": "acme"}))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(refused.status(), 401);
+    let minted: Value = client
+        .post(format!("{base}/portal/links"))
+        .header("X-Admin-Key", KEY)
+        .json(&json!({"customer_id": "acme"}))
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("json");
+    let url = minted["url"].as_str().expect("url");
+    assert!(url.starts_with("/portal#token="), "{minted}");
+    let own: Value = client
+        .get(format!("{base}/portal/api/endpoints"))
+        .bearer_auth(minted["token"].as_str().expect("token"))
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("json");
+    // The endpoint the admin added belongs to no customer: Acme sees none.
+    assert_eq!(own, json!({"data": []}));
 }
