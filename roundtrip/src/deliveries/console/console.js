@@ -115,7 +115,8 @@
     show(state.view, true);
   }
 
-  $("unlock-button").addEventListener("click", () => {
+  $("unlock-form").addEventListener("submit", (event) => {
+    event.preventDefault();
     const k = $("key").value;
     $("key").value = "";
     try { sessionStorage.setItem(KEY, k); } catch (e) { /* private mode: kept for no page */ }
