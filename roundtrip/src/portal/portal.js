@@ -98,6 +98,7 @@
     }).catch(fail);
   }
   function openEndpoint(ep) {
+    $("secret").hidden = true;
     current = ep;
     say("");
     show("endpoint-section");
@@ -132,6 +133,7 @@
   }
   function openMessage(id) {
     return call("GET", "/messages/" + encodeURIComponent(id)).then(function (detail) {
+      $("secret").hidden = true;
       show("message-section");
       var m = detail.message;
       $("message-id").textContent = m.id;
@@ -192,6 +194,8 @@
 
   // The token comes in the link's fragment, which is never sent to a server; keep it for
   // this tab only and take it out of the address bar.
+  // A new link pasted into this tab changes only the fragment: start again with it.
+  window.addEventListener("hashchange", function () { location.reload(); });
   var match = /(?:^#|&)token=([^&]+)/.exec(location.hash);
   if (match) {
     sessionStorage.setItem("roundtrip-portal-token", decodeURIComponent(match[1]));
