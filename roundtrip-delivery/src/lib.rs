@@ -17,6 +17,8 @@ pub mod signing;
 pub mod sqlite;
 pub mod ssrf;
 mod store;
+#[cfg(feature = "opentelemetry")]
+pub mod telemetry;
 pub mod worker;
 
 pub use database::{Database, Stores, connect};

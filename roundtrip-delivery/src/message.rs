@@ -171,12 +171,20 @@ pub struct NewMessage {
 
 impl NewMessage {
     /// A message of `kind` named `name`, POSTing the JSON `body` to `url`.
+    ///
+    /// With the `opentelemetry` feature, the current trace context (the span of the
+    /// request that sends it, say) is stored with the message, and each attempt's span
+    /// links to it.
     pub fn new(
         kind: MessageKind,
         name: impl Into<String>,
         url: Url,
         body: impl Into<Bytes>,
     ) -> Self {
+        #[allow(unused_mut)]
+        let mut metadata = serde_json::Map::new();
+        #[cfg(feature = "opentelemetry")]
+        crate::telemetry::capture(&mut metadata);
         NewMessage {
             id: MessageId::generate(),
             kind,
@@ -189,7 +197,7 @@ impl NewMessage {
             endpoint_id: None,
             signing_key: None,
             ordering_key: None,
-            metadata: serde_json::Map::new(),
+            metadata,
         }
     }
 

@@ -108,7 +108,9 @@ pub trait Outbox: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<AttemptPage, Error>>;
 
     /// Puts a finished message (failed, cancelled or succeeded) back in the queue, due now,
-    /// with its attempt count kept. A live message is an error ([`Error::is_conflict`]).
+    /// with its attempt count kept; a pending message (one waiting out its backoff) is made
+    /// due now. A leased message, whose attempt is running, is an error
+    /// ([`Error::is_conflict`]).
     fn retry<'a>(&'a self, id: &'a MessageId) -> BoxFuture<'a, Result<MessageMeta, Error>>;
 
     /// Retries every finished message that matches `filter` (failed ones only, unless the
@@ -188,6 +190,11 @@ pub struct MessageFilter {
     pub created_after: Option<SystemTime>,
     /// Only messages created before this time.
     pub created_before: Option<SystemTime>,
+    /// Only messages whose destination URL has this host (a lowercase name or address,
+    /// any port), `http` or `https`.
+    pub host: Option<String>,
+    /// Only these messages (any, if empty).
+    pub ids: Vec<MessageId>,
     /// Only messages older than this one (the cursor of the previous page).
     pub before: Option<MessageId>,
     /// At most this many (default 50, at most 1000).
@@ -229,6 +236,17 @@ impl MessageFilter {
     /// Matches messages created before `time`.
     pub fn created_before(mut self, time: SystemTime) -> Self {
         self.created_before = Some(time);
+        self
+    }
+    /// Matches only messages sent to `host` (as the URL writes it: a lowercase name, an
+    /// IPv4 address, or an IPv6 address in brackets), on any port.
+    pub fn host(mut self, host: impl Into<String>) -> Self {
+        self.host = Some(host.into().to_ascii_lowercase());
+        self
+    }
+    /// Adds a message id to match.
+    pub fn id(mut self, id: MessageId) -> Self {
+        self.ids.push(id);
         self
     }
     /// Continues after a previous page.

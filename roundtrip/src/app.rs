@@ -80,7 +80,7 @@ impl std::error::Error for BuildError {}
 /// ```
 #[must_use]
 pub struct App<S = ()> {
-    info: Info,
+    pub(crate) info: Info,
     servers: Vec<Server>,
     tags: Vec<Tag>,
     external_docs: Option<ExternalDocs>,
@@ -436,6 +436,8 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
         doc.tags = tags;
         doc.external_docs = external_docs;
 
+        let mut delivery = delivery;
+        let deliveries = std::mem::take(&mut delivery.deliveries);
         let delivery = delivery.prepare();
         let mut contracts = crate::outbound::Contracts::default();
         for webhook in &webhooks {
@@ -552,6 +554,9 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
         }
 
         let openapi = Arc::new(doc);
+        for each in &deliveries {
+            each.bind(&delivery, &openapi);
+        }
         if let Some(openapi_url) = &openapi_url {
             let docs = roundtrip_docs::DocsRoutes::new(openapi_url.clone())
                 .title(openapi.info.title.clone())

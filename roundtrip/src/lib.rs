@@ -7,6 +7,7 @@ mod callback;
 mod cli;
 mod deferred;
 pub mod delivery;
+pub mod deliveries;
 pub mod depends;
 pub mod error;
 mod exceptions;
@@ -20,6 +21,7 @@ mod notify;
 pub mod openapi;
 mod operation;
 mod outbound;
+pub mod portal;
 mod published;
 pub mod receive;
 pub mod response;
@@ -33,6 +35,8 @@ mod send_error;
 mod serve;
 mod setup;
 pub mod subscriptions;
+#[cfg(feature = "opentelemetry")]
+pub mod telemetry;
 #[cfg(feature = "templates")]
 pub mod templates;
 

@@ -238,7 +238,7 @@ pub(crate) struct AttachedMetrics {
 }
 
 /// What went wrong in an attempt, as a bounded label value.
-fn error_label(report: &AttemptReport<'_>) -> &'static str {
+pub(crate) fn error_label(report: &AttemptReport<'_>) -> &'static str {
     if let Some(error) = &report.attempt.error {
         return error.kind.as_str();
     }

@@ -665,6 +665,32 @@ impl Publisher {
         .await
     }
 
+    /// Publishes `webhook` to the endpoints of one customer only: those whose metadata's
+    /// [`customer_id`](crate::portal::CUSTOMER_KEY) is `customer` (the endpoints that
+    /// customer added in the [portal](crate::portal)). Other customers' endpoints never see
+    /// the event. Answers the message ids; none when the customer has no endpoint for it.
+    pub async fn publish_to_customer<P, R>(
+        &self,
+        customer: &str,
+        webhook: &crate::Webhook<P, R>,
+        payload: &P,
+        options: SendOptions,
+    ) -> Result<Vec<MessageId>, SendError>
+    where
+        P: Serialize + JsonSchema + 'static,
+    {
+        let messages = self
+            .build_messages(webhook, payload, options, Some(customer))
+            .await?;
+        store_all(
+            &self.delivery,
+            MessageKind::Webhook,
+            webhook.event(),
+            messages,
+        )
+        .await
+    }
+
     /// Builds and checks the messages [`publish_with`](Self::publish_with) would store, one
     /// per subscribed endpoint, without storing them: for an enqueue inside the
     /// application's own database transaction (`enqueue_in`), so that a business row and
@@ -674,6 +700,19 @@ impl Publisher {
         webhook: &crate::Webhook<P, R>,
         payload: &P,
         options: SendOptions,
+    ) -> Result<Vec<NewMessage>, SendError>
+    where
+        P: Serialize + JsonSchema + 'static,
+    {
+        self.build_messages(webhook, payload, options, None).await
+    }
+
+    async fn build_messages<P, R>(
+        &self,
+        webhook: &crate::Webhook<P, R>,
+        payload: &P,
+        options: SendOptions,
+        customer: Option<&str>,
     ) -> Result<Vec<NewMessage>, SendError>
     where
         P: Serialize + JsonSchema + 'static,
@@ -702,6 +741,15 @@ impl Publisher {
                 })?;
         let mut messages = Vec::with_capacity(endpoints.len());
         for endpoint in endpoints {
+            if let Some(customer) = customer {
+                let owner = endpoint
+                    .metadata
+                    .get(crate::portal::CUSTOMER_KEY)
+                    .and_then(serde_json::Value::as_str);
+                if owner != Some(customer) {
+                    continue;
+                }
+            }
             // Checked at registration; the policy may have changed since.
             if let Err(err) =
                 roundtrip_delivery::ssrf::check_url(&endpoint.url, self.delivery.ssrf())
@@ -767,6 +815,14 @@ pub(crate) async fn store_all(
         )));
     }
     if let Some(metrics) = delivery.metrics() {
+        for (name, enqueued) in names.iter().zip(&stored) {
+            if !enqueued.deduplicated {
+                metrics.count_enqueued(kind, name, 1);
+            }
+        }
+    }
+    #[cfg(feature = "opentelemetry")]
+    if let Some(metrics) = delivery.telemetry() {
         for (name, enqueued) in names.iter().zip(&stored) {
             if !enqueued.deduplicated {
                 metrics.count_enqueued(kind, name, 1);

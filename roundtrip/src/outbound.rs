@@ -57,9 +57,16 @@ pub(crate) struct DeliverySetup {
     pub(crate) subscriptions: Option<crate::subscriptions::Subscriptions>,
     /// Delivery metrics, when the app counts them (their observer is in `observers`).
     pub(crate) metrics: Option<crate::metrics::AttachedMetrics>,
+    /// OpenTelemetry's delivery instruments, when the app reports to it (their observer is
+    /// in `observers`).
+    #[cfg(feature = "opentelemetry")]
+    pub(crate) telemetry: Option<crate::telemetry::OtelMetrics>,
     /// How host names of callback and webhook URLs are resolved, at send time and by the
     /// workers (the system's resolver unless the app gives one).
     pub(crate) resolver: Arc<dyn Resolve>,
+    /// Deliveries APIs to bind when the app is built (taken out before the setup is
+    /// prepared, so a prepared delivery never holds them).
+    pub(crate) deliveries: Vec<crate::deliveries::Deliveries>,
 }
 
 /// The default largest payload `send` accepts: 256 KiB.
@@ -87,7 +94,10 @@ impl Default for DeliverySetup {
             endpoint_secrets: None,
             subscriptions: None,
             metrics: None,
+            #[cfg(feature = "opentelemetry")]
+            telemetry: None,
             resolver: Arc::new(SystemResolver),
+            deliveries: Vec::new(),
         }
     }
 }
@@ -205,6 +215,12 @@ impl PreparedDelivery {
     /// The app's webhook subscriptions, if it has them.
     pub(crate) fn subscriptions(&self) -> Option<&crate::subscriptions::Subscriptions> {
         self.inner.setup.subscriptions.as_ref()
+    }
+
+    /// OpenTelemetry's delivery instruments, if the app reports to it.
+    #[cfg(feature = "opentelemetry")]
+    pub(crate) fn telemetry(&self) -> Option<&crate::telemetry::OtelMetrics> {
+        self.inner.setup.telemetry.as_ref()
     }
 
     /// Where the outbox lives, with the environment's defaults applied: the database the

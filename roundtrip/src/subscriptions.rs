@@ -634,7 +634,7 @@ impl Subscriptions {
             )
     }
 
-    async fn api_create(
+    pub(crate) async fn api_create(
         &self,
         body: WebhookEndpointIn,
     ) -> Result<Json<WebhookEndpointCreated>, SubscriptionError> {
@@ -696,7 +696,7 @@ impl Subscriptions {
         Ok(Json((&self.get(&id).await?).into()))
     }
 
-    async fn api_update(
+    pub(crate) async fn api_update(
         &self,
         id: String,
         body: WebhookEndpointPatch,

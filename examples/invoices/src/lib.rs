@@ -90,6 +90,58 @@ pub async fn create_invoice(
     Ok(Json(json!({"msg": "Invoice received"})))
 }
 
+/// The environment variable that turns the deliveries API and console on (off when unset):
+/// the key operators give in `X-Console-Key`.
+pub const CONSOLE_KEY_ENV: &str = "INVOICES_CONSOLE_KEY";
+
+/// The key operators must give, once [`with_console`] set it.
+static CONSOLE_KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+struct ConsoleKeyName;
+
+impl roundtrip::security::ApiKeyConfig for ConsoleKeyName {
+    const NAME: &'static str = "X-Console-Key";
+}
+
+/// The operators' guard: the console key in `X-Console-Key` (401 when missing, 403 when
+/// wrong).
+pub struct Operator;
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Operator {
+    type Rejection = roundtrip::HttpError;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        use roundtrip::security::ApiKeyHeader;
+        let given = ApiKeyHeader::<ConsoleKeyName>::from_request_parts(parts, state).await?;
+        match CONSOLE_KEY.get() {
+            Some(key) if !key.is_empty() && given.key == *key => Ok(Operator),
+            _ => Err(roundtrip::HttpError::forbidden(
+                "This key may not operate deliveries",
+            )),
+        }
+    }
+}
+
+impl roundtrip::OperationInput for Operator {
+    fn describe(ctx: &mut roundtrip::OperationContext<'_>) {
+        <roundtrip::security::ApiKeyHeader<ConsoleKeyName> as roundtrip::OperationInput>::describe(
+            ctx,
+        );
+    }
+}
+
+/// `app` with the deliveries API under `/admin/deliveries` and its console at
+/// `/admin/console`, both behind `key` (in `X-Console-Key`; the console asks for it).
+pub fn with_console(app: App, key: String) -> App {
+    let _ = CONSOLE_KEY.set(key);
+    let deliveries = roundtrip::deliveries::Deliveries::new().console("/console");
+    app.deliveries(deliveries.clone())
+        .include(deliveries.router::<Operator, ()>().prefix("/admin"))
+}
+
 /// The app, ready to build or serve.
 pub fn app() -> App {
     App::new().title("Invoices API").route(

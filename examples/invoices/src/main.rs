@@ -24,7 +24,20 @@ async fn main() -> ExitCode {
             .unwrap_or(8000u16);
         return demo(port, exit_after).await;
     }
-    example_invoices::app().run().await
+    let app = example_invoices::app();
+    // Off unless the operators' key is set.
+    let app = match std::env::var(example_invoices::CONSOLE_KEY_ENV) {
+        Ok(key) if !key.trim().is_empty() => example_invoices::with_console(app, key),
+        Ok(_) => {
+            eprintln!(
+                "error: {} is empty; set it to the key operators give the console, or unset it",
+                example_invoices::CONSOLE_KEY_ENV
+            );
+            return ExitCode::FAILURE;
+        }
+        Err(_) => app,
+    };
+    app.run().await
 }
 
 async fn demo(port: u16, exit_after: bool) -> ExitCode {

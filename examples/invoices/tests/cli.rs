@@ -603,9 +603,16 @@ async fn exercise(cli: &Cli, f: &Fixture) {
     assert_eq!(f.status("gone-1").await, MessageStatus::Pending);
     let retried = cli.deliveries(&["retry", f.id("ok")]).await.success();
     assert!(retried.stdout.contains("is pending again"), "{retried:?}");
-    cli.deliveries(&["retry", f.id("pending")])
+    // A pending message (new, or waiting out its backoff) is made due now; one that has
+    // not finished cannot be replayed.
+    let due = cli.deliveries(&["retry", f.id("pending")]).await.success();
+    assert!(due.stdout.contains("is pending again, due now"), "{due:?}");
+    cli.deliveries(&["replay", f.id("pending")])
         .await
-        .fails(1, "only finished messages can be retried");
+        .fails(1, "has not finished");
+    cli.deliveries(&["replay", f.id("pending"), "--status", "failed"])
+        .await
+        .fails(1, "not both");
 
     // replay: a dry run counts, the replay puts back, and --json stays one document.
     let dry = cli
@@ -658,16 +665,20 @@ async fn exercise(cli: &Cli, f: &Fixture) {
         .await
         .success();
     assert_eq!(as_set(listed.listed()), f.set(&["pending"]));
-    // A cancelled message can be replayed.
+    // A cancelled message can be replayed, by its id.
     let replayed = cli
+        .deliveries(&["replay", f.id("pending"), "--json"])
+        .await
+        .success()
+        .json();
+    assert_eq!(replayed["id"], f.id("pending"));
+    assert_eq!(replayed["status"], "pending");
+    assert_eq!(f.status("pending").await, MessageStatus::Pending);
+    let nothing = cli
         .deliveries(&["replay", "--status", "cancelled"])
         .await
         .success();
-    assert!(
-        replayed.stdout.contains("1 message(s) replayed"),
-        "{replayed:?}"
-    );
-    assert_eq!(f.status("pending").await, MessageStatus::Pending);
+    assert!(nothing.stdout.contains("no messages match"), "{nothing:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1146,4 +1157,103 @@ async fn the_cli_works_on_the_sqlite_file_while_the_app_serves_from_it() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test]
+async fn serve_refuses_a_malformed_retry_schedule() {
+    let dir = TempDir::new();
+    let database_url = dir.sqlite_url("outbox.db");
+    for (args, env) in [
+        (
+            vec!["serve", "--port", "0", "--retry-schedule", "5s,soon"],
+            vec![],
+        ),
+        (
+            vec!["serve", "--port", "0"],
+            vec![("ROUNDTRIP_RETRY_SCHEDULE", "5s,soon")],
+        ),
+    ] {
+        let mut args = args;
+        args.extend_from_slice(&["--database-url", &database_url]);
+        let out = run_in(dir.path(), &args, &env).await;
+        assert_eq!(out.code, Some(2), "{out:?}");
+        assert!(out.stderr.contains("--retry-schedule"), "{out:?}");
+        assert!(
+            out.stderr.contains("wait 2 of the retry schedule, `soon`"),
+            "{out:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_retries_on_the_schedule_it_was_given() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = TempDir::new();
+    let database_url = dir.sqlite_url("outbox.db");
+    let failing = MockReceiver::start().await;
+    failing.set_behaviour(Behaviour::Status(500));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    // Three attempts within a fraction of a second; the default would wait 5 s, then 5 min.
+    let child = Command::new(env!("CARGO_BIN_EXE_example-invoices"))
+        .args(["serve", "--port", &port.to_string(), "--allow-loopback"])
+        .current_dir(dir.path())
+        .env("ROUNDTRIP_DATABASE_URL", &database_url)
+        .env("ROUNDTRIP_RETRY_SCHEDULE", "50ms,100ms")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the app starts");
+    let _served = Served { child };
+    let client = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let sent = client
+            .post(format!("http://127.0.0.1:{port}/invoices/"))
+            .query(&[("callback_url", failing.url("/cb").as_str())])
+            .json(&json!({"id": "inv-1", "customer": "ACME", "total": 1.0}))
+            .send()
+            .await;
+        match sent {
+            Ok(response) => {
+                assert_eq!(response.status(), 200);
+                break;
+            }
+            Err(_) => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the app did not start"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    let cli = Cli {
+        dir: dir.path().to_path_buf(),
+        database_url,
+    };
+    let failed = loop {
+        let out = cli
+            .deliveries(&["list", "--status", "failed", "--json"])
+            .await
+            .success();
+        if let [id] = out.listed().as_slice() {
+            break id.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the message did not fail within the short schedule: {out:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let shown = cli
+        .deliveries(&["show", &failed, "--json"])
+        .await
+        .success()
+        .json();
+    assert_eq!(shown["attempts"], 3, "{shown}");
+    assert_eq!(failing.count(), 3);
 }

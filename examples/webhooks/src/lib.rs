@@ -15,12 +15,19 @@ use std::sync::Arc;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
+use roundtrip::deliveries::Deliveries;
+use roundtrip::metrics::DeliveryMetrics;
+use roundtrip::portal::Portal;
 use roundtrip::security::{ApiKeyConfig, ApiKeyHeader};
 use roundtrip::subscriptions::Subscriptions;
-use roundtrip::{App, HttpError, Json, OperationContext, OperationInput, Webhook, get};
+use roundtrip::{
+    App, HttpError, Json, OperationContext, OperationInput, Publisher, SendError, StatusCode,
+    Webhook, get, post,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 /// A new subscription, as the webhook announces it.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -108,6 +115,75 @@ pub fn app_with_subscriptions(subscriptions: &Subscriptions, admin_key: &str) ->
         .subscriptions(subscriptions.clone())
         .include(subscriptions.router::<Admin, ()>().prefix("/admin"))
         .layer(axum::Extension(ExpectedKey(Arc::from(admin_key))))
+}
+
+/// The environment variable holding the admin key of `serve`.
+pub const ADMIN_KEY_ENV: &str = "WEBHOOKS_ADMIN_KEY";
+
+/// A user subscribes to the service: every endpoint subscribed to `new-subscription`
+/// gets the event.
+pub async fn subscribe(
+    publisher: Publisher,
+    Json(subscription): Json<Subscription>,
+) -> Result<(StatusCode, Json<Value>), SendError> {
+    let ids = publisher
+        .publish(&new_subscription(), &subscription)
+        .await?;
+    let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    Ok((StatusCode::ACCEPTED, Json(json!({"messages": ids}))))
+}
+
+/// The app as `serve` runs it, operated over HTTP. Behind `admin_key` in `X-Admin-Key`:
+/// the management API and the deliveries API under `/admin`, the console at
+/// `/admin/console`, the delivery metrics at `/metrics`, and `POST /portal/links`, which
+/// signs a customer's link to the portal at `/portal`. Open to all: `POST /subscriptions/`,
+/// where a user subscribes and the event is published.
+///
+/// The portal's signing key is derived from the admin key: changing the admin key ends
+/// every portal link handed out.
+pub fn operated_app(subscriptions: &Subscriptions, admin_key: &str) -> App {
+    let deliveries = Deliveries::new().console("/console");
+    let portal_key = Sha256::digest(format!("example-webhooks portal\n{admin_key}").as_bytes());
+    let portal = Portal::new(&portal_key, &deliveries, subscriptions)
+        .expect("a SHA-256 digest is 32 bytes, the portal's shortest key");
+    let metrics = DeliveryMetrics::new();
+    let serving = metrics.clone();
+    let scrape = get(move |_: Admin| {
+        let metrics = serving.clone();
+        async move {
+            (
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    DeliveryMetrics::CONTENT_TYPE,
+                )],
+                metrics.encode(),
+            )
+        }
+    })
+    .hidden();
+    app_with_subscriptions(subscriptions, admin_key)
+        .route("/subscriptions/", post(subscribe))
+        .metrics(&metrics)
+        .route("/metrics", scrape)
+        .deliveries(deliveries.clone())
+        .include(deliveries.router::<Admin, ()>().prefix("/admin"))
+        .include(portal.router::<Admin, ()>())
+}
+
+/// The admin key from [`ADMIN_KEY_ENV`], or why `serve` cannot start without it.
+pub fn admin_key_from_env() -> Result<String, String> {
+    match std::env::var(ADMIN_KEY_ENV) {
+        Ok(key) if key.trim().len() >= 16 => Ok(key.trim().to_owned()),
+        Ok(key) if !key.trim().is_empty() => Err(format!(
+            "{ADMIN_KEY_ENV} is too short ({} characters): use at least 16, for example \
+             `export {ADMIN_KEY_ENV}=$(openssl rand -hex 24)`",
+            key.trim().chars().count()
+        )),
+        _ => Err(format!(
+            "{ADMIN_KEY_ENV} is not set: `serve` guards the subscription API (/admin) and \
+             /metrics with it; set it, for example `export {ADMIN_KEY_ENV}=$(openssl rand -hex 24)`"
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -5,9 +5,11 @@
 //!   verifies signatures, the receiver subscribed to `new-subscription` through the
 //!   management API, one event published, and its arrival. Add `--exit` to stop once it
 //!   arrived, `--port N` to pick the API's port.
-//! * Any other command is the app's command line: `serve`, `openapi`, `deliveries`...
-//!   With `WEBHOOKS_ADMIN_KEY` set, the subscription API is served under `/admin`, guarded
-//!   by that key in `X-Admin-Key`.
+//! * `serve` (the default) runs the app operated over HTTP ([`example_webhooks::operated_app`]):
+//!   the subscription API under `/admin` and `/metrics`, behind the key in
+//!   `WEBHOOKS_ADMIN_KEY` (it refuses to start without one), and `POST /subscriptions/`.
+//! * Any other command is the app's command line: `openapi` (the tutorial's document),
+//!   `deliveries`...
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -35,15 +37,21 @@ async fn main() -> ExitCode {
             }
         };
     }
-    // With an admin key, the app serves its subscription API under /admin too.
-    match std::env::var("WEBHOOKS_ADMIN_KEY") {
-        Ok(key) if !key.is_empty() => {
-            example_webhooks::app_with_subscriptions(&Subscriptions::new(), &key)
-                .run()
-                .await
-        }
-        _ => example_webhooks::app().run().await,
+    let serving = matches!(args.get(1).map(String::as_str), None | Some("serve"))
+        && !args.iter().any(|a| a == "--help" || a == "-h");
+    if !serving {
+        return example_webhooks::app().run().await;
     }
+    let admin_key = match example_webhooks::admin_key_from_env() {
+        Ok(key) => key,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    example_webhooks::operated_app(&Subscriptions::new(), &admin_key)
+        .run()
+        .await
 }
 
 /// `whsec_abcd…`: enough to recognise a secret, not enough to use it.

@@ -6,7 +6,7 @@ use sqlx::{AssertSqlSafe, Postgres, QueryBuilder};
 
 use super::from_sqlx;
 use super::sql::{self, Statements};
-use crate::message::{Attempt, Message, MessageId, MessageMeta};
+use crate::message::{Attempt, Message, MessageId, MessageMeta, MessageStatus};
 use crate::outbox::{AttemptFilter, AttemptPage, Error, MessageFilter, MessagePage, Purged};
 use crate::store::listing::{
     Dialect, ListSql, attempt_log_query, attempt_page, list_query, page, push_conditions,
@@ -48,7 +48,23 @@ pub(crate) async fn retry(
     id: &MessageId,
 ) -> Result<MessageMeta, Error> {
     if let Some(live) = live_meta(conn, sql, id).await? {
-        return Err(still_live(id, live.status).into());
+        if live.status != MessageStatus::Pending {
+            return Err(still_live(id, live.status).into());
+        }
+        // Waiting out its backoff: due now, with its attempt count kept.
+        let row = sqlx::query(AssertSqlSafe(sql.retry_now.clone()))
+            .bind(id.as_str())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(from_sqlx)?;
+        return match row {
+            Some(row) => Ok(rows::meta(&row)?),
+            // Claimed or finished meanwhile.
+            None => match live_meta(conn, sql, id).await? {
+                Some(live) => Err(still_live(id, live.status).into()),
+                None => Err(not_found(id).into()),
+            },
+        };
     }
     let row = sqlx::query(AssertSqlSafe(sql.retry.clone()))
         .bind(id.as_str())

@@ -221,6 +221,13 @@ pub(crate) const RETRY: &str = concat!(
     ") SELECT * FROM back"
 );
 
+/// Makes a pending message (waiting out its backoff) due now.
+pub(crate) const RETRY_NOW: &str = concat!(
+    "UPDATE _rt_.messages SET next_attempt_at = now() WHERE id = $1 AND status = 'pending' \
+     RETURNING ",
+    live_meta!()
+);
+
 pub(crate) const CANCEL: &str = concat!(
     "WITH gone AS (DELETE FROM _rt_.messages WHERE id = $1 RETURNING *), \
      moved AS (INSERT INTO _rt_.message_history (",
@@ -326,6 +333,7 @@ pub(crate) struct Texts {
     pub(crate) live_meta_by_id: Arc<str>,
     pub(crate) history_meta_by_id: Arc<str>,
     pub(crate) retry: Arc<str>,
+    pub(crate) retry_now: Arc<str>,
     pub(crate) cancel: Arc<str>,
     pub(crate) purge_messages: Arc<str>,
     pub(crate) purge_keys: Arc<str>,
@@ -362,6 +370,7 @@ impl Statements {
                 live_meta_by_id: q(LIVE_META_BY_ID),
                 history_meta_by_id: q(HISTORY_META_BY_ID),
                 retry: q(RETRY),
+                retry_now: q(RETRY_NOW),
                 cancel: q(CANCEL),
                 purge_messages: q(PURGE_MESSAGES),
                 purge_keys: q(PURGE_KEYS),

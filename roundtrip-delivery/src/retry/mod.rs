@@ -51,6 +51,13 @@
 //!   [`throttle_floor`](RetrySchedule::throttle_floor) (60 s): the receiver is
 //!   overloaded or slow, and an early retry only adds to its load.
 //!
+//! # In configuration
+//!
+//! A schedule can be written as text (`RetrySchedule::from_str`): the waits before
+//! each retry, `"1s,5s,30s"`, or `"none"` for a single attempt. The app's
+//! `serve --retry-schedule` (or `ROUNDTRIP_RETRY_SCHEDULE`) reads it, to shorten the
+//! schedule on a staging box or in tests; without it the default applies.
+//!
 //! # The API
 //!
 //! The sender describes each attempt as an [`AttemptOutcome`] and asks
@@ -71,12 +78,14 @@
 //! ```
 
 mod outcome;
+mod parse;
 mod retry_after;
 
 use std::fmt;
 use std::time::Duration;
 
 pub use outcome::AttemptOutcome;
+pub use parse::ParseScheduleError;
 pub use retry_after::parse_retry_after;
 
 const MINUTE: u64 = 60;

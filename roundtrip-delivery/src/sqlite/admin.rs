@@ -9,7 +9,7 @@ use sqlx::{QueryBuilder, Sqlite};
 use super::complete::move_to_history;
 use super::from_sqlx;
 use super::rows::{from_history, history_meta, live_meta};
-use crate::message::{Attempt, Message, MessageId, MessageMeta};
+use crate::message::{Attempt, Message, MessageId, MessageMeta, MessageStatus};
 use crate::outbox::{AttemptFilter, AttemptPage, Error, MessageFilter, MessagePage, Purged};
 use crate::store::listing::{
     Dialect, ListSql, attempt_log_query, attempt_page, list_query, page, push_conditions,
@@ -25,7 +25,21 @@ pub(crate) async fn retry(
     now: SystemTime,
 ) -> Result<MessageMeta, Error> {
     if let Some(live) = live_meta(conn, id).await? {
-        return Err(still_live(id, live.status).into());
+        if live.status != MessageStatus::Pending {
+            return Err(still_live(id, live.status).into());
+        }
+        // Waiting out its backoff: due now, with its attempt count kept.
+        sqlx::query(
+            "UPDATE messages SET next_attempt_at = ?1 WHERE id = ?2 AND status = 'pending'",
+        )
+        .bind(to_ms(now))
+        .bind(id.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(from_sqlx)?;
+        return live_meta(conn, id)
+            .await?
+            .ok_or_else(|| not_found(id).into());
     }
     let copied = sqlx::query(concat!(from_history!(), "id = ?2"))
         .bind(to_ms(now))

@@ -65,12 +65,47 @@ where
     if let Some(endpoint) = &filter.endpoint_id {
         q.push(" AND endpoint_id = ").push_bind(endpoint.clone());
     }
+    if let Some(host) = &filter.host {
+        // The URL is stored as the `url` crate writes it: `scheme://host[:port]/...`.
+        let host = like_escape(host);
+        let mut sep = " AND (";
+        for scheme in ["http", "https"] {
+            for end in ["/%", ":%"] {
+                q.push(sep)
+                    .push("url LIKE ")
+                    .push_bind(format!("{scheme}://{host}{end}"))
+                    .push(" ESCAPE '\\'");
+                sep = " OR ";
+            }
+        }
+        q.push(")");
+    }
+    if !filter.ids.is_empty() {
+        q.push(" AND id IN (");
+        let mut ids = q.separated(", ");
+        for id in &filter.ids {
+            ids.push_bind(id.as_str().to_owned());
+        }
+        q.push(")");
+    }
     if let Some(after) = filter.created_after {
         DB::push_time(q, "created_at", ">=", after);
     }
     if let Some(before) = filter.created_before {
         DB::push_time(q, "created_at", "<", before);
     }
+}
+
+/// `text` matched literally by `LIKE ... ESCAPE '\'`.
+fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The statuses a replay puts back: the filter's finished ones, or failed ones if it names

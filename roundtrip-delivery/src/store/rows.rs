@@ -264,13 +264,16 @@ pub(crate) fn not_found(id: &MessageId) -> Repr {
     )
 }
 
-/// A retry of a message that is still live.
+/// A retry of a message whose attempt is running (or that another retry just queued).
 pub(crate) fn still_live(id: &MessageId, status: MessageStatus) -> Repr {
+    let why = if status == MessageStatus::Leased {
+        "an attempt is running now; retry it once that attempt is over"
+    } else {
+        "it is already queued"
+    };
     Repr::new(
         ErrorKind::Conflict,
-        format!(
-            "message {id} is {status} and will be attempted again on its own; only finished messages can be retried"
-        ),
+        format!("message {id} is {status}: {why}"),
     )
 }
 

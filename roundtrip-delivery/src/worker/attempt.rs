@@ -20,6 +20,8 @@ pub(crate) struct Transport {
     check: Option<Arc<dyn ResponseCheck>>,
     body_cap: usize,
     user_agent: HeaderValue,
+    #[cfg_attr(not(feature = "opentelemetry"), allow(dead_code))]
+    send_traceparent: bool,
 }
 
 pub(crate) struct TransportConfig {
@@ -29,6 +31,9 @@ pub(crate) struct TransportConfig {
     pub(crate) check: Option<Arc<dyn ResponseCheck>>,
     pub(crate) body_cap: usize,
     pub(crate) user_agent: HeaderValue,
+    /// Whether attempts carry the W3C `traceparent` of their span (the `opentelemetry`
+    /// feature).
+    pub(crate) send_traceparent: bool,
 }
 
 impl Transport {
@@ -40,6 +45,7 @@ impl Transport {
             check: config.check,
             body_cap: config.body_cap,
             user_agent: config.user_agent,
+            send_traceparent: config.send_traceparent,
         }
     }
 
@@ -91,6 +97,10 @@ impl Transport {
         headers.insert(USER_AGENT, self.user_agent.clone());
         for (name, value) in signature {
             headers.insert(name, value);
+        }
+        #[cfg(feature = "opentelemetry")]
+        if self.send_traceparent {
+            crate::telemetry::inject_headers(&mut headers);
         }
         let request = self
             .client

@@ -35,6 +35,7 @@ pub struct DispatcherConfig {
     pub(super) response_body_cap: usize,
     pub(super) response_check: Option<Arc<dyn ResponseCheck>>,
     pub(super) observer: Option<Arc<dyn AttemptObserver>>,
+    pub(super) send_traceparent: bool,
 }
 
 impl fmt::Debug for DispatcherConfig {
@@ -88,6 +89,7 @@ impl DispatcherConfig {
             response_body_cap: 4096,
             response_check: None,
             observer: None,
+            send_traceparent: false,
         }
     }
 
@@ -186,6 +188,16 @@ impl DispatcherConfig {
     /// Observes every attempt (metrics, endpoint health).
     pub fn observer(mut self, observer: impl AttemptObserver) -> Self {
         self.observer = Some(Arc::new(observer));
+        self
+    }
+
+    /// Sends each attempt's W3C trace context (`traceparent`, `tracestate`) to the
+    /// receiver, so that its spans join the attempt's trace (off by default: it tells the
+    /// receiver your trace ids). Only with the `opentelemetry` feature, where each attempt
+    /// has a span.
+    #[cfg(feature = "opentelemetry")]
+    pub fn send_traceparent(mut self, send: bool) -> Self {
+        self.send_traceparent = send;
         self
     }
 

@@ -57,6 +57,18 @@ pub(super) async fn deliver(
         if let Some(observer) = &shared.observer {
             observer.started(meta);
         }
+        #[cfg(feature = "opentelemetry")]
+        let otel = crate::telemetry::attempt_context(meta, number);
+        #[cfg(feature = "opentelemetry")]
+        let (record, observed) = {
+            use opentelemetry::context::FutureExt as _;
+            shared
+                .transport
+                .attempt(&message, number)
+                .with_context(otel.clone())
+                .await
+        };
+        #[cfg(not(feature = "opentelemetry"))]
         let (record, observed) = shared.transport.attempt(&message, number).await;
         drop(request_slot);
         drop(destination_slot);
@@ -70,6 +82,8 @@ pub(super) async fn deliver(
             span.record("error", error.kind.as_str());
         }
         span.record("outcome", decision.as_str());
+        #[cfg(feature = "opentelemetry")]
+        crate::telemetry::finish_attempt(&otel, &record, &decision);
         let c = &shared.counters;
         c.attempts.fetch_add(1, Ordering::Relaxed);
         match &decision {

@@ -120,6 +120,7 @@ impl Dispatcher {
             check: config.response_check.clone(),
             body_cap: config.response_body_cap,
             user_agent,
+            send_traceparent: config.send_traceparent,
         });
 
         let crashed = outbox

@@ -55,6 +55,8 @@ macro_rules! for_each_case {
             completions_record_attempts_and_move_messages_on,
             completions_apply_only_under_the_reporters_lease,
             retry_replay_and_cancel_follow_the_states,
+            retry_now_ends_a_backoff_but_not_a_lease,
+            listings_filter_by_host_and_ids,
             retarget_moves_an_endpoints_live_messages_only,
             listings_filter_and_page_newest_first,
             attempts_are_listed_oldest_first,

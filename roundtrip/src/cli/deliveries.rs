@@ -12,6 +12,7 @@ use roundtrip_delivery::outbox::{MessageFilter, MessageId, Outbox};
 use serde_json::{Value, json};
 
 use crate::app::App;
+use crate::deliveries::Ops;
 
 #[derive(Debug, clap::Args)]
 pub(super) struct DeliveriesArgs {
@@ -40,6 +41,9 @@ struct FilterArgs {
     /// Only messages for this webhook endpoint.
     #[arg(long)]
     endpoint: Option<String>,
+    /// Only messages sent to this host (any port).
+    #[arg(long, value_parser = parse_host)]
+    host: Option<String>,
     /// Only messages created since: RFC 3339 (`2026-11-25T10:00:00Z`) or an age (`30m`,
     /// `6h`, `7d`).
     #[arg(long, value_parser = parse_time)]
@@ -50,6 +54,16 @@ struct FilterArgs {
 }
 
 impl FilterArgs {
+    fn is_empty(&self) -> bool {
+        self.status.is_empty()
+            && self.kind.is_none()
+            && self.name.is_none()
+            && self.endpoint.is_none()
+            && self.host.is_none()
+            && self.since.is_none()
+            && self.until.is_none()
+    }
+
     fn filter(&self) -> MessageFilter {
         let mut filter = MessageFilter::new();
         for status in &self.status {
@@ -63,6 +77,9 @@ impl FilterArgs {
         }
         if let Some(endpoint) = &self.endpoint {
             filter = filter.endpoint_id(endpoint.clone());
+        }
+        if let Some(host) = &self.host {
+            filter = filter.host(host.clone());
         }
         if let Some(since) = self.since {
             filter = filter.created_after(since);
@@ -90,13 +107,17 @@ enum DeliveriesCommand {
         /// The message id (`msg_...`).
         id: MessageId,
     },
-    /// Put one finished message back in the queue, due now.
+    /// Deliver one message now: a finished one goes back in the queue, one waiting out its
+    /// backoff is made due.
     Retry {
         /// The message id.
         id: MessageId,
     },
-    /// Put every finished message that matches back in the queue (failed ones by default).
+    /// Send one finished message again, or every finished message that matches the
+    /// filters (failed ones by default).
     Replay {
+        /// The message id (`msg_...`); leave out to replay by filters.
+        id: Option<MessageId>,
         #[command(flatten)]
         filter: FilterArgs,
         /// Only count what would be replayed.
@@ -139,6 +160,13 @@ pub(super) async fn run<S: Clone + Send + Sync + 'static>(
         Ok(outbox) => outbox,
         Err(err) => return fail(&err),
     };
+    // The same operations as the deliveries API.
+    let ops = Ops {
+        outbox: outbox.clone(),
+        subscriptions: built.delivery.subscriptions().cloned(),
+        catalogue: Default::default(),
+        health_window: crate::deliveries::DEFAULT_HEALTH_WINDOW,
+    };
     let out = Output {
         json: args.json,
         colour: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
@@ -148,11 +176,24 @@ pub(super) async fn run<S: Clone + Send + Sync + 'static>(
             list(&*outbox, filter.filter(), limit, &out).await
         }
         DeliveriesCommand::Show { id } => show(&*outbox, &id, &out).await,
-        DeliveriesCommand::Retry { id } => retry(&*outbox, &id, &out).await,
-        DeliveriesCommand::Replay { filter, dry_run } => {
-            replay(outbox.clone(), filter.filter(), dry_run, &out).await
+        DeliveriesCommand::Retry { id } => retry(&ops, &id, &out).await,
+        DeliveriesCommand::Replay {
+            id: Some(id),
+            filter,
+            dry_run,
+        } => {
+            if !filter.is_empty() || dry_run {
+                Err("give a message id or filters, not both".to_owned())
+            } else {
+                replay_one(&ops, &id, &out).await
+            }
         }
-        DeliveriesCommand::Cancel { id } => cancel(&*outbox, &id, &out).await,
+        DeliveriesCommand::Replay {
+            id: None,
+            filter,
+            dry_run,
+        } => replay(outbox.clone(), filter.filter(), dry_run, &out).await,
+        DeliveriesCommand::Cancel { id } => cancel(&ops, &id, &out).await,
     };
     match result {
         Ok(code) => code,
@@ -323,34 +364,40 @@ async fn show(outbox: &dyn Outbox, id: &MessageId, out: &Output) -> Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-async fn retry(outbox: &dyn Outbox, id: &MessageId, out: &Output) -> Result<ExitCode, String> {
-    let meta = outbox.retry(id).await.map_err(|e| {
-        if e.is_not_found() {
-            format!("no message {id}")
-        } else {
-            e.to_string()
-        }
-    })?;
+async fn retry(ops: &Ops, id: &MessageId, out: &Output) -> Result<ExitCode, String> {
+    let summary = ops.retry(id.as_str()).await.map_err(|e| e.to_string())?;
     if out.json {
-        out.print_json(&meta_json(&meta));
+        out.print_json(&serde_json::to_value(&summary).unwrap_or_default());
     } else {
-        println!("{} is {} again, due now", meta.id, out.status(meta.status));
+        println!(
+            "{} is {} again, due now",
+            summary.id,
+            out.status(summary.status.into())
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn cancel(outbox: &dyn Outbox, id: &MessageId, out: &Output) -> Result<ExitCode, String> {
-    let meta = outbox.cancel(id).await.map_err(|e| {
-        if e.is_not_found() {
-            format!("no message {id}")
-        } else {
-            e.to_string()
-        }
-    })?;
+async fn replay_one(ops: &Ops, id: &MessageId, out: &Output) -> Result<ExitCode, String> {
+    let summary = ops.replay(id.as_str()).await.map_err(|e| e.to_string())?;
     if out.json {
-        out.print_json(&meta_json(&meta));
+        out.print_json(&serde_json::to_value(&summary).unwrap_or_default());
     } else {
-        println!("{} is {}", meta.id, out.status(meta.status));
+        println!(
+            "{} is {} again, due now",
+            summary.id,
+            out.status(summary.status.into())
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn cancel(ops: &Ops, id: &MessageId, out: &Output) -> Result<ExitCode, String> {
+    let summary = ops.cancel(id.as_str()).await.map_err(|e| e.to_string())?;
+    if out.json {
+        out.print_json(&serde_json::to_value(&summary).unwrap_or_default());
+    } else {
+        println!("{} is {}", summary.id, out.status(summary.status.into()));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -460,6 +507,12 @@ fn format_time(time: SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from_timestamp(since.as_secs() as i64, since.subsec_nanos())
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         .unwrap_or_else(|| format!("{}s", since.as_secs()))
+}
+
+/// A host as a URL writes it.
+fn parse_host(text: &str) -> Result<String, String> {
+    crate::deliveries::host_problem(text)
+        .map_or_else(|| Ok(text.to_ascii_lowercase()), |why| Err(why.to_owned()))
 }
 
 /// A positive number of messages.

@@ -64,6 +64,20 @@ struct ServeArgs {
     /// How long one delivery attempt may take in all, in seconds (15 by default).
     #[arg(long, env = "ROUNDTRIP_DELIVERY_TIMEOUT")]
     delivery_timeout: Option<f64>,
+    /// The waits before each retry of a delivery, e.g. `1s,5s,30s` (for a staging box or
+    /// tests), or `none` for a single attempt. The default is 5 s, 5 min, 30 min, 2 h,
+    /// 5 h, 10 h, 10 h.
+    #[arg(long, env = "ROUNDTRIP_RETRY_SCHEDULE", value_name = "WAITS")]
+    retry_schedule: Option<roundtrip_delivery::retry::RetrySchedule>,
+    /// Send spans and metrics to this OTLP/HTTP collector, e.g. `http://127.0.0.1:4318`:
+    /// a span per request and per delivery attempt, and the delivery metrics.
+    #[cfg(feature = "opentelemetry")]
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_name = "URL")]
+    otlp_endpoint: Option<String>,
+    /// With `--otlp-endpoint`: send each attempt's `traceparent` to the receiver.
+    #[cfg(feature = "opentelemetry")]
+    #[arg(long, env = "ROUNDTRIP_SEND_TRACEPARENT")]
+    send_traceparent: bool,
     /// The path prefix a proxy in front of the app strips (FastAPI's `root_path`): the
     /// document and the docs pages use it.
     #[arg(long, env = "ROOT_PATH")]
@@ -150,6 +164,11 @@ impl ServeArgs {
                 allow_loopback: false,
                 delivery_lease: None,
                 delivery_timeout: None,
+                retry_schedule: None,
+                #[cfg(feature = "opentelemetry")]
+                otlp_endpoint: None,
+                #[cfg(feature = "opentelemetry")]
+                send_traceparent: false,
                 root_path: None,
                 header_timeout: None,
                 idle_timeout: None,
@@ -213,8 +232,12 @@ async fn serve<S: Clone + Send + Sync + 'static>(app: App<S>, args: ServeArgs) -
         limits = limits.max_connections(max);
     }
     let app = app.server_limits(limits);
-    let app = if lease.is_some() || timeout.is_some() {
+    let schedule = args.retry_schedule;
+    let app = if lease.is_some() || timeout.is_some() || schedule.is_some() {
         app.configure_dispatcher(move |mut config| {
+            if let Some(schedule) = &schedule {
+                config = config.retry_schedule(schedule.clone());
+            }
             if let Some(lease) = lease {
                 config = config.lease(lease);
             }
@@ -235,8 +258,33 @@ async fn serve<S: Clone + Send + Sync + 'static>(app: App<S>, args: ServeArgs) -
     } else {
         app
     };
+    #[cfg(feature = "opentelemetry")]
+    let (app, exporters) = match &args.otlp_endpoint {
+        Some(endpoint) => {
+            let title = app.info.title.clone();
+            match crate::telemetry::install_otlp(endpoint, &title) {
+                Ok(exporters) => (
+                    app.opentelemetry(
+                        crate::telemetry::Telemetry::new().send_traceparent(args.send_traceparent),
+                    ),
+                    Some(exporters),
+                ),
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        None => (app, None),
+    };
     let addr = format!("{}:{}", args.host, args.port);
-    match app.serve(&addr).await {
+    let served = app.serve(&addr).await;
+    #[cfg(feature = "opentelemetry")]
+    if let Some(exporters) = exporters {
+        // The SDK's export threads block: stop them off the async workers.
+        let _ = tokio::task::spawn_blocking(move || exporters.shutdown()).await;
+    }
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err}");

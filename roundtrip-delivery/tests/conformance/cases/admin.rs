@@ -11,9 +11,16 @@ pub(crate) async fn retry_replay_and_cancel_follow_the_states(f: &dyn StoreFacto
     let all: Vec<MessageId> = batch.iter().map(|m| m.id().clone()).collect();
     outbox.enqueue(batch).await.expect("enqueue");
 
-    // A live message cannot be retried; an unknown one is not found.
-    let live = outbox.retry(&all[0]).await.expect_err("live");
-    assert!(live.is_conflict(), "{live}");
+    // A pending message is made due now (it is already); an unknown one is not found.
+    let due = outbox
+        .retry(&all[0])
+        .await
+        .expect("retry a pending message");
+    assert_eq!(due.status, MessageStatus::Pending);
+    assert!(
+        due.next_attempt_at
+            .is_some_and(|at| at <= SystemTime::now())
+    );
     let unknown: MessageId = "msg_doesnotexist".parse().expect("id");
     assert!(
         outbox
@@ -396,4 +403,107 @@ pub(crate) async fn history_is_purged_after_its_retention(f: &dyn StoreFactory) 
     assert_eq!(again[1].id, live_id);
     let nothing = outbox.purge().await.expect("purge");
     assert_eq!(nothing.messages, 0);
+}
+
+pub(crate) async fn retry_now_ends_a_backoff_but_not_a_lease(f: &dyn StoreFactory) {
+    let db = f.fresh(StoreConfig::default()).await;
+    let outbox = db.outbox();
+    let first = msg("paid");
+    let id = first.id().clone();
+    outbox.enqueue(vec![first]).await.expect("enqueue");
+    assert_eq!(claim_all(&*outbox, "w").await, vec![id.clone()]);
+
+    // Leased: an attempt is running, so it cannot be retried now.
+    let leased = outbox.retry(&id).await.expect_err("leased");
+    assert!(leased.is_conflict(), "{leased}");
+
+    // Backing off for an hour: not claimable, until a retry makes it due now.
+    outbox
+        .complete(vec![failure(
+            &id,
+            "w",
+            1,
+            retry_in(Duration::from_secs(3600)),
+        )])
+        .await
+        .expect("complete");
+    assert!(claim_all(&*outbox, "w").await.is_empty(), "backing off");
+    let before = SystemTime::now();
+    let due = outbox.retry(&id).await.expect("retry now");
+    assert_eq!(due.status, MessageStatus::Pending);
+    assert_eq!(due.attempts, 1, "the attempt count is kept");
+    let at = due.next_attempt_at.expect("due");
+    assert!(
+        at <= SystemTime::now() && at + Duration::from_secs(5) >= before,
+        "due now"
+    );
+    assert_eq!(claim_all(&*outbox, "w").await, vec![id]);
+}
+
+pub(crate) async fn listings_filter_by_host_and_ids(f: &dyn StoreFactory) {
+    let db = f.fresh(StoreConfig::default()).await;
+    let outbox = db.outbox();
+    let to =
+        |url: &str| NewMessage::callback("paid", Url::parse(url).expect("url"), r#"{"paid":true}"#);
+    let batch = vec![
+        to("http://127.0.0.1:9/hook"),
+        to("https://127.0.0.1/hook"),
+        to("http://127.0.0.10:9/hook"),
+        to("http://localhost:9/x?u=http://127.0.0.1/"),
+        to("http://[::1]:9/hook"),
+    ];
+    let ids: Vec<MessageId> = batch.iter().map(|m| m.id().clone()).collect();
+    outbox.enqueue(batch).await.expect("enqueue");
+    let listed = |filter: MessageFilter| {
+        let outbox = outbox.clone();
+        async move {
+            let mut got: Vec<MessageId> = outbox
+                .list(&filter)
+                .await
+                .expect("list")
+                .messages
+                .into_iter()
+                .map(|m| m.id)
+                .collect();
+            got.sort();
+            got
+        }
+    };
+    let mut want = vec![ids[0].clone(), ids[1].clone()];
+    want.sort();
+    assert_eq!(
+        listed(MessageFilter::new().host("127.0.0.1")).await,
+        want,
+        "any port and scheme; not a longer host, not a URL in the query"
+    );
+    assert_eq!(
+        listed(MessageFilter::new().host("[::1]")).await,
+        vec![ids[4].clone()]
+    );
+    assert!(
+        listed(MessageFilter::new().host("127.0.0._"))
+            .await
+            .is_empty(),
+        "literal"
+    );
+    assert!(
+        listed(MessageFilter::new().host("%")).await.is_empty(),
+        "literal"
+    );
+    let mut want = vec![ids[2].clone(), ids[3].clone()];
+    want.sort();
+    assert_eq!(
+        listed(MessageFilter::new().id(ids[2].clone()).id(ids[3].clone())).await,
+        want
+    );
+    assert_eq!(
+        listed(
+            MessageFilter::new()
+                .id(ids[2].clone())
+                .id(ids[3].clone())
+                .host("localhost")
+        )
+        .await,
+        vec![ids[3].clone()]
+    );
 }
