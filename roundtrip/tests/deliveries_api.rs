@@ -466,6 +466,13 @@ async fn a_failed_message_is_found_shown_and_replayed_by_id() {
     assert_eq!(attempts.len(), 1);
     assert_eq!(attempts[0]["response_status"], 500);
     assert_eq!(attempts[0]["outcome"], "failed");
+    let headers = attempts[0]["response_headers"].as_array().expect("headers");
+    assert!(
+        headers
+            .iter()
+            .any(|h| h[0] == "content-type" && h[1].as_str().is_some_and(|v| v.contains("json"))),
+        "the receiver's headers are kept: {headers:?}"
+    );
     assert!(attempts[0]["duration_ms"].as_f64().expect("duration") >= 0.0);
     assert!(
         attempts[0]["response_body"]

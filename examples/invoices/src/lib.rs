@@ -118,7 +118,9 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Operator {
         let given = ApiKeyHeader::<ConsoleKeyName>::from_request_parts(parts, state).await?;
         match CONSOLE_KEY.get() {
             Some(key) if !key.is_empty() && given.key == *key => Ok(Operator),
-            _ => Err(roundtrip::HttpError::forbidden("This key may not operate deliveries")),
+            _ => Err(roundtrip::HttpError::forbidden(
+                "This key may not operate deliveries",
+            )),
         }
     }
 }

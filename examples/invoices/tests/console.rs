@@ -23,7 +23,10 @@ async fn the_console_is_off_by_default_and_on_behind_the_key() {
     let client = TestClient::new(on.build().expect("builds"));
     let locked = client.get("/admin/console").send().await;
     assert_eq!(locked.status(), 401);
-    assert!(locked.text().contains(r#""name":"X-Console-Key""#), "asks for the key");
+    assert!(
+        locked.text().contains(r#""name":"X-Console-Key""#),
+        "asks for the key"
+    );
     let wrong = client
         .get("/admin/deliveries/messages")
         .header("X-Console-Key", "guess")
