@@ -451,6 +451,8 @@ pub(crate) async fn listings_filter_by_host_and_ids(f: &dyn StoreFactory) {
         to("http://127.0.0.10:9/hook"),
         to("http://localhost:9/x?u=http://127.0.0.1/"),
         to("http://[::1]:9/hook"),
+        to("http://user:pass@127.0.0.1:9/hook"),
+        to("http://user@localhost:9/x?to=a@127.0.0.1/"),
     ];
     let ids: Vec<MessageId> = batch.iter().map(|m| m.id().clone()).collect();
     outbox.enqueue(batch).await.expect("enqueue");
@@ -469,12 +471,12 @@ pub(crate) async fn listings_filter_by_host_and_ids(f: &dyn StoreFactory) {
             got
         }
     };
-    let mut want = vec![ids[0].clone(), ids[1].clone()];
+    let mut want = vec![ids[0].clone(), ids[1].clone(), ids[5].clone()];
     want.sort();
     assert_eq!(
         listed(MessageFilter::new().host("127.0.0.1")).await,
         want,
-        "any port and scheme; not a longer host, not a URL in the query"
+        "any port, scheme and credentials; not a longer host, not an address in the query"
     );
     assert_eq!(
         listed(MessageFilter::new().host("[::1]")).await,
@@ -506,6 +508,9 @@ pub(crate) async fn listings_filter_by_host_and_ids(f: &dyn StoreFactory) {
         .await,
         vec![ids[3].clone()]
     );
+    let mut want = vec![ids[3].clone(), ids[6].clone()];
+    want.sort();
+    assert_eq!(listed(MessageFilter::new().host("LocalHost")).await, want);
 }
 
 pub(crate) async fn attempts_keep_capped_response_headers(f: &dyn StoreFactory) {
