@@ -816,6 +816,11 @@ async fn the_console_is_off_by_default_and_behind_the_guard() {
 
     let locked = rig.anonymous.get("/admin/console").send().await;
     assert_eq!(locked.status(), 401);
+    assert_eq!(
+        locked.header("www-authenticate"),
+        Some("APIKey"),
+        "the guard's challenge"
+    );
     assert!(locked.text().contains(r#""locked":true"#));
     let wrong = rig
         .anonymous
