@@ -87,7 +87,7 @@ use crate::subscriptions::{Subscriptions, WebhookEndpoint, WebhookSecretRotated}
 pub const TAG: &str = "deliveries";
 
 /// The most messages a health count looks at per endpoint.
-const HEALTH_CAP: usize = 10_000;
+const HEALTH_CAP: usize = 2_000;
 
 /// The default health window: 24 hours.
 pub const DEFAULT_HEALTH_WINDOW: Duration = Duration::from_secs(24 * 3600);

@@ -332,7 +332,7 @@ pub struct EndpointHealth {
     pub pending: u64,
     /// Succeeded over finished, from 0 to 1; `null` when none finished.
     pub success_rate: Option<f64>,
-    /// Whether the counts stopped at the most the window looks at (10 000 messages).
+    /// Whether the counts stopped at the most the window looks at (the newest 2 000 messages).
     pub capped: bool,
     /// The last error of the newest message that did not succeed.
     pub last_error: Option<String>,
