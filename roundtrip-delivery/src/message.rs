@@ -491,11 +491,20 @@ pub struct NewAttempt {
     pub response_body: Bytes,
     /// Whether the body was longer than what is stored.
     pub response_truncated: bool,
+    /// The response's headers, in order (capped by the workers: see
+    /// [`MAX_RESPONSE_HEADERS`]).
+    pub response_headers: Vec<(String, String)>,
     /// Why there was no usable response.
     pub error: Option<AttemptError>,
     /// Why a 2xx response broke the declared response contract, if it did.
     pub contract_violation: Option<String>,
 }
+
+/// The most response headers an attempt keeps; the rest are dropped.
+pub const MAX_RESPONSE_HEADERS: usize = 64;
+
+/// The longest response header value an attempt keeps, in bytes; a longer one is cut.
+pub const MAX_RESPONSE_HEADER_BYTES: usize = 1024;
 
 impl NewAttempt {
     /// An attempt that started at `started_at` and took `duration`, with no response yet.
@@ -507,9 +516,31 @@ impl NewAttempt {
             response_status: None,
             response_body: Bytes::new(),
             response_truncated: false,
+            response_headers: Vec::new(),
             error: None,
             contract_violation: None,
         }
+    }
+
+    /// Sets the response's headers, keeping at most [`MAX_RESPONSE_HEADERS`] of them and
+    /// [`MAX_RESPONSE_HEADER_BYTES`] of each value. Values that are not text are shown
+    /// with their invalid bytes replaced; `Set-Cookie` values are not kept.
+    pub fn response_headers(mut self, headers: &http::HeaderMap) -> Self {
+        self.response_headers = headers
+            .iter()
+            .take(MAX_RESPONSE_HEADERS)
+            .map(|(name, value)| {
+                let text = if name == http::header::SET_COOKIE {
+                    "[not kept]".to_owned()
+                } else {
+                    let bytes = value.as_bytes();
+                    let cut = &bytes[..bytes.len().min(MAX_RESPONSE_HEADER_BYTES)];
+                    String::from_utf8_lossy(cut).into_owned()
+                };
+                (name.as_str().to_owned(), text)
+            })
+            .collect();
+        self
     }
 
     /// Sets the response status and the (already capped) start of its body.
@@ -556,6 +587,8 @@ pub struct Attempt {
     pub response_body: Bytes,
     /// Whether the body was cut.
     pub response_truncated: bool,
+    /// The response's headers, as kept (empty when there was no answer).
+    pub response_headers: Vec<(String, String)>,
     /// Why there was no usable response.
     pub error: Option<AttemptError>,
     /// Why the response broke the declared contract.

@@ -149,9 +149,12 @@ struct Rig {
 impl Rig {
     async fn new(delays: Vec<Duration>) -> Rig {
         let dir = TempDir::new();
-        let built = app(&dir.sqlite_url("app.db"), delays)
-            .build()
-            .expect("the app builds");
+        let url = dir.sqlite_url("app.db");
+        Rig::on(&url, delays, dir).await
+    }
+
+    async fn on(database_url: &str, delays: Vec<Duration>, dir: TempDir) -> Rig {
+        let built = app(database_url, delays).build().expect("the app builds");
         built.outbox().await.expect("the outbox opens");
         let workers = built.start_delivery().await.expect("the workers start");
         let publisher = built.publisher();
@@ -309,6 +312,7 @@ async fn every_operation_answers_only_the_guard_and_is_documented() {
     }
 
     let doc = rig.get("/openapi.json").await;
+    roundtrip_test::oas::assert_valid_openapi(&doc);
     let mut documented = 0;
     for (_, path) in &calls {
         let template = path
@@ -445,7 +449,10 @@ async fn every_filter_and_id_is_validated_with_a_422() {
 #[tokio::test]
 async fn a_failed_message_is_found_shown_and_replayed_by_id() {
     // One attempt only: a 500 fails the message at once.
-    let rig = Rig::new(vec![]).await;
+    found_shown_and_replayed(Rig::new(vec![]).await).await;
+}
+
+async fn found_shown_and_replayed(rig: Rig) {
     let receiver = MockReceiver::start().await;
     receiver.set_behaviour(Behaviour::Status(500));
     let endpoint = rig.subscribe(&receiver, &["invoice.paid"]).await;
@@ -466,6 +473,13 @@ async fn a_failed_message_is_found_shown_and_replayed_by_id() {
     assert_eq!(attempts.len(), 1);
     assert_eq!(attempts[0]["response_status"], 500);
     assert_eq!(attempts[0]["outcome"], "failed");
+    let headers = attempts[0]["response_headers"].as_array().expect("headers");
+    assert!(
+        headers
+            .iter()
+            .any(|h| h[0] == "content-type" && h[1].as_str().is_some_and(|v| v.contains("json"))),
+        "the receiver's headers are kept: {headers:?}"
+    );
     assert!(attempts[0]["duration_ms"].as_f64().expect("duration") >= 0.0);
     assert!(
         attempts[0]["response_body"]
@@ -540,7 +554,10 @@ async fn a_failed_message_is_found_shown_and_replayed_by_id() {
 #[tokio::test]
 async fn retry_now_delivers_a_message_that_is_backing_off() {
     // After a failure, the next attempt waits an hour.
-    let rig = Rig::new(vec![Duration::from_secs(3600)]).await;
+    retried_now(Rig::new(vec![Duration::from_secs(3600)]).await).await;
+}
+
+async fn retried_now(rig: Rig) {
     let receiver = MockReceiver::start().await;
     receiver.set_behaviour(Behaviour::fail_times(1, 503));
     rig.subscribe(&receiver, &[]).await;
@@ -799,6 +816,11 @@ async fn the_console_is_off_by_default_and_behind_the_guard() {
 
     let locked = rig.anonymous.get("/admin/console").send().await;
     assert_eq!(locked.status(), 401);
+    assert_eq!(
+        locked.header("www-authenticate"),
+        Some("APIKey"),
+        "the guard's challenge"
+    );
     assert!(locked.text().contains(r#""locked":true"#));
     let wrong = rig
         .anonymous
@@ -811,4 +833,29 @@ async fn the_console_is_off_by_default_and_behind_the_guard() {
     let doc = rig.get("/openapi.json").await;
     assert!(doc["paths"].get("/admin/console").is_none());
     rig.stop().await;
+}
+
+/// The same operations on the local PostgreSQL, each test in a schema of its own.
+mod postgres {
+    use super::*;
+    use roundtrip_test::postgres::TestSchema;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_message_is_found_shown_and_replayed_by_id() {
+        let schema = TestSchema::new().await;
+        let rig = Rig::on(&schema.database_url(), vec![], TempDir::new()).await;
+        found_shown_and_replayed(rig).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn retry_now_delivers_a_message_that_is_backing_off() {
+        let schema = TestSchema::new().await;
+        let rig = Rig::on(
+            &schema.database_url(),
+            vec![Duration::from_secs(3600)],
+            TempDir::new(),
+        )
+        .await;
+        retried_now(rig).await;
+    }
 }

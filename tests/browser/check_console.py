@@ -8,7 +8,7 @@ each message's first delivery, with two failed `invoice.paid` messages and one h
 The steps:
 
 1. The console asks for the key (the page was loaded without it); the key is typed in.
-2. The failed messages are found with the status filter; one is opened: its attempt
+2. A filter the API refuses shows its 422 as text. The failed messages are found with the status filter; one is opened: its attempt
    timeline shows the receiver's 500.
 3. Replay is clicked; the page updates by itself until the message has succeeded, and
    the receiver's log shows that it got the message again, answered 200.
@@ -19,7 +19,8 @@ The steps:
    schema and example.
 
 It fails, as check_docs.py does, on a request to another host, a failed request (but the
-console page's own 401 before the key), or a console error. Screenshots of every step go
+console page's own 401 before the key, and the 422 of the filter it gets wrong on purpose),
+or a console error. Screenshots of every step go
 to --artifacts; with --screenshots they are also the README's pictures (docs/console-*.png).
 Every wait has a deadline; there is no fixed sleep.
 """
@@ -101,6 +102,15 @@ class Console:
         self.step("unlocked with the key; the messages are listed")
         self.no_script_ran("the message list")
 
+        # A filter the API refuses: its 422 is shown, in words, where it went wrong.
+        self.driver.find_element(By.ID, "f-host").send_keys("evil.example/<b>x</b>")
+        self.click("apply")
+        wait_for("the refused host", self.timeout, lambda: self.visible("notice")
+                 and "query.host" in self.text("notice") and "pattern" in self.text("notice"))
+        self.no_script_ran("a refused filter")
+        self.driver.find_element(By.ID, "f-host").clear()
+        self.step("a bad host filter is refused with the API's 422, shown as text")
+
         # Find a failed message with the filters.
         self.driver.find_element(By.CSS_SELECTOR, '#filters input[value="failed"]').click()
         self.driver.find_element(By.ID, "f-event").send_keys("invoice.paid")
@@ -169,13 +179,14 @@ class Console:
 def page_problems(driver, base_url: str, console_path: str) -> list[str]:
     """check_docs' problems, but for the console page's own 401 before the key was typed."""
     own = base_url.rstrip("/") + console_path
+    refused = "host=evil.example"  # the filter the check types on purpose: a 422 is right
     problems = []
     for problem in network_problems(driver, base_url):
-        if problem == f"HTTP 401 for {own}":
+        if problem == f"HTTP 401 for {own}" or (problem.startswith("HTTP 422 for") and refused in problem):
             continue
         problems.append(problem)
     for problem in console_problems(driver):
-        if "401" in problem and console_path in problem:
+        if ("401" in problem and console_path in problem) or ("422" in problem and refused in problem):
             continue
         problems.append(problem)
     return problems

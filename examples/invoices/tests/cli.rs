@@ -476,7 +476,22 @@ async fn exercise(cli: &Cli, f: &Fixture) {
         .await
         .fails(2, "--limit");
 
+    // By destination host: every receiver of the fixture is on 127.0.0.1.
+    let local = cli
+        .deliveries(&["list", "--json", "--host", "127.0.0.1", "--limit", "100"])
+        .await
+        .success();
+    assert_eq!(as_set(local.listed()), as_set(all.listed()));
+    let elsewhere = cli
+        .deliveries(&["list", "--json", "--host", "LOCALHOST"])
+        .await
+        .success();
+    assert_eq!(elsewhere.json(), json!([]));
+
     // Filters that are not filters.
+    cli.deliveries(&["list", "--host", "evil.example/x"])
+        .await
+        .fails(2, "not a host");
     cli.deliveries(&["list", "--status", "lost"])
         .await
         .fails(2, "pending, leased, succeeded, failed, cancelled");

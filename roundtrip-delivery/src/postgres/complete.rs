@@ -7,7 +7,7 @@ use sqlx::{AssertSqlSafe, Row};
 
 use super::sql::Statements;
 use crate::message::{Completion, Decision, LeaseCheck};
-use crate::store::rows::{last_error_of, stored_body};
+use crate::store::rows::{last_error_of, stored_body, stored_headers};
 use crate::store::time::to_us;
 
 pub(crate) async fn complete<'e, E>(
@@ -55,6 +55,7 @@ where
     let mut a_violations = Vec::with_capacity(n);
     let mut a_decisions = Vec::with_capacity(n);
     let mut a_next = Vec::with_capacity(n);
+    let mut a_headers = Vec::with_capacity(n);
     for c in completions {
         let a = &c.attempt;
         a_ids.push(c.message_id.as_str());
@@ -69,6 +70,7 @@ where
         a_errors.push(a.error.as_ref().map(|e| e.message.as_str()));
         a_violations.push(a.contract_violation.as_deref());
         a_decisions.push(c.decision.as_str());
+        a_headers.push(stored_headers(c));
         a_next.push(match &c.decision {
             Decision::Retry { at } => Some(to_us(*at)),
             _ => None,
@@ -93,6 +95,7 @@ where
         .bind(&a_violations)
         .bind(&a_decisions)
         .bind(&a_next)
+        .bind(&a_headers)
         .fetch_all(executor)
         .await?;
     let mut applied = HashSet::with_capacity(rows.len());

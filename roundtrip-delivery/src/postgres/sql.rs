@@ -140,22 +140,23 @@ pub(crate) const CLAIM: &str = concat!(
 );
 
 /// Records attempts and applies outcomes in one statement. `$1..$5` describe the messages
-/// (one element per distinct message), `$6..$18` the attempts (one per completion).
+/// (one element per distinct message), `$6..$19` the attempts (one per completion).
 pub(crate) const COMPLETE: &str = concat!(
     "WITH input AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], \
      $5::text[]) AS i(id, owner, outcome, next_us, last_error)), \
      att AS (INSERT INTO _rt_.attempts (message_id, number, worker, started_at, duration_us, \
      response_status, response_body, response_truncated, error_kind, error, contract_violation, \
-     outcome, next_attempt_at) \
+     outcome, next_attempt_at, response_headers) \
      SELECT a.id, a.number, a.owner, ",
     ts!("a.started_us"),
     ", a.duration_us, a.status, a.body, a.truncated, a.error_kind, a.error, a.violation, \
      a.outcome, ",
     ts!("a.next_us"),
-    " FROM unnest($6::text[], $7::int4[], $8::text[], $9::int8[], $10::int8[], $11::int4[], \
-     $12::bytea[], $13::bool[], $14::text[], $15::text[], $16::text[], $17::text[], $18::int8[]) \
+    ", a.headers FROM unnest($6::text[], $7::int4[], $8::text[], $9::int8[], $10::int8[], \
+     $11::int4[], $12::bytea[], $13::bool[], $14::text[], $15::text[], $16::text[], $17::text[], \
+     $18::int8[], $19::text[]) \
      WITH ORDINALITY AS a(id, number, owner, started_us, duration_us, status, body, truncated, \
-     error_kind, error, violation, outcome, next_us, ord) ORDER BY a.ord), \
+     error_kind, error, violation, outcome, next_us, headers, ord) ORDER BY a.ord), \
      retried AS (UPDATE _rt_.messages m SET status = 'pending', attempts = m.attempts + 1, \
      next_attempt_at = ",
     ts!("i.next_us"),
@@ -290,7 +291,7 @@ pub(crate) const ATTEMPTS: &str = concat!(
     " AS started_at, duration_us, response_status, response_body, response_truncated, \
      error_kind, error, contract_violation, outcome, ",
     us!("next_attempt_at"),
-    " AS next_attempt_at FROM _rt_.attempts WHERE message_id = $1 ORDER BY seq"
+    " AS next_attempt_at, response_headers FROM _rt_.attempts WHERE message_id = $1 ORDER BY seq"
 );
 
 /// The attempt log: every attempt, with its `seq`; the caller adds conditions and the order.
@@ -300,7 +301,7 @@ pub(crate) const ATTEMPT_LOG: &str = concat!(
     " AS started_at, duration_us, response_status, response_body, response_truncated, \
      error_kind, error, contract_violation, outcome, ",
     us!("next_attempt_at"),
-    " AS next_attempt_at FROM _rt_.attempts WHERE true"
+    " AS next_attempt_at, response_headers FROM _rt_.attempts WHERE true"
 );
 
 pub(crate) const LIST_LIVE: &str =

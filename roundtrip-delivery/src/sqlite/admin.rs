@@ -283,7 +283,7 @@ pub(crate) async fn attempts(
     let rows = sqlx::query(
         "SELECT message_id, number, worker, started_at, duration_us, response_status, \
          response_body, response_truncated, error_kind, error, contract_violation, outcome, \
-         next_attempt_at FROM attempts WHERE message_id = ?1 ORDER BY seq",
+         next_attempt_at, response_headers FROM attempts WHERE message_id = ?1 ORDER BY seq",
     )
     .bind(id.as_str())
     .fetch_all(&mut *conn)
@@ -295,7 +295,7 @@ pub(crate) async fn attempts(
 /// The attempt log: every attempt, with its `seq`.
 const ATTEMPT_LOG: &str = "SELECT seq, message_id, number, worker, started_at, duration_us, \
      response_status, response_body, response_truncated, error_kind, error, \
-     contract_violation, outcome, next_attempt_at FROM attempts WHERE 1 = 1";
+     contract_violation, outcome, next_attempt_at, response_headers FROM attempts WHERE 1 = 1";
 
 /// One page of the attempt log. (`seq` is the table's rowid: the order costs nothing.)
 pub(crate) async fn attempt_log(

@@ -10,21 +10,21 @@ use super::from_sqlx;
 use super::rows::{push_arg, push_row, to_history};
 use crate::message::{Completion, Decision, LeaseCheck, MessageId};
 use crate::outbox::Error;
-use crate::store::rows::{last_error_of, stored_body};
+use crate::store::rows::{last_error_of, stored_body, stored_headers};
 use crate::store::time::to_ms;
 
-/// Rows per multi-row INSERT of attempts (13 bound values each, far below SQLite's limit).
+/// Rows per multi-row INSERT of attempts (14 bound values each, far below SQLite's limit).
 const ROWS_PER_INSERT: usize = 64;
 
 /// Columns of an attempt row, in the order [`push_attempt`] binds them.
-const ATTEMPT_COLUMNS: usize = 13;
+const ATTEMPT_COLUMNS: usize = 14;
 
 /// Appends `INSERT INTO attempts ... VALUES ...` for `rows` rows.
 fn attempts_sql(sql: &mut String, rows: usize) {
     sql.push_str(
         "INSERT INTO attempts (message_id, number, worker, started_at, duration_us, \
          response_status, response_body, response_truncated, error_kind, error, \
-         contract_violation, outcome, next_attempt_at) VALUES ",
+         contract_violation, outcome, next_attempt_at, response_headers) VALUES ",
     );
     for n in 0..rows {
         if n > 0 {
@@ -56,7 +56,8 @@ fn push_attempt(args: &mut SqliteArguments, c: &Completion) -> Result<(), Error>
     push_arg(args, a.error.as_ref().map(|e| e.message.as_str()))?;
     push_arg(args, a.contract_violation.as_deref())?;
     push_arg(args, c.decision.as_str())?;
-    push_arg(args, next_at)
+    push_arg(args, next_at)?;
+    push_arg(args, stored_headers(c))
 }
 
 /// An owner's successes: the ids whose lease it lost, then the move of the others to

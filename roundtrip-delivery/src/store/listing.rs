@@ -66,7 +66,9 @@ where
         q.push(" AND endpoint_id = ").push_bind(endpoint.clone());
     }
     if let Some(host) = &filter.host {
-        // The URL is stored as the `url` crate writes it: `scheme://host[:port]/...`.
+        // The URL is stored as the `url` crate writes it: `scheme://[userinfo@]host[:port]/...`,
+        // with any `/` in the userinfo percent-encoded, so the host is what follows `://` or
+        // the first `@` before the first `/`.
         let host = like_escape(host);
         let mut sep = " AND (";
         for scheme in ["http", "https"] {
@@ -74,7 +76,11 @@ where
                 q.push(sep)
                     .push("url LIKE ")
                     .push_bind(format!("{scheme}://{host}{end}"))
-                    .push(" ESCAPE '\\'");
+                    .push(" ESCAPE '\\' OR (url LIKE ")
+                    .push_bind(format!("{scheme}://%@{host}{end}"))
+                    .push(" ESCAPE '\\' AND url NOT LIKE ")
+                    .push_bind(format!("{scheme}://%/%@{host}{end}"))
+                    .push(" ESCAPE '\\')");
                 sep = " OR ";
             }
         }

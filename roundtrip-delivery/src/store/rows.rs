@@ -174,6 +174,11 @@ pub(crate) fn attempt<R: Columns>(row: &R) -> Result<Attempt, Repr> {
             .map(Bytes::from)
             .unwrap_or_default(),
         response_truncated: row.flag("response_truncated")?,
+        response_headers: match row.opt_text("response_headers")? {
+            // Written by the store from a list of pairs; anything else reads as none.
+            Some(text) => serde_json::from_str(&text).unwrap_or_default(),
+            None => Vec::new(),
+        },
         error: error_kind.map(|kind| AttemptError {
             kind: kind.parse().unwrap_or(AttemptErrorKind::Other),
             message: error.unwrap_or_default(),
@@ -248,6 +253,16 @@ pub(crate) fn last_error_of(c: &Completion) -> Option<String> {
         Some(s) if !(200..300).contains(&s) => Some(format!("HTTP {s}")),
         _ => None,
     }
+}
+
+/// The attempt's response headers as stored: a JSON list of `[name, value]` pairs, or none
+/// when there was no answer.
+pub(crate) fn stored_headers(c: &Completion) -> Option<String> {
+    let a = &c.attempt;
+    if a.response_status.is_none() && a.response_headers.is_empty() {
+        return None;
+    }
+    serde_json::to_string(&a.response_headers).ok()
 }
 
 /// The attempt's response body as stored: none when there was no answer and nothing read.

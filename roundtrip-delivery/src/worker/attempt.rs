@@ -114,6 +114,7 @@ impl Transport {
             }
         };
         let code = response.status().as_u16();
+        let headers = response.headers().clone();
         let outcome =
             AttemptOutcome::from_response(response.status(), response.headers(), SystemTime::now());
         // Read at most the cap, then stop: a 5 GB body is never buffered.
@@ -146,6 +147,7 @@ impl Transport {
         };
         let attempt = NewAttempt::new(number, started_at, clock.elapsed())
             .response(code, body, truncated)
+            .response_headers(&headers)
             .contract_violation(violation);
         (attempt, outcome)
     }

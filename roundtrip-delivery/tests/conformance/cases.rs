@@ -57,6 +57,7 @@ macro_rules! for_each_case {
             retry_replay_and_cancel_follow_the_states,
             retry_now_ends_a_backoff_but_not_a_lease,
             listings_filter_by_host_and_ids,
+            attempts_keep_capped_response_headers,
             retarget_moves_an_endpoints_live_messages_only,
             listings_filter_and_page_newest_first,
             attempts_are_listed_oldest_first,

@@ -151,9 +151,14 @@ where
         let api = api.clone();
         async move {
             let (mut parts, _) = request.into_parts();
-            let status = match G::from_request_parts(&mut parts, &state).await {
-                Ok(_) => StatusCode::OK,
-                Err(rejection) => rejection.into_response().status(),
+            // The guard's status, and its challenge: a browser asks for HTTP Basic itself.
+            let (status, challenge) = match G::from_request_parts(&mut parts, &state).await {
+                Ok(_) => (StatusCode::OK, None),
+                Err(rejection) => {
+                    let refused = rejection.into_response();
+                    let challenge = refused.headers().get(header::WWW_AUTHENTICATE).cloned();
+                    (refused.status(), challenge)
+                }
             };
             let auth = deliveries.console_auth();
             let config = PageConfig {
@@ -169,6 +174,9 @@ where
             );
             if let Ok(value) = HeaderValue::from_str(policy()) {
                 headers.insert(header::CONTENT_SECURITY_POLICY, value);
+            }
+            if let Some(challenge) = challenge {
+                headers.insert(header::WWW_AUTHENTICATE, challenge);
             }
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             headers.insert(
@@ -194,6 +202,50 @@ mod tests {
         assert_eq!(api_base("/console"), "./deliveries/");
         assert_eq!(api_base("/ops/console"), "../deliveries/");
         assert_eq!(api_base("/console/"), "../deliveries/");
+    }
+
+    fn doc_with(scheme: SecurityScheme) -> OpenApi {
+        let mut doc = OpenApi::new("t", "1");
+        doc.components
+            .security_schemes
+            .insert("guard".to_owned(), scheme);
+        let op = roundtrip_openapi::model::Operation {
+            tags: vec![TAG.to_owned()],
+            security: Some(vec![
+                [("guard".to_owned(), Vec::new())].into_iter().collect(),
+            ]),
+            ..Default::default()
+        };
+        doc.paths
+            .entry("/ops/deliveries/messages".to_owned())
+            .or_default()
+            .get = Some(op);
+        doc
+    }
+
+    #[test]
+    fn the_key_is_sent_as_the_guards_scheme_says() {
+        let api_key = |location| SecurityScheme::ApiKey {
+            name: "X-Key".to_owned(),
+            location,
+            description: None,
+        };
+        for (scheme, kind, name) in [
+            (api_key(ParameterIn::Header), "header", Some("X-Key")),
+            (api_key(ParameterIn::Query), "query", Some("X-Key")),
+            (api_key(ParameterIn::Cookie), "cookie", Some("X-Key")),
+        ] {
+            let auth = Auth::of(&doc_with(scheme));
+            assert_eq!((auth.kind, auth.name.as_deref()), (kind, name));
+        }
+        let http = |scheme: &str| SecurityScheme::Http {
+            scheme: scheme.to_owned(),
+            bearer_format: None,
+            description: None,
+        };
+        assert_eq!(Auth::of(&doc_with(http("basic"))).kind, "basic");
+        assert_eq!(Auth::of(&doc_with(http("bearer"))).kind, "bearer");
+        assert_eq!(Auth::of(&OpenApi::new("t", "1")).kind, "none");
     }
 
     #[test]

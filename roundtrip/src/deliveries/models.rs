@@ -239,6 +239,9 @@ pub struct AttemptView {
     pub response_body: String,
     /// Whether the answer was longer than what was kept.
     pub response_truncated: bool,
+    /// The receiver's response headers as `[name, value]` pairs, in order (at most 64,
+    /// values cut at 1 KiB, `Set-Cookie` values not kept).
+    pub response_headers: Vec<(String, String)>,
     /// What kind of failure it was (`timeout`, `connect`, ...), when it failed without an
     /// answer or on the sender's side.
     pub error_kind: Option<String>,
@@ -261,6 +264,7 @@ impl From<&Attempt> for AttemptView {
             response_status: a.response_status,
             response_body: String::from_utf8_lossy(&a.response_body).into_owned(),
             response_truncated: a.response_truncated,
+            response_headers: a.response_headers.clone(),
             error_kind: a.error.as_ref().map(|e| e.kind.as_str().to_owned()),
             error: a.error.as_ref().map(|e| e.message.clone()),
             contract_violation: a.contract_violation.clone(),
@@ -328,7 +332,7 @@ pub struct EndpointHealth {
     pub pending: u64,
     /// Succeeded over finished, from 0 to 1; `null` when none finished.
     pub success_rate: Option<f64>,
-    /// Whether the counts stopped at the most the window looks at (10 000 messages).
+    /// Whether the counts stopped at the most the window looks at (the newest 2 000 messages).
     pub capped: bool,
     /// The last error of the newest message that did not succeed.
     pub last_error: Option<String>,

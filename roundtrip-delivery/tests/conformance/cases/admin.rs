@@ -451,6 +451,8 @@ pub(crate) async fn listings_filter_by_host_and_ids(f: &dyn StoreFactory) {
         to("http://127.0.0.10:9/hook"),
         to("http://localhost:9/x?u=http://127.0.0.1/"),
         to("http://[::1]:9/hook"),
+        to("http://user:pass@127.0.0.1:9/hook"),
+        to("http://user@localhost:9/x?to=a@127.0.0.1/"),
     ];
     let ids: Vec<MessageId> = batch.iter().map(|m| m.id().clone()).collect();
     outbox.enqueue(batch).await.expect("enqueue");
@@ -469,12 +471,12 @@ pub(crate) async fn listings_filter_by_host_and_ids(f: &dyn StoreFactory) {
             got
         }
     };
-    let mut want = vec![ids[0].clone(), ids[1].clone()];
+    let mut want = vec![ids[0].clone(), ids[1].clone(), ids[5].clone()];
     want.sort();
     assert_eq!(
         listed(MessageFilter::new().host("127.0.0.1")).await,
         want,
-        "any port and scheme; not a longer host, not a URL in the query"
+        "any port, scheme and credentials; not a longer host, not an address in the query"
     );
     assert_eq!(
         listed(MessageFilter::new().host("[::1]")).await,
@@ -506,4 +508,77 @@ pub(crate) async fn listings_filter_by_host_and_ids(f: &dyn StoreFactory) {
         .await,
         vec![ids[3].clone()]
     );
+    let mut want = vec![ids[3].clone(), ids[6].clone()];
+    want.sort();
+    assert_eq!(listed(MessageFilter::new().host("LocalHost")).await, want);
+}
+
+pub(crate) async fn attempts_keep_capped_response_headers(f: &dyn StoreFactory) {
+    let db = f.fresh(StoreConfig::default()).await;
+    let outbox = db.outbox();
+    let id = ids(&outbox.enqueue(vec![msg("paid")]).await.expect("enqueue"))[0].clone();
+    let mut headers = http::HeaderMap::new();
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    headers.insert("set-cookie", HeaderValue::from_static("session=secret"));
+    headers.insert(
+        "x-long",
+        HeaderValue::from_str(&"v".repeat(2000)).expect("value"),
+    );
+    headers.insert(
+        "x-bytes",
+        HeaderValue::from_bytes(b"ok \xff").expect("obs-text"),
+    );
+    for n in 0..70 {
+        headers.insert(
+            HeaderName::from_bytes(format!("x-extra-{n}").as_bytes()).expect("name"),
+            HeaderValue::from_static("1"),
+        );
+    }
+
+    // The first attempt is answered; the second gets no answer.
+    assert_eq!(claim_all(&*outbox, "w").await, vec![id.clone()]);
+    let mut answered = failure(&id, "w", 1, retry_at(now() - Duration::from_secs(1)));
+    answered.attempt = answered.attempt.clone().response_headers(&headers);
+    outbox.complete(vec![answered]).await.expect("complete");
+    assert_eq!(claim_all(&*outbox, "w").await, vec![id.clone()]);
+    let mut silent = failure(
+        &id,
+        "w",
+        2,
+        Decision::Failed {
+            reason: "gave up".into(),
+        },
+    );
+    silent.attempt.response_status = None;
+    silent.attempt.response_body = Default::default();
+    silent.attempt = silent
+        .attempt
+        .clone()
+        .error(AttemptErrorKind::Timeout, "no answer");
+    outbox.complete(vec![silent]).await.expect("complete");
+
+    let attempts = outbox.attempts(&id).await.expect("attempts");
+    assert_eq!(attempts.len(), 2);
+    let kept = &attempts[0].response_headers;
+    assert_eq!(
+        kept.len(),
+        roundtrip_delivery::message::MAX_RESPONSE_HEADERS
+    );
+    let value = |name: &str| kept.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    assert_eq!(value("content-type").as_deref(), Some("application/json"));
+    assert_eq!(value("set-cookie").as_deref(), Some("[not kept]"));
+    assert_eq!(
+        value("x-long").map(|v| v.len()),
+        Some(roundtrip_delivery::message::MAX_RESPONSE_HEADER_BYTES)
+    );
+    assert_eq!(value("x-bytes").as_deref(), Some("ok \u{fffd}"));
+    assert!(
+        attempts[1].response_headers.is_empty(),
+        "no answer, no headers"
+    );
+    let log = outbox
+        .attempt_log(&AttemptFilter::new().message_id(id.clone()))
+        .await
+        .expect("log");
+    assert_eq!(log.attempts[0].response_headers, *kept);
 }

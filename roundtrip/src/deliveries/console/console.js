@@ -283,6 +283,12 @@
       if (a.error) item.append(el("div", a.error));
       if (a.contract_violation) item.append(el("div", "Contract: " + a.contract_violation));
       if (a.next_attempt_at) item.append(el("div", "Next attempt " + when(a.next_attempt_at), "note"));
+      if (a.response_headers && a.response_headers.length) {
+        const details = el("details");
+        details.append(el("summary", a.response_headers.length + " response header(s)"));
+        details.append(el("pre", a.response_headers.map(([k, v]) => k + ": " + v).join("\n")));
+        item.append(details);
+      }
       if (a.response_body) {
         item.append(el("pre", a.response_body + (a.response_truncated ? "\n…(truncated)" : "")));
       }
