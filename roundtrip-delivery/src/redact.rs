@@ -1,18 +1,15 @@
 //! Database URLs as they may be shown in messages, logs and `Debug` output: never with
 //! a password, even when the URL cannot be parsed.
 
-/// What stands for a hidden password.
-const HIDDEN: &str = "***";
-
-/// A database URL with its password replaced by `***` and its query (which can hold a
-/// `password=`) by `?…`. A URL that cannot be parsed (a `#` or `/` in the password, a port
-/// out of range, an unknown scheme...) is cut at its last `@` instead, so whatever the
-/// password holds is never shown.
+/// A database URL without its credentials (user name and password), and with its query
+/// (which can hold a `password=`) shown as `?…`. It is read as text, so a URL that cannot
+/// be parsed (a `#` or `/` in the password, a port out of range, an unknown scheme...) is
+/// redacted too: everything up to its last `@` is left out.
 ///
 /// ```
 /// use roundtrip_delivery::redact;
-/// assert_eq!(redact("postgres://app:s3cret@db:5432/app"), "postgres://app:***@db:5432/app");
-/// assert_eq!(redact("postgres://app:se#cr/et@db:99999/app"), "postgres://app:***@db:99999/app");
+/// assert_eq!(redact("postgres://app:s3cret@db:5432/app"), "postgres://db:5432/app");
+/// assert_eq!(redact("postgres://app:se#cr/et@db:99999/app"), "postgres://db:99999/app");
 /// assert_eq!(redact("postgres://db/app?password=x"), "postgres://db/app?…");
 /// ```
 pub fn redact(url: &str) -> String {
@@ -27,22 +24,10 @@ pub fn redact(url: &str) -> String {
         shown.push_str(scheme);
         shown.push_str("://");
     }
-    // The userinfo ends at the last `@`: a password may hold `/`, `?`, `#` or `@`.
+    // The userinfo ends at the last `@`: a password may hold `/`, `?`, `#` or `@`. It is
+    // left out whole: the user name is an account name an attacker could use too.
     let rest = match rest.rfind('@') {
-        Some(at) => {
-            let userinfo = &rest[..at];
-            let user = userinfo
-                .split([':', '/', '?', '#'])
-                .next()
-                .unwrap_or_default();
-            shown.push_str(user);
-            if userinfo.len() > user.len() {
-                shown.push(':');
-                shown.push_str(HIDDEN);
-            }
-            shown.push('@');
-            &rest[at + 1..]
-        }
+        Some(at) => &rest[at + 1..],
         None => rest,
     };
     match rest.find(['?', '#']) {
@@ -65,29 +50,26 @@ mod tests {
     fn passwords_never_show() {
         let secret = "pa55";
         for (url, shown) in [
-            ("postgres://u:pa55@h/db", "postgres://u:***@h/db"),
+            ("postgres://u:pa55@h/db", "postgres://h/db"),
             (
                 "postgres://u:pa55@h/db?sslmode=require",
-                "postgres://u:***@h/db?…",
+                "postgres://h/db?…",
             ),
-            ("postgres://u:pa#55@h:5432/db", "postgres://u:***@h:5432/db"),
-            ("postgres://u:pa/55@h:5432/db", "postgres://u:***@h:5432/db"),
-            (
-                "postgres://u:pa55@h:99999/db",
-                "postgres://u:***@h:99999/db",
-            ),
-            ("postgres://u:pa@55@h/db", "postgres://u:***@h/db"),
-            ("postgres://u:pa55@[h/db", "postgres://u:***@[h/db"),
-            ("mysql://u:pa#55@h/db", "mysql://u:***@h/db"),
-            ("u:pa55@h/db", "u:***@h/db"),
+            ("postgres://u:pa#55@h:5432/db", "postgres://h:5432/db"),
+            ("postgres://u:pa/55@h:5432/db", "postgres://h:5432/db"),
+            ("postgres://u:pa55@h:99999/db", "postgres://h:99999/db"),
+            ("postgres://u:pa@55@h/db", "postgres://h/db"),
+            ("postgres://u:pa55@[h/db", "postgres://[h/db"),
+            ("mysql://u:pa#55@h/db", "mysql://h/db"),
+            ("u:pa55@h/db", "h/db"),
             ("postgres://h/db?password=pa55", "postgres://h/db?…"),
             (
                 "postgres://h:99999/db?password=pa55",
                 "postgres://h:99999/db?…",
             ),
             ("postgres://h/db#pa55", "postgres://h/db"),
-            ("postgres://u:5#55@h/db", "postgres://u:***@h/db"),
-            ("postgres://u@h/db", "postgres://u@h/db"),
+            ("postgres://u:5#55@h/db", "postgres://h/db"),
+            ("postgres://u@h/db", "postgres://h/db"),
             ("sqlite://outbox.db", "sqlite://outbox.db"),
         ] {
             assert_eq!(redact(url), shown, "{url}");

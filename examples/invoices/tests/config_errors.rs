@@ -119,10 +119,10 @@ fn database_urls_that_cannot_be_parsed_stop_serve_and_the_cli_without_their_pass
         let serve = run(&["serve", "--port", "0", "--database-url", &url], &[]);
         refused(&serve, "error:", PASSWORD);
         assert!(
-            serve.stderr.contains("app:***@127.0.0.1")
-                || serve.stderr.contains("app:***@[127.0.0.1"),
-            "the message names the database without the password: {serve:?}"
+            serve.stderr.contains("://127.0.0.1") || serve.stderr.contains("://[127.0.0.1"),
+            "the message names the database without its credentials: {serve:?}"
         );
+        assert!(!serve.stderr.contains("app:"), "{serve:?}");
         let list = run(&["deliveries", "list", "--database-url", &url], &[]);
         refused(&list, "error:", PASSWORD);
         let from_env = run(

@@ -20,7 +20,9 @@
 //!
 //! The body is read whole, within the app's body limit (413 beyond it), as form and
 //! JSON bodies are; text fields are validated against the schema they publish, with
-//! FastAPI's errors under `loc: ["body", <field>]`.
+//! FastAPI's errors under `loc: ["body", <field>]`. Parsing is `multer`'s (linear time),
+//! within [`MultipartLimits`]: the boundary's length (70, checked before the body is
+//! read), the number of parts and the size of each, each with its own 413 or 422.
 
 use std::borrow::Cow;
 

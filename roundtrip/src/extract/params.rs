@@ -74,8 +74,9 @@ newtype!(
 );
 
 newtype!(
-    /// A form body (`application/x-www-form-urlencoded`): each field of `T` is one form
-    /// field, documented under FastAPI's `Body_<operation id>` component.
+    /// A form body (`application/x-www-form-urlencoded`, or `multipart/form-data` as
+    /// FastAPI also reads it): each field of `T` is one form field, documented under
+    /// FastAPI's `Body_<operation id>` component.
     Form
 );
 
