@@ -98,10 +98,17 @@ for r in $(seq "$ROUNDS"); do
 done
 
 summary_table
-awk -F'\t' '{n[$2]++; rps[$2]+=$4; per[$1" "$2]=$4}
+awk -F'\t' '{n[$2]++; rps[$2]+=$4; per[$1" "$2]=$4; cpu[$1" "$2]=$9}
   END {
     printf "POST /invoices/ (nothing new used): roundtrip/axum = %.3f\n", (rps["roundtrip-invoices"]/n["roundtrip-invoices"])/(rps["axum-invoices"]/n["axum-invoices"]);
-    printf "POST /users/ (dependency, CORS, gzip): full/plain = %.3f\n", (rps["guide-full"]/n["guide-full"])/(rps["guide-plain"]/n["guide-plain"]);
-    for (r = 1; r <= n["guide-plain"]; r++)
-      printf "  round %d: invoices %.3f, guide %.3f\n", r, per[r" roundtrip-invoices"]/per[r" axum-invoices"], per[r" guide-full"]/per[r" guide-plain"];
-  }' "$RES"
+    if (n["guide-plain"]) printf "POST /users/ (dependency, CORS, gzip): full/plain = %.3f\n", (rps["guide-full"]/n["guide-full"])/(rps["guide-plain"]/n["guide-plain"]);
+    for (r = 1; r <= n["axum-invoices"]; r++) {
+      printf "  round %d: invoices req/s %.3f, CPU efficiency (axum CPU/req over roundtrip CPU/req) %.3f", r, per[r" roundtrip-invoices"]/per[r" axum-invoices"], cpu[r" axum-invoices"]/cpu[r" roundtrip-invoices"];
+      if (n["guide-plain"]) printf ", guide %.3f", per[r" guide-full"]/per[r" guide-plain"];
+      printf "\n";
+    }
+  }' "$RES" | tee "$OUT/ratios.txt"
+for col in 3 11; do  # the medians of the per-round invoices ratios
+    sed -n 's/^  round [0-9]*: //p' "$OUT/ratios.txt" | tr -d ',' | awk -v c=$col '{print $c}' | sort -n \
+        | awk -v c=$col '{v[NR]=$1} END {if (NR) printf "median of the rounds, invoices %s: %.3f\n", (c==3 ? "req/s" : "CPU efficiency"), (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'
+done
