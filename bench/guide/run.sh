@@ -25,11 +25,12 @@ ROUNDS=${ROUNDS:-3}
 PORT=${PORT:-18091}
 SERVERS=${SERVERS:-"axum-invoices roundtrip-invoices guide-plain guide-full"}
 OUT=${OUT:-$ROOT/target/bench-guide}
+BIN=${BIN:-$ROOT/target/release}   # where the roundtrip binaries are (a copy, to compare builds)
 
 if [ "${INSIDE_NETNS:-}" != 1 ]; then
     command -v wrk >/dev/null || { echo "wrk missing: apt-get install -y wrk" >&2; exit 1; }
     [ -x "$PEERS_TARGET/release/axum-bare" ] || (cd "$PEERS/axum-bare" && CARGO_TARGET_DIR="$PEERS_TARGET" cargo build --release --locked -q)
-    (cd "$ROOT" && cargo build --release -q -p example-invoices && cargo build --release -q -p roundtrip-bench --bin guide-route)
+    [ -n "${NO_BUILD:-}" ] || (cd "$ROOT" && cargo build --release -q -p example-invoices && cargo build --release -q -p roundtrip-bench --bin guide-route)
     mkdir -p "$OUT"
     exec unshare -n env INSIDE_NETNS=1 bash "$0" "$@"
 fi
@@ -46,10 +47,10 @@ start_server() {
         axum-invoices) exec "$PEERS_TARGET/release/axum-bare" "$PORT" ;;
         roundtrip-invoices)
             rm -f "$OUT"/invoices.db*
-            exec "$ROOT/target/release/example-invoices" serve --port "$PORT" \
+            exec "$BIN/example-invoices" serve --port "$PORT" \
                 --database-url "sqlite://$OUT/invoices.db" ;;
-        guide-plain) exec "$ROOT/target/release/guide-route" --mode plain --port "$PORT" ;;
-        guide-full) exec "$ROOT/target/release/guide-route" --mode full --port "$PORT" ;;
+        guide-plain) exec "$BIN/guide-route" --mode plain --port "$PORT" ;;
+        guide-full) exec "$BIN/guide-route" --mode full --port "$PORT" ;;
         *) echo "unknown server $1" >&2; exit 1 ;;
     esac >"$OUT/$1.log" 2>&1 &
     SPID=$!
