@@ -103,12 +103,13 @@ where
         let operation = self.operation;
         if operation.settings.needs_extension {
             let settings = &operation.settings;
-            req.extensions_mut().insert(crate::routing::OperationRequest {
-                settings: settings.clone(),
-                body: settings
-                    .reads_request_body
-                    .then(crate::notify::RequestBodySlot::default),
-            });
+            req.extensions_mut()
+                .insert(crate::routing::OperationRequest {
+                    settings: settings.clone(),
+                    body: settings
+                        .reads_request_body
+                        .then(crate::notify::RequestBodySlot::default),
+                });
         }
         // Messages of callbacks that read the response wait for the handler's answer.
         let pending = operation.settings.response_callbacks.then(|| {

@@ -1,8 +1,8 @@
 #![doc = include_str!("../README.md")]
 
 mod app;
-mod binding;
 mod background;
+mod binding;
 mod callback;
 mod cli;
 mod deferred;

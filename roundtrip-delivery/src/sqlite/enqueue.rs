@@ -35,7 +35,8 @@ impl<'a> LeaseFirst<'a> {
 
     /// The owner and expiry of the batch's `i`-th message, if it is written leased.
     fn of_index(this: Option<Self>, i: usize) -> Option<(&'a str, i64)> {
-        this.filter(|l| i < l.count).map(|l| (l.owner, l.expires_at))
+        this.filter(|l| i < l.count)
+            .map(|l| (l.owner, l.expires_at))
     }
 
     /// How many of the batch's first messages are written leased.

@@ -319,9 +319,14 @@ async fn plain_enqueues_commit_in_one_round_trip_and_a_resent_id_falls_back() {
     let d = msg("paid");
     let again = [vec![d.clone()], vec![earlier.clone()]];
     let slices: Vec<&[NewMessage]> = again.iter().map(Vec::as_slice).collect();
-    let failed =
-        enqueue::enqueue_committed(&mut conn, "BEGIN IMMEDIATE", &slices, SystemTime::now(), None)
-            .await;
+    let failed = enqueue::enqueue_committed(
+        &mut conn,
+        "BEGIN IMMEDIATE",
+        &slices,
+        SystemTime::now(),
+        None,
+    )
+    .await;
     assert!(matches!(failed, Err(enqueue::Failed::Insert(_))));
     sqlx::query("ROLLBACK")
         .execute(&mut conn)

@@ -134,7 +134,10 @@ impl Grant {
 
     /// After the commit: hands over every message in `written` (the leased messages that
     /// were inserted, each with the time it was stored at). Unused slots are freed.
-    pub(crate) fn hand_off<'a>(self, written: impl IntoIterator<Item = (&'a NewMessage, SystemTime)>) {
+    pub(crate) fn hand_off<'a>(
+        self,
+        written: impl IntoIterator<Item = (&'a NewMessage, SystemTime)>,
+    ) {
         let Grant {
             local,
             expires_at,

@@ -63,14 +63,20 @@ pub(crate) async fn enqueues_go_leased_to_the_local_dispatcher_without_a_claim(
         // The store says the same: the row was written leased in the enqueue.
         let stored = outbox.get(&meta.id).await.expect("get").expect("kept");
         assert_eq!(stored.meta.status, MessageStatus::Leased);
-        assert_eq!(stored.meta.lease.as_ref().map(|l| l.owner.as_str()), Some(LOCAL));
+        assert_eq!(
+            stored.meta.lease.as_ref().map(|l| l.owner.as_str()),
+            Some(LOCAL)
+        );
         got.push(local);
     }
     let mut got_ids: Vec<MessageId> = got.iter().map(|l| l.message.meta.id.clone()).collect();
     got_ids.sort();
     let mut sent_sorted = sent.clone();
     sent_sorted.sort();
-    assert_eq!(got_ids, sent_sorted, "exactly the enqueued messages are handed over");
+    assert_eq!(
+        got_ids, sent_sorted,
+        "exactly the enqueued messages are handed over"
+    );
     assert_eq!(slots.available_permits(), 0, "each holds one slot");
     assert!(
         claim_all(outbox.as_ref(), "worker-b").await.is_empty(),
@@ -83,7 +89,10 @@ pub(crate) async fn enqueues_go_leased_to_the_local_dispatcher_without_a_claim(
         .await
         .expect("a pending message wakes the workers");
     assert_eq!(claim_all(outbox.as_ref(), "worker-b").await, third);
-    assert!(inbox.try_recv().is_err(), "nothing is handed over without a slot");
+    assert!(
+        inbox.try_recv().is_err(),
+        "nothing is handed over without a slot"
+    );
 
     // The dispatcher reports under the lease it was handed.
     let first = &got[0].message.meta.id;
