@@ -546,9 +546,14 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
                 let response =
                     detail_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
                 crate::exceptions::answer_error(response, not_allowed.as_deref(), &method, &uri)
-            })
-            .layer(DefaultBodyLimit::max(body_limit))
-            .with_state(state);
+            });
+        // axum's own default is the same 2 MiB: the layer (an extension on every request,
+        // which grows the request's extension map past its first allocation) is only
+        // needed for another limit.
+        if body_limit != DEFAULT_BODY_LIMIT {
+            router = router.layer(DefaultBodyLimit::max(body_limit));
+        }
+        let mut router = router.with_state(state);
         if let Some(root_path) = root_path {
             router = router.layer(axum::Extension(crate::published::RootPath(root_path)));
         }
