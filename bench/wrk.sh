@@ -30,23 +30,31 @@ wrk_run() {
 }
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
 rss_mib() { awk '/^VmHWM:/{printf "%.1f", $2/1024}' /proc/"$SPID"/status 2>/dev/null || echo -; }
+# cpu_ticks: the server's user + system CPU time so far, in clock ticks (/proc/PID/stat).
+cpu_ticks() { awk '{print $14 + $15}' /proc/"$SPID"/stat 2>/dev/null || echo 0; }
+CLK_TCK=$(getconf CLK_TCK)
 
-# measure ROUND SERVER LUA PATH: warms up, measures, and records one line in RES.
+# measure ROUND SERVER LUA PATH: warms up, measures, and records one line in RES, with the
+# server's own CPU time per request (user + system, from /proc, over the measured run).
 measure() {
-    local line
+    local line before after cpu_us
     wrk_run "$3" "$BASE$4" "$WARMUP" >/dev/null || true
+    before=$(cpu_ticks)
     line=$(wrk_run "$3" "$BASE$4" "$DURATION") || { echo "wrk failed for $2" >&2; exit 1; }
-    echo "[$2] round $1 POST $4 $line" >&2
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$4" "$(field rps "$line")" \
+    after=$(cpu_ticks)
+    cpu_us=$(awk -v t=$(( after - before )) -v hz="$CLK_TCK" -v n="$(field reqs "$line")" \
+        'BEGIN { if (n > 0) printf "%.2f", t / hz * 1e6 / n; else print 0 }')
+    echo "[$2] round $1 POST $4 $line cpu_us=$cpu_us" >&2
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$4" "$(field rps "$line")" \
         "$(field p50_ms "$line")" "$(field p99_ms "$line")" \
-        "$(( $(field non2xx "$line") + $(field sockerr "$line") ))" "$(rss_mib)" >>"$RES"
+        "$(( $(field non2xx "$line") + $(field sockerr "$line") ))" "$(rss_mib)" "$cpu_us" >>"$RES"
 }
 
 # The table of RES: each server's mean over the rounds.
 summary_table() {
-    echo "| server | endpoint | req/s (mean of $ROUNDS) | p50 ms | p99 ms | errors | peak RSS MiB |"
-    echo "|---|---|---:|---:|---:|---:|---:|"
-    awk -F'\t' '{k=$2"\t"$3; n[k]++; rps[k]+=$4; p50[k]+=$5; p99[k]+=$6; err[k]+=$7; rss[k]=$8}
-      END {for (k in n) {split(k, a, "\t"); printf "| %s | POST %s | %.0f | %.2f | %.2f | %d | %s |\n", a[1], a[2], rps[k]/n[k], p50[k]/n[k], p99[k]/n[k], err[k], rss[k]}}' "$RES" | sort
+    echo "| server | endpoint | req/s (mean of $ROUNDS) | p50 ms | p99 ms | errors | peak RSS MiB | server CPU µs/req |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|"
+    awk -F'\t' '{k=$2"\t"$3; n[k]++; rps[k]+=$4; p50[k]+=$5; p99[k]+=$6; err[k]+=$7; rss[k]=$8; cpu[k]+=$9}
+      END {for (k in n) {split(k, a, "\t"); printf "| %s | POST %s | %.0f | %.2f | %.2f | %d | %s | %.2f |\n", a[1], a[2], rps[k]/n[k], p50[k]/n[k], p99[k]/n[k], err[k], rss[k], cpu[k]/n[k]}}' "$RES" | sort
     echo
 }

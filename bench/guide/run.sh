@@ -25,11 +25,12 @@ ROUNDS=${ROUNDS:-3}
 PORT=${PORT:-18091}
 SERVERS=${SERVERS:-"axum-invoices roundtrip-invoices guide-plain guide-full"}
 OUT=${OUT:-$ROOT/target/bench-guide}
+BIN=${BIN:-$ROOT/target/release}   # where the roundtrip binaries are (a copy, to compare builds)
 
 if [ "${INSIDE_NETNS:-}" != 1 ]; then
     command -v wrk >/dev/null || { echo "wrk missing: apt-get install -y wrk" >&2; exit 1; }
     [ -x "$PEERS_TARGET/release/axum-bare" ] || (cd "$PEERS/axum-bare" && CARGO_TARGET_DIR="$PEERS_TARGET" cargo build --release --locked -q)
-    (cd "$ROOT" && cargo build --release -q -p example-invoices && cargo build --release -q -p roundtrip-bench --bin guide-route)
+    [ -n "${NO_BUILD:-}" ] || (cd "$ROOT" && cargo build --release -q -p example-invoices && cargo build --release -q -p roundtrip-bench --bin guide-route)
     mkdir -p "$OUT"
     exec unshare -n env INSIDE_NETNS=1 bash "$0" "$@"
 fi
@@ -46,18 +47,22 @@ start_server() {
         axum-invoices) exec "$PEERS_TARGET/release/axum-bare" "$PORT" ;;
         roundtrip-invoices)
             rm -f "$OUT"/invoices.db*
-            exec "$ROOT/target/release/example-invoices" serve --port "$PORT" \
+            exec "$BIN/example-invoices" serve --port "$PORT" \
                 --database-url "sqlite://$OUT/invoices.db" ;;
-        guide-plain) exec "$ROOT/target/release/guide-route" --mode plain --port "$PORT" ;;
-        guide-full) exec "$ROOT/target/release/guide-route" --mode full --port "$PORT" ;;
+        roundtrip-invoices-before)  # another build of the same app (BEFORE_BIN), to compare builds in one run
+            rm -f "$OUT"/invoices.db*
+            exec "${BEFORE_BIN:?BEFORE_BIN names the other build}/example-invoices" serve --port "$PORT" \
+                --database-url "sqlite://$OUT/invoices.db" ;;
+        guide-plain) exec "$BIN/guide-route" --mode plain --port "$PORT" ;;
+        guide-full) exec "$BIN/guide-route" --mode full --port "$PORT" ;;
         *) echo "unknown server $1" >&2; exit 1 ;;
     esac >"$OUT/$1.log" 2>&1 &
     SPID=$!
     wait_ready "$1"
 }
 
-endpoint() { case "$1" in *invoices) echo /invoices/ ;; *) echo /users/ ;; esac; }
-script() { case "$1" in *invoices) echo "$PEERS/wrk/post.lua" ;; *) echo "$HERE/users.lua" ;; esac; }
+endpoint() { case "$1" in *invoices|*invoices-before) echo /invoices/ ;; *) echo /users/ ;; esac; }
+script() { case "$1" in *invoices|*invoices-before) echo "$PEERS/wrk/post.lua" ;; *) echo "$HERE/users.lua" ;; esac; }
 
 check_server() {  # correctness before load: a valid request succeeds, an invalid one is refused
     local s=$1 path=$2 ok bad
@@ -98,10 +103,24 @@ for r in $(seq "$ROUNDS"); do
 done
 
 summary_table
-awk -F'\t' '{n[$2]++; rps[$2]+=$4; per[$1" "$2]=$4}
+awk -F'\t' '{n[$2]++; rps[$2]+=$4; per[$1" "$2]=$4; cpu[$1" "$2]=$9}
   END {
     printf "POST /invoices/ (nothing new used): roundtrip/axum = %.3f\n", (rps["roundtrip-invoices"]/n["roundtrip-invoices"])/(rps["axum-invoices"]/n["axum-invoices"]);
-    printf "POST /users/ (dependency, CORS, gzip): full/plain = %.3f\n", (rps["guide-full"]/n["guide-full"])/(rps["guide-plain"]/n["guide-plain"]);
-    for (r = 1; r <= n["guide-plain"]; r++)
-      printf "  round %d: invoices %.3f, guide %.3f\n", r, per[r" roundtrip-invoices"]/per[r" axum-invoices"], per[r" guide-full"]/per[r" guide-plain"];
-  }' "$RES"
+    if (n["guide-plain"]) printf "POST /users/ (dependency, CORS, gzip): full/plain = %.3f\n", (rps["guide-full"]/n["guide-full"])/(rps["guide-plain"]/n["guide-plain"]);
+    for (r = 1; r <= n["axum-invoices"]; r++) {
+      printf "  round %d: invoices req/s %.3f, CPU efficiency (axum CPU/req over roundtrip CPU/req) %.3f", r, per[r" roundtrip-invoices"]/per[r" axum-invoices"], cpu[r" axum-invoices"]/cpu[r" roundtrip-invoices"];
+      if (n["guide-plain"]) printf ", guide %.3f", per[r" guide-full"]/per[r" guide-plain"];
+      if (n["roundtrip-invoices-before"]) printf ", before: req/s %.3f, CPU efficiency %.3f", per[r" roundtrip-invoices-before"]/per[r" axum-invoices"], cpu[r" axum-invoices"]/cpu[r" roundtrip-invoices-before"];
+      printf "\n";
+    }
+  }' "$RES" | tee "$OUT/ratios.txt"
+for col in 3 11; do  # the medians of the per-round invoices ratios
+    sed -n 's/^  round [0-9]*: //p' "$OUT/ratios.txt" | tr -d ',' | awk -v c=$col '{print $c}' | sort -n \
+        | awk -v c=$col '{v[NR]=$1} END {if (NR) printf "median of the rounds, invoices %s: %.3f\n", (c==3 ? "req/s" : "CPU efficiency"), (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'
+done
+if grep -q before "$OUT/ratios.txt"; then
+    for col in 14 17; do  # the same medians for the build in BEFORE_BIN
+        sed -n 's/^  round [0-9]*: //p' "$OUT/ratios.txt" | tr -d ',' | awk -v c=$col '{print $c}' | sort -n \
+            | awk -v c=$col '{v[NR]=$1} END {if (NR) printf "median of the rounds, before: invoices %s: %.3f\n", (c==14 ? "req/s" : "CPU efficiency"), (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'
+    done
+fi

@@ -235,6 +235,7 @@ struct EndToEnd {
     enqueued_in: Duration,
     transactions: u64,
     claims: u64,
+    handed_over: u64,
     completion_writes: u64,
 }
 
@@ -285,6 +286,7 @@ async fn end_to_end(
         enqueued_in,
         transactions: stats.transactions - stats_before.transactions,
         claims: workers.claims,
+        handed_over: workers.handed_over,
         completion_writes: workers.completion_writes,
     })
 }
@@ -443,12 +445,13 @@ async fn main() -> Result<(), BoxError> {
                 ratios.push(e2e.rate / bare);
                 println!(
                     "[{name}] bare reqwest loop {bare:>7.0} req/s | outbox end to end {:>7.0} deliveries/s = {:.2}x \
-                     (enqueue of all {:.0} ms, {} write transactions, {} claims, {} completion writes)",
+                     (enqueue of all {:.0} ms, {} write transactions, {} claims, {} handed over without a claim, {} completion writes)",
                     e2e.rate,
                     e2e.rate / bare,
                     ms(e2e.enqueued_in),
                     e2e.transactions,
                     e2e.claims,
+                    e2e.handed_over,
                     e2e.completion_writes,
                 );
             }

@@ -35,6 +35,8 @@ pub(crate) use crate::store::error::ErrorKind;
 use crate::store::error::{Repr, predicates, repr_error};
 use crate::store::listing::paging;
 
+pub use crate::store::local::{LocalDelivery, LocalMessage};
+
 pub use crate::message::{
     Attempt, Completion, Decision, Enqueued, LeaseCheck, Message, MessageId, MessageKind,
     MessageMeta, MessageStatus, NewAttempt, NewMessage,
@@ -87,6 +89,23 @@ pub trait Outbox: Send + Sync + 'static {
 
     /// A handle that wakes when messages may have become due in this process.
     fn subscribe(&self) -> Wakeup;
+
+    /// The in-process fast path: from now on, the messages this store instance commits
+    /// through [`enqueue`](Outbox::enqueue) are leased to `local`'s owner *in the enqueue's
+    /// own transaction*, one per free slot of `local`, and handed to it once committed, so
+    /// the dispatcher of this process delivers them without a claim. Messages beyond its
+    /// free slots, deduplicated ones (never handed over), and those of a transactional
+    /// enqueue are stored pending as before. Attaching again replaces the earlier one.
+    ///
+    /// Leases taken this way are ordinary leases: they are renewed, released, reclaimed when
+    /// they expire and taken back by [`reclaim_owner`](Outbox::reclaim_owner) exactly as a
+    /// claim's, so a crash loses nothing. Only new messages that were left pending wake the
+    /// workers. Answers `false` if the store has no fast path (the default): the dispatcher
+    /// then claims everything.
+    fn deliver_locally(&self, local: LocalDelivery) -> bool {
+        let _ = local;
+        false
+    }
 
     /// Wakes this process's workers, for example after a transactional enqueue committed.
     fn notify(&self);

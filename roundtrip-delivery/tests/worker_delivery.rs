@@ -580,3 +580,41 @@ async fn a_restart_under_the_same_name_takes_back_its_leases_at_once() {
     assert_eq!(done.meta.lost_leases, 1);
     dispatcher.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_sent_by_this_process_is_delivered_without_a_claim() {
+    let rig = Rig::new().await;
+    // Polling is off for the length of the test: only the hand-over (or a wake-up, which
+    // would mean a claim) can start an attempt.
+    let dispatcher = rig
+        .start(config(rig.receiver.secret(), &[10]).poll_interval(Duration::from_secs(60)))
+        .await;
+    for n in 1..=5 {
+        let id = rig.send(rig.hook()).await;
+        let delivered = rig.wait_status(&id, MessageStatus::Succeeded).await;
+        assert_eq!(delivered.meta.attempts, 1);
+        assert_eq!(rig.receiver.count(), n, "each message arrives once");
+        let last = rig
+            .receiver
+            .deliveries()
+            .last()
+            .cloned()
+            .expect("a delivery");
+        assert_eq!(
+            last.webhook_id(),
+            Some(id.as_str()),
+            "the receiver got this message"
+        );
+    }
+    let stats = dispatcher.stats();
+    assert_eq!(
+        stats.handed_over, 5,
+        "every message was handed over: {stats:?}"
+    );
+    assert_eq!(stats.claimed, 0, "none was claimed: {stats:?}");
+    assert!(
+        stats.claims <= 1,
+        "no claim after the dispatcher's first look at the queue: {stats:?}"
+    );
+    dispatcher.shutdown(Duration::from_secs(1)).await;
+}

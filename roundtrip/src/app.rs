@@ -585,10 +585,17 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
                 let response =
                     detail_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
                 crate::exceptions::answer_error(response, not_allowed.as_deref(), &method, &uri)
-            })
-            .layer(DefaultBodyLimit::max(body_limit))
-            .layer(axum::Extension(multipart_limits))
-            .with_state(state);
+            });
+        // axum's own default is the same 2 MiB, and the multipart extractor falls back to
+        // the default limits: each layer (an extension on every request, which grows the
+        // request's extension map past its first allocation) is only added for another value.
+        if body_limit != DEFAULT_BODY_LIMIT {
+            router = router.layer(DefaultBodyLimit::max(body_limit));
+        }
+        if multipart_limits != crate::extract::MultipartLimits::default() {
+            router = router.layer(axum::Extension(multipart_limits));
+        }
+        let mut router = router.with_state(state);
         if let Some(root_path) = root_path {
             router = router.layer(axum::Extension(crate::published::RootPath(root_path)));
         }

@@ -99,6 +99,7 @@ impl OperationBinding<'_> {
                 app_callbacks.push(callback.clone());
             }
             settings.response_callbacks |= template.needs_response();
+            settings.reads_request_body |= template.needs_request_body();
             settings.callbacks.push(BoundCallback::new(
                 Arc::new(callback.clone()),
                 template,

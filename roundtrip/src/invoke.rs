@@ -66,19 +66,26 @@ where
 
 /// Runs a roundtrip [`Handler`] as an axum handler, with the per-operation settings and
 /// the inherited dependencies fixed when the app was built.
+///
+/// axum clones the handler for every request: everything it holds is behind one `Arc`, so
+/// that clone is one reference count (a shared cache line, on every core), not several.
 pub(crate) struct OperationHandler<H, T, S> {
     pub(crate) handler: H,
+    pub(crate) operation: Arc<Operation<S>>,
+    pub(crate) _marker: PhantomData<fn() -> T>,
+}
+
+/// What an operation's handler needs besides the function.
+pub(crate) struct Operation<S> {
     pub(crate) settings: Arc<OperationSettings>,
     pub(crate) dependencies: Arc<[DependencyRunner<S>]>,
-    pub(crate) _marker: PhantomData<fn() -> T>,
 }
 
 impl<H: Clone, T, S> Clone for OperationHandler<H, T, S> {
     fn clone(&self) -> Self {
         OperationHandler {
             handler: self.handler.clone(),
-            settings: self.settings.clone(),
-            dependencies: self.dependencies.clone(),
+            operation: self.operation.clone(),
             _marker: PhantomData,
         }
     }
@@ -93,31 +100,41 @@ where
     type Future = BoxFuture<Response>;
 
     fn call(self, mut req: Request, state: S) -> Self::Future {
-        let settings = self.settings;
-        if settings.needs_extension {
-            req.extensions_mut().insert(settings.clone());
+        let operation = self.operation;
+        if operation.settings.needs_extension {
+            let settings = &operation.settings;
+            req.extensions_mut()
+                .insert(crate::routing::OperationRequest {
+                    settings: settings.clone(),
+                    body: settings
+                        .reads_request_body
+                        .then(crate::notify::RequestBodySlot::default),
+                });
         }
         // Messages of callbacks that read the response wait for the handler's answer.
-        let pending = settings.response_callbacks.then(|| {
+        let pending = operation.settings.response_callbacks.then(|| {
             let pending = crate::deferred::PendingSends::default();
             req.extensions_mut().insert(pending.clone());
             pending
         });
         let method = req.method().clone();
         let uri = req.uri().clone();
-        if !settings.scoped && self.dependencies.is_empty() {
+        if !operation.settings.scoped && operation.dependencies.is_empty() {
             let answer = self.handler.call(req, state);
             return Box::pin(async move {
                 let response = catch_panic(answer, &method, &uri)
                     .await
                     .unwrap_or_else(|panic| panic);
-                settings.finish(response, pending, &method, &uri).await
+                operation
+                    .settings
+                    .finish(response, pending, &method, &uri)
+                    .await
             });
         }
         Box::pin(run_scoped(
             self.handler,
-            self.dependencies,
-            settings,
+            operation.dependencies.clone(),
+            operation.settings.clone(),
             req,
             state,
             method,

@@ -40,7 +40,7 @@ use crate::deferred::{Draft, PendingSends};
 use crate::extract::validation::type_validator;
 use crate::operation::{OperationContext, OperationInput, Requirement};
 use crate::outbound::PreparedDelivery;
-use crate::routing::OperationSettings;
+use crate::routing::{OperationRequest, OperationSettings};
 use crate::send_error::SendError;
 
 /// How long `send` waits for a callback URL's host name to resolve.
@@ -114,25 +114,38 @@ impl SendOptions {
 }
 
 /// What `Notify` keeps of the request, to resolve the expression when `send` is called.
+///
+/// Most requests never send, so extracting `Notify` only keeps cheap handles (the method,
+/// the URI, the body's slot); the query is parsed and the body read when a send resolves
+/// the expression.
 pub(crate) struct Captured {
-    method: String,
+    method: http::Method,
     url: String,
     path: Vec<(String, String)>,
-    query: Vec<(String, String)>,
+    /// The request's URI, kept when the expression reads the query.
+    uri: Option<http::Uri>,
     headers: HeaderMap,
     body: RequestBodySlot,
 }
 
-/// The captured request, with its body parsed, as expressions read it.
+/// The captured request, with its query and body parsed, as expressions read it.
 pub(crate) struct View<'a> {
     captured: &'a Captured,
+    query: Vec<(String, String)>,
     body: Option<Value>,
 }
 
 impl<'a> View<'a> {
     pub(crate) fn new(captured: &'a Captured) -> Self {
+        let query = match captured.uri.as_ref().and_then(http::Uri::query) {
+            Some(query) => url::form_urlencoded::parse(query.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+            None => Vec::new(),
+        };
         View {
             captured,
+            query,
             body: captured.body.json(),
         }
     }
@@ -140,7 +153,7 @@ impl<'a> View<'a> {
 
 impl RequestSource for View<'_> {
     fn method(&self) -> &str {
-        &self.captured.method
+        self.captured.method.as_str()
     }
 
     fn url(&self) -> &str {
@@ -155,7 +168,7 @@ impl RequestSource for View<'_> {
     fn query_param(&self, name: &str) -> Option<&str> {
         // The last value wins, as it does for `Query<T>`, so the URL sent is the one the
         // handler validated.
-        let found = self.captured.query.iter().rev().find(|(k, _)| k == name);
+        let found = self.query.iter().rev().find(|(k, _)| k == name);
         found.map(|(_, v)| v.as_str())
     }
 
@@ -188,16 +201,26 @@ impl RequestSource for View<'_> {
 /// does. An operation with a `Notify` documents the 422 that a refused callback URL
 /// answers.
 pub struct Notify<P> {
-    callback: BoundCallback,
+    /// The operation's settings (one reference count per request, where a copy of the
+    /// callback would take three), and which of its callbacks this is.
+    settings: Arc<OperationSettings>,
+    index: usize,
     captured: Arc<Captured>,
     pending: Option<PendingSends>,
     _payload: PhantomData<fn(P)>,
 }
 
+impl<P> Notify<P> {
+    /// The callback this sender sends.
+    fn callback(&self) -> &BoundCallback {
+        &self.settings.callbacks[self.index]
+    }
+}
+
 impl<P> std::fmt::Debug for Notify<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Notify")
-            .field("callback", &self.callback.spec.name)
+            .field("callback", &self.callback().spec.name)
             .finish_non_exhaustive()
     }
 }
@@ -213,17 +236,19 @@ where
         let not_attached = || SendError::NotAttached {
             payload: std::any::type_name::<P>(),
         };
-        let settings = parts
+        let operation = parts
             .extensions
-            .get::<Arc<OperationSettings>>()
+            .get::<OperationRequest>()
             .ok_or_else(not_attached)?;
-        let callback = settings
+        let index = operation
+            .settings
             .callbacks
             .iter()
-            .find(|c| c.spec.payload_type == TypeId::of::<P>())
-            .cloned()
+            .position(|c| c.spec.payload_type == TypeId::of::<P>())
             .ok_or_else(not_attached)?;
-        let template = &*callback.template;
+        let settings = operation.settings.clone();
+        let body = operation.body.clone().unwrap_or_default();
+        let template = &*settings.callbacks[index].template;
         let pending = if template.needs_response() {
             Some(
                 parts
@@ -235,10 +260,6 @@ where
         } else {
             None
         };
-        let body = RequestBodySlot::default();
-        if template.needs_request_body() {
-            parts.extensions.insert(body.clone());
-        }
         // Keep only what the expression reads: most requests never send, and those that
         // do need a query parameter and a body field, not the whole request.
         let needs_headers = template.request_headers().next().is_some() || uses_url(template);
@@ -253,22 +274,20 @@ where
         } else {
             Vec::new()
         };
-        let query = if template.query_params().next().is_some() {
-            url::form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let uri = template
+            .query_params()
+            .next()
+            .is_some()
+            .then(|| parts.uri.clone());
         let captured = Captured {
-            method: parts.method.as_str().to_owned(),
+            method: parts.method.clone(),
             url: if uses_url(template) {
                 request_url(parts)
             } else {
                 String::new()
             },
             path,
-            query,
+            uri,
             headers: if needs_headers {
                 parts.headers.clone()
             } else {
@@ -279,7 +298,8 @@ where
         Ok(Notify {
             captured: Arc::new(captured),
             pending,
-            callback,
+            settings,
+            index,
             _payload: PhantomData,
         })
     }
@@ -329,7 +349,7 @@ where
     /// error.
     pub fn url(&self) -> Result<url::Url, SendError> {
         let view = View::new(&self.captured);
-        resolve_url(&self.callback, &view, None)
+        resolve_url(self.callback(), &view, None)
     }
 
     /// Resolves the callback's URL against this request, checks it (its host is resolved
@@ -359,15 +379,15 @@ where
         options: SendOptions,
     ) -> Result<MessageId, SendError> {
         if let Some(pending) = &self.pending {
-            let spec = &self.callback.spec;
+            let spec = &self.callback().spec;
             let body = serialize_checked(
                 &spec.name,
                 &payload,
-                self.callback.delivery.max_payload_bytes(),
+                self.callback().delivery.max_payload_bytes(),
             )?;
             let id = MessageId::generate();
             pending.push(Draft {
-                callback: self.callback.clone(),
+                callback: self.callback().clone(),
                 captured: self.captured.clone(),
                 id: id.clone(),
                 body,
@@ -377,9 +397,9 @@ where
         }
         let message = self.message(payload, options).await?;
         store(
-            &self.callback.delivery,
+            &self.callback().delivery,
             MessageKind::Callback,
-            &self.callback.spec.name,
+            &self.callback().spec.name,
             message,
         )
         .await
@@ -399,14 +419,14 @@ where
     /// ```
     pub async fn message(&self, payload: P, options: SendOptions) -> Result<NewMessage, SendError> {
         let view = View::new(&self.captured);
-        let url = resolve_url(&self.callback, &view, None)?;
-        let spec = &self.callback.spec;
-        let delivery = &self.callback.delivery;
+        let url = resolve_url(self.callback(), &view, None)?;
+        let spec = &self.callback().spec;
+        let delivery = &self.callback().delivery;
         check_target(delivery, &url).await.map_err(|err| {
             SendError::refused(
                 &spec.name,
                 &err,
-                Some((&self.callback.template, &view, None)),
+                Some((&self.callback().template, &view, None)),
             )
         })?;
         let body = serialize_checked(&spec.name, &payload, delivery.max_payload_bytes())?;
@@ -414,7 +434,7 @@ where
             MessageKind::Callback,
             &spec.name,
             url,
-            callback_method(&self.callback),
+            callback_method(self.callback()),
             body,
             options,
         ))

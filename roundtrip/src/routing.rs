@@ -83,6 +83,16 @@ pub(crate) struct OperationMeta {
     pub(crate) body_limit: Option<usize>,
 }
 
+/// What an operation's extractors find in the request's extensions (when one needs it):
+/// its settings, and the slot its body extractor leaves the body in for the callbacks
+/// that read it. One extension, so a request's extension map stays within its first
+/// allocation.
+#[derive(Clone)]
+pub(crate) struct OperationRequest {
+    pub(crate) settings: Arc<OperationSettings>,
+    pub(crate) body: Option<crate::notify::RequestBodySlot>,
+}
+
 /// What an operation needs at request time, fixed when the app is built.
 #[derive(Default)]
 pub(crate) struct OperationSettings {
@@ -95,6 +105,9 @@ pub(crate) struct OperationSettings {
     /// Whether a callback reads the response (`$response.…`, `$statusCode`): its messages
     /// are committed after the handler answers, before the answer leaves.
     pub(crate) response_callbacks: bool,
+    /// Whether a callback reads the request body (`$request.body…`): the body extractor
+    /// keeps the body for it.
+    pub(crate) reads_request_body: bool,
     /// Something runs after the handler (cleanups, background tasks).
     pub(crate) scoped: bool,
     /// The type answers are filtered through (FastAPI's `response_model=`).
@@ -217,8 +230,10 @@ impl<S: Clone + Send + Sync + 'static> Route<S> {
             let body_limit = settings.body_limit;
             let handler = OperationHandler {
                 handler,
-                settings,
-                dependencies,
+                operation: std::sync::Arc::new(crate::invoke::Operation {
+                    settings,
+                    dependencies,
+                }),
                 _marker: std::marker::PhantomData,
             };
             match body_limit {

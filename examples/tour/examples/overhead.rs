@@ -2,7 +2,10 @@
 //! the same request through each router, alternated, many times. On a busy machine this
 //! is steadier than a load test, and it isolates what the framework adds.
 //!
-//!   cargo run --release -p example-tour --example overhead [-- ROUNDS REQUESTS]
+//!   cargo run --release -p example-tour --example overhead [-- ROUNDS REQUESTS [CASE]]
+//!
+//! With `CASE` (a number from 0, in the order printed), only that case runs, once: for a
+//! profiler (`valgrind --tool=callgrind`, `perf record`), which then counts one router alone.
 
 use std::time::{Duration, Instant};
 
@@ -179,6 +182,12 @@ async fn main() {
             200,
         ),
     ];
+    if let Some(only) = args.next().and_then(|a| a.parse::<usize>().ok()) {
+        let (name, router, path, body, status) = cases.get(only).expect("a case number");
+        measure(router, path, body, *status, n).await;
+        println!("{name}: {n} requests");
+        return;
+    }
     // Warm up: compile validators, fill allocator caches.
     for (_, router, path, body, status) in &cases {
         measure(router, path, body, *status, n / 10).await;

@@ -17,6 +17,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::SystemTime;
 
 use sqlx::PgPool;
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -26,6 +27,7 @@ use super::from_sqlx;
 use super::sql::Statements;
 use crate::message::{Enqueued, NewMessage};
 use crate::outbox::{Error, ErrorKind, Wakeups};
+use crate::store::local::LocalSlot;
 use crate::store::options::CommitCounters;
 
 struct Job {
@@ -41,25 +43,55 @@ pub(crate) struct Writer {
     pub(crate) channel: String,
     pub(crate) wakeups: Wakeups,
     pub(crate) counters: Arc<CommitCounters>,
+    /// The dispatcher of this process new messages are handed to, if one is attached.
+    pub(crate) local: Arc<LocalSlot>,
 }
 
 impl Writer {
     /// Writes `messages` in one transaction, sends the wake-up with it, and wakes this
-    /// process's workers after the commit.
+    /// process's workers after the commit. The first messages, one per free slot of this
+    /// process's dispatcher, are written leased to it and handed over after the commit.
     pub(crate) async fn write(&self, messages: &[NewMessage]) -> Result<Vec<Enqueued>, Error> {
-        let out = if messages.iter().all(|m| m.idempotency_key.is_none()) {
+        let grant = self.local.reserve(messages.len(), SystemTime::now());
+        let (out, inserted) = if messages.iter().all(|m| m.idempotency_key.is_none()) {
             // One statement: its own transaction, one round trip.
-            enqueue::insert_unkeyed(&self.pool, &self.sql, messages, &self.channel).await?
+            enqueue::insert_unkeyed(
+                &self.pool,
+                &self.sql,
+                messages,
+                &self.channel,
+                grant.as_ref(),
+            )
+            .await?
         } else {
             let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
-            let out =
-                enqueue::insert_messages(&mut tx, &self.sql, messages, Some(&self.channel)).await?;
+            let out = enqueue::insert_messages(
+                &mut tx,
+                &self.sql,
+                messages,
+                Some(&self.channel),
+                grant.as_ref(),
+            )
+            .await?;
             tx.commit().await.map_err(from_sqlx)?;
             out
         };
         self.counters.transactions.fetch_add(1, Ordering::Relaxed);
-        if out.iter().any(|e| !e.deduplicated) {
+        if inserted.pending {
             self.wakeups.notify();
+        }
+        if let Some(grant) = grant {
+            // The database set the stored times; the clock here agrees to the millisecond.
+            let stored_at = SystemTime::now();
+            let leased = grant.len();
+            grant.hand_off(
+                messages
+                    .iter()
+                    .zip(&out)
+                    .take(leased)
+                    .filter(|(m, e)| !e.deduplicated && e.id == m.id)
+                    .map(|(m, _)| (m, stored_at)),
+            );
         }
         Ok(out)
     }

@@ -10,7 +10,17 @@ use super::from_sqlx;
 use super::sql::Statements;
 use crate::message::{Enqueued, MessageId, NewMessage};
 use crate::outbox::{Error, ErrorKind};
+use crate::store::local::Grant;
 use crate::store::rows::{encode_headers, encode_metadata, get};
+use crate::store::time::duration_us;
+
+/// What an insert wrote: the ids that went in, and which of them pending.
+#[derive(Default)]
+pub(crate) struct Inserted {
+    ids: HashSet<String>,
+    /// Whether any message went in pending (not leased to this process's dispatcher).
+    pub(crate) pending: bool,
+}
 
 /// PostgreSQL text cannot hold NUL, and `jsonb` refuses `\u0000`: refuse such a message
 /// with a clear error before anything is written, instead of a database error mid-batch.
@@ -65,50 +75,59 @@ enum Slot {
 }
 
 /// Inserts `messages` on `conn`, which must be inside a transaction (or a savepoint), and
-/// sends the wake-up on `channel` if any was stored. The notification is delivered when the
-/// transaction commits, and never if it rolls back.
+/// sends the wake-up on `channel` if any was stored pending. The notification is delivered
+/// when the transaction commits, and never if it rolls back. The first `grant.len()`
+/// messages are written leased to the grant's owner.
 pub(crate) async fn insert_messages(
     conn: &mut PgConnection,
     sql: &Statements,
     messages: &[NewMessage],
     channel: Option<&str>,
-) -> Result<Vec<Enqueued>, Error> {
+    grant: Option<&Grant>,
+) -> Result<(Vec<Enqueued>, Inserted), Error> {
     let slots = claim_keys(conn, sql, messages).await?;
-    let fresh: Vec<&NewMessage> = messages
+    let fresh: Vec<(&NewMessage, bool)> = messages
         .iter()
+        .enumerate()
         .zip(&slots)
         .filter(|(_, s)| matches!(s, Slot::Insert))
-        .map(|(m, _)| m)
+        .map(|((i, m), _)| (m, grant.is_some_and(|g| i < g.len())))
         .collect();
-    let inserted = insert_rows(conn, sql, &fresh, channel).await?;
-    Ok(answers(messages, slots, &inserted))
+    let inserted = insert_rows(conn, sql, &fresh, channel, grant).await?;
+    Ok((answers(messages, slots, &inserted), inserted))
 }
 
 /// Inserts messages that carry no idempotency key in one statement, which also sends the
-/// wake-up; on a connection outside a transaction it commits on its own.
+/// wake-up; on a connection outside a transaction it commits on its own. The first
+/// `grant.len()` messages are written leased to the grant's owner.
 pub(crate) async fn insert_unkeyed<'e, E>(
     executor: E,
     sql: &Statements,
     messages: &[NewMessage],
     channel: &str,
-) -> Result<Vec<Enqueued>, Error>
+    grant: Option<&Grant>,
+) -> Result<(Vec<Enqueued>, Inserted), Error>
 where
     E: sqlx::PgExecutor<'e>,
 {
-    let refs: Vec<&NewMessage> = messages.iter().collect();
-    let inserted = insert_rows(executor, sql, &refs, Some(channel)).await?;
+    let rows: Vec<(&NewMessage, bool)> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m, grant.is_some_and(|g| i < g.len())))
+        .collect();
+    let inserted = insert_rows(executor, sql, &rows, Some(channel), grant).await?;
     let slots = messages.iter().map(|_| Slot::Insert).collect();
-    Ok(answers(messages, slots, &inserted))
+    Ok((answers(messages, slots, &inserted), inserted))
 }
 
-fn answers(messages: &[NewMessage], slots: Vec<Slot>, inserted: &HashSet<String>) -> Vec<Enqueued> {
+fn answers(messages: &[NewMessage], slots: Vec<Slot>, inserted: &Inserted) -> Vec<Enqueued> {
     messages
         .iter()
         .zip(slots)
         .map(|(m, slot)| match slot {
             Slot::Insert => Enqueued {
                 id: m.id.clone(),
-                deduplicated: !inserted.contains(m.id.as_str()),
+                deduplicated: !inserted.ids.contains(m.id.as_str()),
             },
             Slot::Existing(id) => Enqueued {
                 id,
@@ -221,13 +240,15 @@ async fn claim_keys(
         .collect())
 }
 
-/// Inserts the rows; answers the ids that went in (an id already stored does not).
+/// Inserts the rows, each leased to the grant's owner or pending as its flag says; answers
+/// the ids that went in (an id already stored does not).
 async fn insert_rows<'e, E>(
     executor: E,
     sql: &Statements,
-    messages: &[&NewMessage],
+    messages: &[(&NewMessage, bool)],
     notify: Option<&str>,
-) -> Result<HashSet<String>, Error>
+    grant: Option<&Grant>,
+) -> Result<Inserted, Error>
 where
     E: sqlx::PgExecutor<'e>,
 {
@@ -247,7 +268,9 @@ where
     let mut skeys = Vec::with_capacity(n);
     let mut okeys = Vec::with_capacity(n);
     let mut metadata = Vec::with_capacity(n);
-    for m in messages {
+    let mut owners: Vec<Option<&str>> = Vec::with_capacity(n);
+    for &(m, leased) in messages {
+        owners.push(grant.filter(|_| leased).map(Grant::owner));
         ids.push(m.id.as_str());
         kinds.push(m.kind.as_str());
         names.push(m.name.as_str());
@@ -277,12 +300,18 @@ where
         .bind(&endpoints)
         .bind(&skeys)
         .bind(&okeys)
-        .bind(&metadata);
+        .bind(&metadata)
+        .bind(&owners)
+        .bind(grant.map_or(0, |g| duration_us(g.lease())));
     if let Some(channel) = notify {
         query = query.bind(channel);
     }
     let rows = query.fetch_all(executor).await.map_err(from_sqlx)?;
-    rows.iter()
-        .map(|r| Ok(get::<_, String>(r, "id")?))
-        .collect()
+    let mut inserted = Inserted::default();
+    for r in &rows {
+        let status: String = get(r, "status")?;
+        inserted.pending |= status == "pending";
+        inserted.ids.insert(get(r, "id")?);
+    }
+    Ok(inserted)
 }

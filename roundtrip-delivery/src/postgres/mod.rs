@@ -185,6 +185,7 @@ impl PgOutbox {
             channel: channel.clone(),
             wakeups: wakeups.clone(),
             counters: counters.clone(),
+            local: Arc::new(crate::store::local::LocalSlot::default()),
         };
         let committer = options.group_commit.then(|| {
             committer::Committer::spawn(writer.clone(), options.commit_lanes, options.max_batch)
@@ -296,8 +297,10 @@ impl PgOutbox {
             &self.shared.sql,
             &messages,
             Some(&self.shared.channel),
+            None,
         )
-        .await?;
+        .await?
+        .0;
         savepoint.commit().await.map_err(from_sqlx)?;
         Ok(out)
     }
@@ -440,6 +443,11 @@ impl Outbox for PgOutbox {
 
     fn subscribe(&self) -> Wakeup {
         self.shared.wakeups.subscribe()
+    }
+
+    fn deliver_locally(&self, local: crate::outbox::LocalDelivery) -> bool {
+        self.shared.writer.local.attach(local);
+        true
     }
 
     fn notify(&self) {

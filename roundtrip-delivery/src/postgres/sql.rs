@@ -100,30 +100,36 @@ pub(crate) const INSERT_KEYS: &str = "INSERT INTO _rt_.idempotency_keys (name, k
 pub(crate) const SELECT_KEYS: &str = "SELECT k.name, k.key, k.message_id FROM _rt_.idempotency_keys k \
      JOIN unnest($1::text[], $2::text[]) AS u(name, key) ON k.name = u.name AND k.key = u.key";
 
-/// Inserts messages given as arrays, one element per message.
+/// Inserts messages given as arrays, one element per message. `$13` holds each message's
+/// lease owner: a message with one is written leased to it for `$14` microseconds (the
+/// in-process fast path), one without is pending.
 macro_rules! insert_messages {
     () => {
         "INSERT INTO _rt_.messages (id, kind, name, url, method, headers, body, created_at, \
          status, attempts, next_attempt_at, idempotency_key, endpoint_id, signing_key, \
-         ordering_key, metadata) \
-         SELECT u.id, u.kind, u.name, u.url, u.method, u.headers::json, u.body, now(), 'pending', \
-         0, now(), u.ikey, u.endpoint, u.skey, u.okey, u.metadata::jsonb \
+         ordering_key, metadata, lease_owner, lease_expires_at) \
+         SELECT u.id, u.kind, u.name, u.url, u.method, u.headers::json, u.body, now(), \
+         CASE WHEN u.owner IS NULL THEN 'pending' ELSE 'leased' END, \
+         0, now(), u.ikey, u.endpoint, u.skey, u.okey, u.metadata::jsonb, u.owner, \
+         CASE WHEN u.owner IS NULL THEN NULL ELSE now() + $14 * interval '1 microsecond' END \
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
-         $7::bytea[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[]) \
+         $7::bytea[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[]) \
          WITH ORDINALITY AS u(id, kind, name, url, method, headers, body, ikey, endpoint, skey, \
-         okey, metadata, ord) ORDER BY u.ord \
-         ON CONFLICT (id) DO NOTHING RETURNING id"
+         okey, metadata, owner, ord) ORDER BY u.ord \
+         ON CONFLICT (id) DO NOTHING RETURNING id, status"
     };
 }
 
 pub(crate) const INSERT_MESSAGES: &str = insert_messages!();
 
-/// The same insert, which also sends the wake-up when at least one row went in; the
-/// notification is delivered when the statement's transaction commits.
+/// The same insert, which also sends the wake-up when at least one row went in pending
+/// (a leased one is already some worker's); the notification is delivered when the
+/// statement's transaction commits.
 pub(crate) const INSERT_MESSAGES_NOTIFY: &str = concat!(
     "WITH ins AS (",
     insert_messages!(),
-    ") SELECT id, (SELECT pg_notify($13, '')::text) AS woke FROM ins"
+    ") SELECT id, status, (SELECT pg_notify($15, '')::text \
+     WHERE EXISTS (SELECT 1 FROM ins WHERE status = 'pending')) AS woke FROM ins"
 );
 
 pub(crate) const NOTIFY: &str = "SELECT pg_notify($1, '')";

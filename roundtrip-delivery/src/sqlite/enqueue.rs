@@ -10,11 +10,42 @@ use super::from_sqlx;
 use super::rows::{push_arg, push_row};
 use crate::message::{Enqueued, MessageId, NewMessage};
 use crate::outbox::Error;
+use crate::store::local::Grant;
 use crate::store::options::Limits;
 use crate::store::rows::{encode_headers, encode_metadata, get};
 use crate::store::time::to_ms;
 
-/// Rows per multi-row INSERT of messages (14 bound values each).
+/// The lease the first `count` messages of a batch are written with (the in-process fast
+/// path, [`crate::store::local`]).
+#[derive(Clone, Copy)]
+pub(crate) struct LeaseFirst<'a> {
+    count: usize,
+    owner: &'a str,
+    expires_at: i64,
+}
+
+impl<'a> LeaseFirst<'a> {
+    pub(crate) fn of(grant: Option<&'a Grant>) -> Option<Self> {
+        grant.map(|g| LeaseFirst {
+            count: g.len(),
+            owner: g.owner(),
+            expires_at: to_ms(g.expires_at()),
+        })
+    }
+
+    /// The owner and expiry of the batch's `i`-th message, if it is written leased.
+    fn of_index(this: Option<Self>, i: usize) -> Option<(&'a str, i64)> {
+        this.filter(|l| i < l.count)
+            .map(|l| (l.owner, l.expires_at))
+    }
+
+    /// How many of the batch's first messages are written leased.
+    pub(crate) fn count(this: Option<Self>) -> usize {
+        this.map_or(0, |l| l.count)
+    }
+}
+
+/// Rows per multi-row INSERT of messages (17 bound values each).
 const MESSAGES_PER_INSERT: usize = 64;
 /// Rows per multi-row INSERT of idempotency keys (4 bound values each).
 const KEYS_PER_INSERT: usize = 256;
@@ -29,18 +60,20 @@ pub(crate) async fn insert_messages(
     for message in messages {
         crate::outbox::validate(message, limits.max_body_bytes)?;
     }
-    let mut answers = insert_many(conn, &[messages], now).await?;
+    let mut answers = insert_many(conn, &[messages], now, None).await?;
     Ok(answers.pop().unwrap_or_default())
 }
 
 /// Inserts the messages of several `enqueue` calls (`jobs`, already validated) on `conn`,
 /// inside a transaction, in as few statements as possible, and answers each call as if it
 /// had run alone, one after the other: an idempotency key or an id taken by an earlier
-/// message (of this call, an earlier call, or the table) deduplicates the later one.
+/// message (of this call, an earlier call, or the table) deduplicates the later one. The
+/// first messages of the batch are written leased when `lease` says so.
 pub(crate) async fn insert_many(
     conn: &mut SqliteConnection,
     jobs: &[&[NewMessage]],
     now: SystemTime,
+    lease: Option<LeaseFirst<'_>>,
 ) -> Result<Vec<Vec<Enqueued>>, Error> {
     let now = to_ms(now);
     let all: Vec<&NewMessage> = jobs.iter().flat_map(|job| job.iter()).collect();
@@ -126,7 +159,9 @@ pub(crate) async fn insert_many(
         push_insert(
             &mut sql,
             &mut args,
-            chunk.iter().map(|&i| all[i]),
+            chunk
+                .iter()
+                .map(|&i| (all[i], LeaseFirst::of_index(lease, i))),
             now,
             true,
         )?;
@@ -139,26 +174,29 @@ pub(crate) async fn insert_many(
     Ok(answer_jobs(jobs, deduplicated_to, inserted))
 }
 
-/// Appends the multi-row `INSERT` of `messages` and binds its parameters. `deduplicate`:
-/// skip ids already stored and return the ids inserted; otherwise a taken id fails the
-/// statement.
-fn push_insert<'m>(
+/// Appends the multi-row `INSERT` of `messages` (each pending, or leased to the owner
+/// until the expiry given beside it) and binds its parameters. `deduplicate`: skip ids
+/// already stored and return the ids inserted; otherwise a taken id fails the statement.
+fn push_insert<'m, 'o>(
     sql: &mut String,
     args: &mut SqliteArguments,
-    messages: impl Iterator<Item = &'m NewMessage>,
+    messages: impl Iterator<Item = (&'m NewMessage, Option<(&'o str, i64)>)>,
     now: i64,
     deduplicate: bool,
 ) -> Result<(), Error> {
     sql.push_str(
-        "INSERT INTO messages (status, attempts, created_at, next_attempt_at, id, kind, name, \
-         url, method, headers, body, idempotency_key, endpoint_id, signing_key, \
-         ordering_key, metadata) VALUES ",
+        "INSERT INTO messages (status, lease_owner, lease_expires_at, attempts, created_at, \
+         next_attempt_at, id, kind, name, url, method, headers, body, idempotency_key, \
+         endpoint_id, signing_key, ordering_key, metadata) VALUES ",
     );
-    for (n, m) in messages.enumerate() {
+    for (n, (m, lease)) in messages.enumerate() {
         if n > 0 {
             sql.push_str(", ");
         }
-        sql.push_str("('pending', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        sql.push_str("(?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        push_arg(args, if lease.is_some() { "leased" } else { "pending" })?;
+        push_arg(args, lease.map(|(owner, _)| owner.to_owned()))?;
+        push_arg(args, lease.map(|(_, expires_at)| expires_at))?;
         push_arg(args, now)?;
         push_arg(args, now)?;
         push_arg(args, m.id.as_str())?;
@@ -215,6 +253,7 @@ pub(crate) async fn enqueue_committed(
     begin: &str,
     jobs: &[&[NewMessage]],
     now: SystemTime,
+    lease: Option<LeaseFirst<'_>>,
 ) -> Result<Vec<Vec<Enqueued>>, Failed> {
     use futures_util::TryStreamExt;
     use sqlx::Executor;
@@ -227,7 +266,10 @@ pub(crate) async fn enqueue_committed(
     push_insert(
         &mut sql,
         &mut args,
-        jobs.iter().flat_map(|job| job.iter()),
+        jobs.iter()
+            .flat_map(|job| job.iter())
+            .enumerate()
+            .map(|(i, m)| (m, LeaseFirst::of_index(lease, i))),
         now,
         false,
     )

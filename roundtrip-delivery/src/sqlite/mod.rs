@@ -72,6 +72,8 @@ pub struct SqliteOutbox {
 
 struct Shared {
     writer: Option<writer::Writer>,
+    /// The dispatcher of this process the writer hands new messages to, if one is attached.
+    local: Arc<crate::store::local::LocalSlot>,
     readers: SqlitePool,
     wakeups: Wakeups,
     counters: Arc<CommitCounters>,
@@ -101,6 +103,7 @@ impl SqliteOutbox {
         let limits = Arc::new(options.limits.clone());
         let counters = Arc::new(CommitCounters::default());
         let wakeups = Wakeups::new();
+        let local = Arc::new(crate::store::local::LocalSlot::default());
         let writer = if options.read_only {
             None
         } else {
@@ -148,6 +151,7 @@ impl SqliteOutbox {
                 },
                 wakeups.clone(),
                 counters.clone(),
+                local.clone(),
             ))
         };
         let readers = connect::open_readers(
@@ -161,6 +165,7 @@ impl SqliteOutbox {
         Ok(SqliteOutbox {
             shared: Arc::new(Shared {
                 writer,
+                local,
                 readers,
                 wakeups,
                 counters,
@@ -365,6 +370,14 @@ impl Outbox for SqliteOutbox {
 
     fn subscribe(&self) -> Wakeup {
         self.shared.wakeups.subscribe()
+    }
+
+    fn deliver_locally(&self, local: crate::outbox::LocalDelivery) -> bool {
+        if self.shared.writer.is_none() {
+            return false;
+        }
+        self.shared.local.attach(local);
+        true
     }
 
     fn notify(&self) {

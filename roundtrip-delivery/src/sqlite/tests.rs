@@ -71,7 +71,7 @@ async fn write_together(
         .await
         .expect("begin");
     let slices: Vec<&[NewMessage]> = jobs.iter().map(Vec::as_slice).collect();
-    let out = enqueue::insert_many(&mut conn, &slices, SystemTime::now())
+    let out = enqueue::insert_many(&mut conn, &slices, SystemTime::now(), None)
         .await
         .expect("insert");
     sqlx::query("COMMIT")
@@ -289,6 +289,7 @@ async fn plain_enqueues_commit_in_one_round_trip_and_a_resent_id_falls_back() {
         "PRAGMA synchronous = FULL; BEGIN IMMEDIATE",
         &slices,
         SystemTime::now(),
+        None,
     )
     .await
     {
@@ -318,8 +319,14 @@ async fn plain_enqueues_commit_in_one_round_trip_and_a_resent_id_falls_back() {
     let d = msg("paid");
     let again = [vec![d.clone()], vec![earlier.clone()]];
     let slices: Vec<&[NewMessage]> = again.iter().map(Vec::as_slice).collect();
-    let failed =
-        enqueue::enqueue_committed(&mut conn, "BEGIN IMMEDIATE", &slices, SystemTime::now()).await;
+    let failed = enqueue::enqueue_committed(
+        &mut conn,
+        "BEGIN IMMEDIATE",
+        &slices,
+        SystemTime::now(),
+        None,
+    )
+    .await;
     assert!(matches!(failed, Err(enqueue::Failed::Insert(_))));
     sqlx::query("ROLLBACK")
         .execute(&mut conn)

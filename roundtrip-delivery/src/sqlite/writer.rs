@@ -39,13 +39,21 @@ use super::enqueue;
 use super::from_sqlx;
 use crate::message::{Enqueued, NewMessage};
 use crate::outbox::{Error, ErrorKind, Wakeups};
+use crate::store::local::{Grant, LocalSlot};
 use crate::store::options::{CommitCounters, Limits};
+use crate::store::time::{from_ms, to_ms};
+use enqueue::LeaseFirst;
 
 /// What a job can see and set while it runs.
 pub(crate) struct Ctx {
     pub(crate) limits: Arc<Limits>,
     /// Set by a job that made messages due: the workers are woken after the commit.
     pub(crate) wake: bool,
+    /// The dispatcher's slots reserved for the first enqueued messages of the batch, which
+    /// are written leased to it (the in-process fast path).
+    grant: Option<Grant>,
+    /// When the batch's enqueues are written.
+    now: SystemTime,
 }
 
 /// One queued write, with its caller's reply.
@@ -217,11 +225,12 @@ pub(crate) fn spawn(
     config: WriterConfig,
     wakeups: Wakeups,
     counters: Arc<CommitCounters>,
+    local: Arc<LocalSlot>,
 ) -> Writer {
     let (tx, rx) = mpsc::channel::<Work>(config.queue.max(1));
     let (commits, seen) = watch::channel(());
     tokio::spawn(checkpoint_loop(checkpointer, seen));
-    tokio::spawn(run(conn, rx, config, wakeups, counters, commits));
+    tokio::spawn(run(conn, rx, config, wakeups, counters, commits, local));
     Writer { tx }
 }
 
@@ -284,6 +293,7 @@ async fn run(
     wakeups: Wakeups,
     counters: Arc<CommitCounters>,
     commits: watch::Sender<()>,
+    local: Arc<LocalSlot>,
 ) {
     let mut session = Session {
         conn,
@@ -292,6 +302,8 @@ async fn run(
     let mut ctx = Ctx {
         limits: config.limits.clone(),
         wake: false,
+        grant: None,
+        now: SystemTime::now(),
     };
     let mut batch: Vec<Work> = Vec::with_capacity(config.max_batch);
     while let Some(first) = rx.recv().await {
@@ -311,10 +323,26 @@ async fn run(
             .jobs
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
         ctx.wake = false;
+        // Whole milliseconds: the handed-over messages say what the rows say.
+        ctx.now = from_ms(to_ms(SystemTime::now()));
+        let enqueued = batch
+            .iter()
+            .map(|w| match w {
+                Work::Enqueue(job) => job.messages.len(),
+                Work::Job(_) => 0,
+            })
+            .sum();
+        ctx.grant = local.reserve(enqueued, ctx.now);
         let together = run_batch(&mut session, wanted, &mut batch, &mut ctx, &counters).await;
         commits.send_replace(());
+        // Slots reserved for a batch that did not commit together are freed: its enqueues,
+        // written again alone below, are stored pending.
+        let grant = ctx.grant.take();
         match together {
             Ok(()) => {
+                if let Some(grant) = grant {
+                    hand_off(grant, &batch, ctx.now);
+                }
                 if ctx.wake {
                     wakeups.notify();
                 }
@@ -323,6 +351,7 @@ async fn run(
                 }
             }
             Err(BatchError::Job) if batch.len() > 1 => {
+                drop(grant);
                 // One job failed: run each alone, so the others still commit.
                 counters.rollbacks.fetch_add(1, Ordering::Relaxed);
                 let mut woke = false;
@@ -362,6 +391,44 @@ async fn run(
     let _ = sqlx::Connection::close(session.conn).await;
 }
 
+/// After a batch committed: hands the messages written leased (the batch's first
+/// `grant.len()`) that were inserted, not deduplicated, to the dispatcher.
+fn hand_off(grant: Grant, batch: &[Work], stored_at: SystemTime) {
+    let leased = grant.len();
+    let written = batch
+        .iter()
+        .filter_map(|w| match w {
+            Work::Enqueue(job) => Some(job),
+            Work::Job(_) => None,
+        })
+        .flat_map(|job| {
+            let answers = match &job.output {
+                Some(Ok(answers)) => answers.as_slice(),
+                _ => &[],
+            };
+            job.messages.iter().enumerate().map(move |(i, m)| {
+                let inserted = answers
+                    .get(i)
+                    .is_some_and(|e| !e.deduplicated && e.id == m.id);
+                (m, inserted)
+            })
+        })
+        .take(leased)
+        .filter(|(_, inserted)| *inserted)
+        .map(|(m, _)| (m, stored_at));
+    grant.hand_off(written);
+}
+
+/// Whether a batch's enqueues left new messages pending (beyond the first `leased`, which
+/// were written leased): only those wake the workers.
+fn left_pending(answers: &[Vec<Enqueued>], leased: usize) -> bool {
+    answers
+        .iter()
+        .flatten()
+        .enumerate()
+        .any(|(i, e)| i >= leased && !e.deduplicated)
+}
+
 enum BatchError {
     /// A job failed; its own output holds the error.
     Job,
@@ -379,17 +446,18 @@ async fn run_batch(
     let conn = &mut session.conn;
     let begin = begin_sql(wanted, session.current);
     let mut begin = begin;
+    let lease = LeaseFirst::of(ctx.grant.as_ref());
     if let Some(jobs) = plain_enqueues(batch) {
         // The whole transaction in one round trip.
-        let written = enqueue::enqueue_committed(conn, begin, &jobs, SystemTime::now()).await;
+        let written = enqueue::enqueue_committed(conn, begin, &jobs, ctx.now, lease).await;
         drop(jobs);
         match written {
             Ok(answers) => {
                 session.current = Some(wanted);
                 counters.transactions.fetch_add(1, Ordering::Relaxed);
+                ctx.wake |= left_pending(&answers, LeaseFirst::count(lease));
                 for (w, answer) in batch.iter_mut().zip(answers) {
                     if let Work::Enqueue(job) = w {
-                        ctx.wake |= answer.iter().any(|e| !e.deduplicated);
                         job.output = Some(Ok(answer));
                     }
                 }
@@ -465,10 +533,14 @@ async fn apply_all(
         })
         .collect();
     if !enqueues.is_empty() {
-        let written = enqueue::insert_many(conn, &enqueues, SystemTime::now()).await;
+        let lease = LeaseFirst::of(ctx.grant.as_ref());
+        let written = enqueue::insert_many(conn, &enqueues, ctx.now, lease).await;
         drop(enqueues);
         let mut answers = match written {
-            Ok(answers) => answers.into_iter(),
+            Ok(answers) => {
+                ctx.wake |= left_pending(&answers, LeaseFirst::count(lease));
+                answers.into_iter()
+            }
             Err(e) => {
                 for w in batch.iter_mut() {
                     if let Work::Enqueue(job) = w {
@@ -481,7 +553,6 @@ async fn apply_all(
         for w in batch.iter_mut() {
             if let Work::Enqueue(job) = w {
                 let answer = answers.next().unwrap_or_default();
-                ctx.wake |= answer.iter().any(|e| !e.deduplicated);
                 job.output = Some(Ok(answer));
             }
         }

@@ -8,6 +8,7 @@
 
 pub(crate) mod error;
 pub(crate) mod listing;
+pub(crate) mod local;
 pub(crate) mod options;
 pub(crate) mod rows;
 pub(crate) mod time;

@@ -1,4 +1,6 @@
-//! The claim loop: claims due messages as request slots free up, and starts their attempts.
+//! The claim loop: claims due messages as request slots free up, and starts their attempts,
+//! and those of the messages this process committed that its store handed over leased
+//! (the fast path: no claim for them).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -11,6 +13,35 @@ use tokio::time::Instant;
 use super::deliver::{Done, deliver};
 use super::dispatcher::Shared;
 use super::shutdown::{stopped, stopping};
+use crate::outbox::LocalMessage;
+
+/// Starts the attempt of a message the store handed over.
+fn start_local(
+    shared: &Arc<Shared>,
+    tasks: &mut JoinSet<()>,
+    done: &mpsc::UnboundedSender<Done>,
+    local: LocalMessage,
+) {
+    shared.counters.handed_over.fetch_add(1, Ordering::Relaxed);
+    shared.hold(&local.message.meta.id);
+    tasks.spawn(deliver(
+        shared.clone(),
+        local.message,
+        local.slot,
+        done.clone(),
+    ));
+}
+
+/// The next handed-over message; never, without a fast path.
+async fn next_local(local: &mut Option<mpsc::UnboundedReceiver<LocalMessage>>) -> LocalMessage {
+    match local {
+        Some(rx) => match rx.recv().await {
+            Some(m) => m,
+            None => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
+}
 
 /// Claims and starts attempts until stopped; then waits for the attempts in flight until
 /// the deadline. Answers how many were cut.
@@ -18,6 +49,7 @@ pub(super) async fn claim_loop(
     shared: Arc<Shared>,
     mut stop: watch::Receiver<Option<Instant>>,
     done: mpsc::UnboundedSender<Done>,
+    mut local: Option<mpsc::UnboundedReceiver<LocalMessage>>,
 ) -> u64 {
     let mut tasks: JoinSet<()> = JoinSet::new();
     let mut wakeup = shared.outbox.subscribe();
@@ -27,12 +59,21 @@ pub(super) async fn claim_loop(
         if stopping(&stop) {
             break;
         }
+        if let Some(rx) = local.as_mut() {
+            while let Ok(m) = rx.try_recv() {
+                start_local(&shared, &mut tasks, &done, m);
+            }
+        }
         // Wait for a free slot, then take every free slot up to the batch size.
         let first = tokio::select! {
             permit = shared.held_slots.clone().acquire_owned() => match permit {
                 Ok(p) => p,
                 Err(_) => break,
             },
+            m = next_local(&mut local) => {
+                start_local(&shared, &mut tasks, &done, m);
+                continue;
+            }
             _ = stopped(&mut stop) => break,
         };
         let mut permits = vec![first];
@@ -96,11 +137,22 @@ pub(super) async fn claim_loop(
             }
             wake_at = wake_at.min(at);
         }
-        tokio::select! {
-            _ = wakeup.wait(), if failures == 0 => {}
-            _ = shared.due_changed.notified() => {}
-            _ = tokio::time::sleep_until(wake_at) => {}
-            _ = stopped(&mut stop) => {}
+        // Handed-over messages start while idle; they are no reason to claim.
+        let sleep = tokio::time::sleep_until(wake_at);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                _ = wakeup.wait(), if failures == 0 => {}
+                _ = shared.due_changed.notified() => {}
+                _ = &mut sleep => {}
+                _ = stopped(&mut stop) => {}
+                m = next_local(&mut local) => {
+                    start_local(&shared, &mut tasks, &done, m);
+                    while tasks.try_join_next().is_some() {}
+                    continue;
+                }
+            }
+            break;
         }
         if let Ok(mut due) = shared.next_due.lock()
             && due.is_some_and(|at| at <= Instant::now())
@@ -108,7 +160,9 @@ pub(super) async fn claim_loop(
             *due = None;
         }
     }
-    // Stopping: let attempts in flight finish until the deadline.
+    // Stopping: let attempts in flight finish until the deadline. Messages handed over but
+    // not started stay leased to this owner: the shutdown releases them.
+    drop(local);
     drop(done);
     let deadline = *stop.borrow();
     let mut abandoned = 0u64;

@@ -20,7 +20,7 @@ use super::renew::renew_loop;
 use super::stats::{Counters, DispatcherStats};
 use super::sweep::sweep_loop;
 use crate::message::MessageId;
-use crate::outbox::Outbox;
+use crate::outbox::{LocalDelivery, Outbox};
 use crate::retry::RetrySchedule;
 use crate::ssrf::GuardedResolver;
 
@@ -138,6 +138,17 @@ impl Dispatcher {
             );
         }
 
+        let held_slots = Arc::new(Semaphore::new(config.max_in_flight.saturating_mul(2)));
+        // The fast path: messages this process commits come leased to this dispatcher,
+        // each with one of its slots, without a claim.
+        let (local_tx, local_rx) = mpsc::unbounded_channel();
+        let local = LocalDelivery::new(
+            config.worker_id.as_str(),
+            config.lease,
+            held_slots.clone(),
+            local_tx,
+        );
+        let local_rx = outbox.deliver_locally(local).then_some(local_rx);
         let shared = Arc::new(Shared {
             outbox,
             owner: config.worker_id.clone(),
@@ -148,7 +159,7 @@ impl Dispatcher {
             claim_batch: config
                 .claim_batch
                 .min(config.max_in_flight.saturating_mul(2)),
-            held_slots: Arc::new(Semaphore::new(config.max_in_flight.saturating_mul(2))),
+            held_slots,
             requests: Arc::new(Semaphore::new(config.max_in_flight)),
             destinations: Destinations {
                 limit: config.per_destination,
@@ -162,7 +173,12 @@ impl Dispatcher {
         });
         let (stop, stop_rx) = watch::channel(None);
         let (done_tx, done_rx) = mpsc::unbounded_channel();
-        let claimer = tokio::spawn(claim_loop(shared.clone(), stop_rx.clone(), done_tx));
+        let claimer = tokio::spawn(claim_loop(
+            shared.clone(),
+            stop_rx.clone(),
+            done_tx,
+            local_rx,
+        ));
         let completer = tokio::spawn(complete_loop(shared.clone(), done_rx, stop_rx.clone()));
         let renewer = tokio::spawn(renew_loop(shared.clone(), stop_rx.clone()));
         let sweeper = tokio::spawn(sweep_loop(shared.clone(), config.sweep_interval, stop_rx));

@@ -11,6 +11,9 @@ pub struct DispatcherStats {
     pub claims: u64,
     /// Messages claimed.
     pub claimed: u64,
+    /// Messages this process enqueued that its store handed straight to this dispatcher,
+    /// leased in the enqueue's transaction (no claim).
+    pub handed_over: u64,
     /// Writes of attempt records to the outbox (each holds a batch of attempts).
     pub completion_writes: u64,
     /// Attempts made.
@@ -29,6 +32,7 @@ pub struct DispatcherStats {
 pub(super) struct Counters {
     pub(super) claims: AtomicU64,
     pub(super) claimed: AtomicU64,
+    pub(super) handed_over: AtomicU64,
     pub(super) completion_writes: AtomicU64,
     pub(super) attempts: AtomicU64,
     pub(super) succeeded: AtomicU64,
@@ -43,6 +47,7 @@ impl Counters {
         DispatcherStats {
             claims: self.claims.load(Ordering::Relaxed),
             claimed: self.claimed.load(Ordering::Relaxed),
+            handed_over: self.handed_over.load(Ordering::Relaxed),
             completion_writes: self.completion_writes.load(Ordering::Relaxed),
             attempts: self.attempts.load(Ordering::Relaxed),
             succeeded: self.succeeded.load(Ordering::Relaxed),

@@ -26,11 +26,14 @@ mod complete;
 mod enqueue;
 #[path = "cases/lease.rs"]
 mod lease;
+#[path = "cases/local.rs"]
+mod local;
 
 pub(crate) use admin::*;
 pub(crate) use complete::*;
 pub(crate) use enqueue::*;
 pub(crate) use lease::*;
+pub(crate) use local::*;
 
 /// Calls `$callback!(($args) case, case, ...)` with the name of every case.
 macro_rules! for_each_case {
@@ -66,6 +69,8 @@ macro_rules! for_each_case {
             concurrent_claimers_never_take_the_same_message,
             transactional_enqueue_commits_with_the_business_row,
             rollback_sends_nothing,
+            enqueues_go_leased_to_the_local_dispatcher_without_a_claim,
+            handed_over_messages_survive_a_crash,
         }
     };
 }

@@ -49,8 +49,8 @@ where
         let kind = body_kind(req.headers());
         let slot = req
             .extensions()
-            .get::<crate::notify::RequestBodySlot>()
-            .cloned();
+            .get::<crate::routing::OperationRequest>()
+            .and_then(|operation| operation.body.clone());
         let bytes = read_body(req, state).await?;
         if let Some(slot) = slot {
             slot.fill(bytes.clone());

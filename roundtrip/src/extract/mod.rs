@@ -119,6 +119,10 @@ pub(crate) fn body_kind(headers: &HeaderMap) -> BodyKind {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
         return BodyKind::Missing;
     };
+    // The common case, read without allocating.
+    if value.as_bytes().eq_ignore_ascii_case(b"application/json") {
+        return BodyKind::Json;
+    }
     let raw = String::from_utf8_lossy(value.as_bytes());
     let essence = raw
         .split(';')

@@ -7,7 +7,9 @@
 //! every request.
 
 use std::any::TypeId;
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{OnceLock, RwLock};
 
 use roundtrip_openapi::schema::SchemaRegistry;
@@ -35,6 +37,42 @@ fn cache() -> &'static Cache {
 pub(crate) fn type_validator<T: JsonSchema + ?Sized + 'static>()
 -> Result<&'static TypeValidator, &'static str> {
     let id = TypeId::of::<T>();
+    // Every extractor asks on every request: each thread keeps its own copy of the answers,
+    // so requests on different cores never touch the shared lock's cache line.
+    if let Some(found) = LOCAL.with(|local| local.borrow().get(&id).copied()) {
+        return found;
+    }
+    let found = shared_validator::<T>(id);
+    LOCAL.with(|local| local.borrow_mut().insert(id, found));
+    found
+}
+
+type Answer = Result<&'static TypeValidator, &'static str>;
+
+thread_local! {
+    static LOCAL: RefCell<HashMap<TypeId, Answer, BuildHasherDefault<TypeIdHasher>>> =
+        RefCell::new(HashMap::default());
+}
+
+/// A `TypeId` is already a hash: its hasher keeps what it is fed instead of hashing again.
+#[derive(Default)]
+struct TypeIdHasher(u64);
+
+impl Hasher for TypeIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
+    }
+}
+
+fn shared_validator<T: JsonSchema + ?Sized + 'static>(id: TypeId) -> Answer {
     if let Ok(map) = cache().read()
         && let Some(found) = map.get(&id)
     {
