@@ -42,7 +42,7 @@
 //!   checks it on the server; someone else's endpoint or message is a 404, as if it did not
 //!   exist. A message belongs to the customer who owns its endpoint, so callbacks (which
 //!   have no endpoint) never show in a portal.
-//! * **Publishing to one customer**: [`Publisher::publish_to_customer`]
+//! * **Publishing to one customer**: [`Publisher::publish_to_customer`](crate::Publisher::publish_to_customer)
 //!   (crate::Publisher::publish_to_customer) sends an event only to that customer's
 //!   endpoints; `publish` sends to every subscriber.
 //! * **The page** is one HTML document with its script and style embedded, under a
