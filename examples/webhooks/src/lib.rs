@@ -21,8 +21,8 @@ use roundtrip::portal::Portal;
 use roundtrip::security::{ApiKeyConfig, ApiKeyHeader};
 use roundtrip::subscriptions::Subscriptions;
 use roundtrip::{
-    App, HttpError, Json, OperationContext, OperationInput, Publisher, SendError, StatusCode,
-    Webhook, get, post,
+    App, HttpError, Json, OperationContext, OperationInput, Publisher, SendError, Webhook, get,
+    post,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -125,12 +125,12 @@ pub const ADMIN_KEY_ENV: &str = "WEBHOOKS_ADMIN_KEY";
 pub async fn subscribe(
     publisher: Publisher,
     Json(subscription): Json<Subscription>,
-) -> Result<(StatusCode, Json<Value>), SendError> {
+) -> Result<Json<Value>, SendError> {
     let ids = publisher
         .publish(&new_subscription(), &subscription)
         .await?;
     let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
-    Ok((StatusCode::ACCEPTED, Json(json!({"messages": ids}))))
+    Ok(Json(json!({"messages": ids})))
 }
 
 /// The app as `serve` runs it, operated over HTTP. Behind `admin_key` in `X-Admin-Key`:
@@ -162,7 +162,7 @@ pub fn operated_app(subscriptions: &Subscriptions, admin_key: &str) -> App {
     })
     .hidden();
     app_with_subscriptions(subscriptions, admin_key)
-        .route("/subscriptions/", post(subscribe))
+        .route("/subscriptions/", post(subscribe).status(202))
         .metrics(&metrics)
         .route("/metrics", scrape)
         .deliveries(deliveries.clone())
