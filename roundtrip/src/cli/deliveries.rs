@@ -366,40 +366,32 @@ async fn show(outbox: &dyn Outbox, id: &MessageId, out: &Output) -> Result<ExitC
 
 async fn retry(ops: &Ops, id: &MessageId, out: &Output) -> Result<ExitCode, String> {
     let summary = ops.retry(id.as_str()).await.map_err(|e| e.to_string())?;
-    if out.json {
-        out.print_json(&serde_json::to_value(&summary).unwrap_or_default());
-    } else {
-        println!(
-            "{} is {} again, due now",
-            summary.id,
-            out.status(summary.status.into())
-        );
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(report(&summary, out, " again, due now"))
 }
 
 async fn replay_one(ops: &Ops, id: &MessageId, out: &Output) -> Result<ExitCode, String> {
     let summary = ops.replay(id.as_str()).await.map_err(|e| e.to_string())?;
-    if out.json {
-        out.print_json(&serde_json::to_value(&summary).unwrap_or_default());
-    } else {
-        println!(
-            "{} is {} again, due now",
-            summary.id,
-            out.status(summary.status.into())
-        );
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(report(&summary, out, " again, due now"))
 }
 
 async fn cancel(ops: &Ops, id: &MessageId, out: &Output) -> Result<ExitCode, String> {
     let summary = ops.cancel(id.as_str()).await.map_err(|e| e.to_string())?;
+    Ok(report(&summary, out, ""))
+}
+
+/// What a retry, a replay or a cancel left the message as: its summary in JSON, or
+/// "`id` is `status``after`".
+fn report(summary: &crate::deliveries::MessageSummary, out: &Output, after: &str) -> ExitCode {
     if out.json {
-        out.print_json(&serde_json::to_value(&summary).unwrap_or_default());
+        out.print_json(&serde_json::to_value(summary).unwrap_or_default());
     } else {
-        println!("{} is {}", summary.id, out.status(summary.status.into()));
+        println!(
+            "{} is {}{after}",
+            summary.id,
+            out.status(summary.status.into())
+        );
     }
-    Ok(ExitCode::SUCCESS)
+    ExitCode::SUCCESS
 }
 
 /// Replays page by page, so progress can be shown and a large replay never holds one long
