@@ -393,6 +393,47 @@ def save_artifacts(driver: webdriver.Chrome, artifacts: str, name: str) -> None:
         print(f"   could not save artifacts: {err}")
 
 
+
+def run_page_check(
+    name: str,
+    description: str,
+    run: Callable[[webdriver.Chrome, str, dict, float, str], None],
+    page_problems: Callable[[webdriver.Chrome, str, dict], list[str]],
+) -> int:
+    """The command line of a check that drives one page of an app (the console, the portal):
+    starts Chromium offline, runs `run(driver, base_url, expect, timeout, artifacts)`, adds
+    what `page_problems` finds in the browser's logs, and prints PASS or FAIL with each
+    problem. The exit status is 1 when anything failed."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("expect", help=f"tests/browser/expect/{name}.json")
+    parser.add_argument("--base-url", required=True)
+    parser.add_argument("--timeout", type=float, default=20.0)
+    parser.add_argument("--artifacts", default=os.path.join(tempfile.gettempdir(), "browser-test"))
+    parser.add_argument("--screenshots", action="store_true", help="accepted for check_docs.py's interface")
+    args = parser.parse_args()
+    with open(args.expect, encoding="utf-8") as f:
+        expect = json.load(f)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-", ignore_cleanup_errors=True) as profile:
+        server_host = urllib.parse.urlsplit(args.base_url).hostname or "127.0.0.1"
+        driver = start_browser(profile, server_host, page_load_timeout=max(args.timeout, 30.0))
+        problems: list[str] = []
+        try:
+            run(driver, args.base_url, expect, args.timeout, args.artifacts)
+        except CheckFailed as err:
+            problems.append(str(err))
+        except WebDriverException as err:
+            problems.append(f"browser error: {err.msg}")
+        problems += page_problems(driver, args.base_url, expect)
+        if problems:
+            save_artifacts(driver, args.artifacts, f"{name}-failed")
+        driver.quit()
+    for problem in problems:
+        print(f"   FAIL {name}: {problem}")
+    print(f"{'FAIL' if problems else 'PASS'} {name} ({time.monotonic() - started:.1f}s)")
+    return 1 if problems else 0
+
 def check(driver: webdriver.Chrome, base_url: str, expect: dict[str, Any], timeout: float,
           artifacts: str, screenshots: bool) -> Result:
     result = Result()

@@ -23,20 +23,14 @@ forged link's 401), or a console error. Every wait has a deadline; there is no f
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import signal
 import sys
-import tempfile
-import time
-import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import check_docs  # noqa: E402  (sets SE_OFFLINE before Selenium is imported)
-from check_docs import CheckFailed, console_problems, network_problems, start_browser, wait_for  # noqa: E402
-from selenium.common.exceptions import WebDriverException  # noqa: E402
+from check_docs import CheckFailed, console_problems, network_problems, wait_for  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 
 
@@ -195,35 +189,12 @@ def page_problems(driver, base_url: str) -> list[str]:
 
 
 def main() -> int:
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("expect", help="tests/browser/expect/portal.json")
-    parser.add_argument("--base-url", required=True)
-    parser.add_argument("--timeout", type=float, default=20.0)
-    parser.add_argument("--artifacts", default=os.path.join(tempfile.gettempdir(), "browser-test"))
-    parser.add_argument("--screenshots", action="store_true", help="accepted for check_docs.py's interface")
-    args = parser.parse_args()
-    with open(args.expect, encoding="utf-8") as f:
-        expect = json.load(f)
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="chromium-profile-", ignore_cleanup_errors=True) as profile:
-        server_host = urllib.parse.urlsplit(args.base_url).hostname or "127.0.0.1"
-        driver = start_browser(profile, server_host, page_load_timeout=max(args.timeout, 30.0))
-        problems: list[str] = []
-        try:
-            Portal(driver, args.base_url, expect, args.timeout, args.artifacts).run()
-        except CheckFailed as err:
-            problems.append(str(err))
-        except WebDriverException as err:
-            problems.append(f"browser error: {err.msg}")
-        problems += page_problems(driver, args.base_url)
-        if problems:
-            check_docs.save_artifacts(driver, args.artifacts, "portal-failed")
-        driver.quit()
-    for problem in problems:
-        print(f"   FAIL portal: {problem}")
-    print(f"{'FAIL' if problems else 'PASS'} portal ({time.monotonic() - started:.1f}s)")
-    return 1 if problems else 0
+    return check_docs.run_page_check(
+        "portal",
+        __doc__.split("\n\n")[0],
+        lambda driver, base_url, expect, timeout, artifacts: Portal(driver, base_url, expect, timeout, artifacts).run(),
+        lambda driver, base_url, expect: page_problems(driver, base_url),
+    )
 
 
 if __name__ == "__main__":
