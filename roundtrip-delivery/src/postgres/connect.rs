@@ -40,14 +40,10 @@ pub(crate) fn check_schema(schema: &str, subject: Subject) -> Result<(), Repr> {
     ))
 }
 
-/// A database URL as it may be shown: scheme, host, port and database, never the password
-/// (nor, when the URL can be read, the user name). A URL that cannot be parsed is cut as
-/// [`crate::redact`] cuts it.
+/// A database URL as it may be shown: never the user name, the password or a query's
+/// values, even when the URL cannot be parsed ([`crate::redact`]).
 pub(crate) fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(parsed) => crate::message::redact_url(&parsed),
-        Err(_) => crate::redact(url),
-    }
+    crate::redact(url)
 }
 
 /// The connect options of `url`, with the store's `application_name` and no statement
