@@ -17,7 +17,7 @@ struct Upload {
 }
 
 async fn upload(Multipart(u): Multipart<Upload>) -> Json<Value> {
-    Json(json!({"size": u.file.bytes.len(), "token": u.token}))
+    Json(json!({"size": u.file.len(), "token": u.token}))
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -232,4 +232,160 @@ async fn form_reads_both_encodings() {
         missing.json::<Value>()["detail"][0]["loc"],
         json!(["body", "password"])
     );
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct Spool {
+    file: UploadFile,
+    copy_to: String,
+}
+
+/// The byte at `i` of the uploaded file: a pattern a reordered or lost chunk breaks.
+fn pattern(i: usize) -> u8 {
+    (i % 251) as u8
+}
+
+async fn spool(Multipart(s): Multipart<Spool>) -> Json<Value> {
+    use tokio::io::AsyncReadExt;
+    let mut reader = s.file.reader().await.expect("the upload reads");
+    let (mut at, mut matches, mut chunk) = (0, true, vec![0u8; 64 * 1024]);
+    loop {
+        let read = reader.read(&mut chunk).await.expect("the upload reads");
+        if read == 0 {
+            break;
+        }
+        matches &= chunk[..read]
+            .iter()
+            .enumerate()
+            .all(|(i, b)| *b == pattern(at + i));
+        at += read;
+    }
+    let copied = s
+        .file
+        .save_to(&s.copy_to)
+        .await
+        .expect("the copy is written");
+    Json(json!({
+        "size": s.file.len(), "read": at, "matches": matches, "copied": copied,
+        "spooled": s.file.is_spooled(),
+        "path": s.file.path().map(|p| p.display().to_string()),
+    }))
+}
+
+/// Sends a multipart body with one file of `size` bytes over a real socket, in chunks
+/// of 64 KiB as a client streams it, and returns the status and the JSON answer.
+async fn upload_over_a_socket(app: App, size: usize, copy_to: &str) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
+    let addr = listener.local_addr().expect("an address");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let built = app.build().expect("the app builds");
+    let server = tokio::spawn(built.serve_on(listener, async move {
+        let _ = stopped.await;
+    }));
+    let head = format!(
+        "--XyZ\r\nContent-Disposition: form-data; name=\"copy_to\"\r\n\r\n{copy_to}\r\n\
+         --XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.bin\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    );
+    let tail = "\r\n--XyZ--\r\n";
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connects");
+    let request = format!(
+        "POST /spool HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+         Content-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: {}\r\n\r\n{head}",
+        head.len() + size + tail.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("writes");
+    let file: Vec<u8> = (0..size).map(pattern).collect();
+    for chunk in file.chunks(64 * 1024) {
+        stream.write_all(chunk).await.expect("writes");
+    }
+    stream.write_all(tail.as_bytes()).await.expect("writes");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.expect("reads");
+    let _ = stop.send(());
+    server
+        .await
+        .expect("the server task")
+        .expect("the server stops");
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer}"));
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    // `Connection: close` answers are not chunked by hyper when the length is known.
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_large_upload_is_spooled_to_disk_as_it_arrives_and_deleted_after() {
+    let dir = std::env::temp_dir().join(format!("roundtrip-spool-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a directory");
+    let copy = dir.join("copy.bin");
+    let size = 20 * 1024 * 1024 + 17;
+    let app = App::new()
+        .route("/spool", post(spool))
+        .body_limit(32 * 1024 * 1024);
+    let (status, answer) = upload_over_a_socket(app, size, &copy.display().to_string()).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["size"], size);
+    assert_eq!(answer["read"], size);
+    assert_eq!(answer["matches"], true);
+    assert_eq!(answer["spooled"], true, "a 20 MiB file stayed in memory");
+    let path = answer["path"].as_str().expect("a spooled file has a path");
+    // The upload was dropped with the handler's arguments, before the answer left.
+    assert!(
+        !std::path::Path::new(path).exists(),
+        "the temporary file {path} outlived its request"
+    );
+    let copied = std::fs::read(&copy).expect("the copy");
+    assert_eq!(answer["copied"], size);
+    assert!(copied.iter().enumerate().all(|(i, b)| *b == pattern(i)));
+    std::fs::remove_dir_all(&dir).expect("cleaned up");
+}
+
+#[tokio::test]
+async fn the_spool_threshold_is_a_setting_and_small_files_stay_in_memory() {
+    let dir = std::env::temp_dir().join(format!("roundtrip-spool-small-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a directory");
+    let copy = dir.join("copy.bin").display().to_string();
+    let small = App::new().route("/spool", post(spool));
+    let (status, answer) = upload_over_a_socket(small, 1000, &copy).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["spooled"], false);
+    assert_eq!(answer["path"], Value::Null);
+    assert_eq!(answer["matches"], true);
+
+    let lowered = App::new()
+        .route("/spool", post(spool))
+        .multipart_limits(MultipartLimits::default().spool_threshold(100));
+    let (status, answer) = upload_over_a_socket(lowered, 1000, &copy).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["spooled"], true);
+    assert_eq!(answer["matches"], true);
+
+    // The body limit still holds while the body streams, past the threshold too: a 413.
+    let capped = App::new()
+        .route("/spool", post(spool))
+        .body_limit(64 * 1024)
+        .multipart_limits(MultipartLimits::default().spool_threshold(100));
+    let client = TestClient::new(capped.into_router().expect("the app builds"));
+    let big = "x".repeat(1024 * 1024);
+    let refused = send(
+        &client,
+        "/spool",
+        "XyZ",
+        body(
+            "XyZ",
+            &[("copy_to", None, &copy), ("file", Some("big"), &big)],
+        ),
+    )
+    .await;
+    assert_eq!(refused.status(), 413, "{}", refused.text());
+    std::fs::remove_dir_all(&dir).expect("cleaned up");
 }

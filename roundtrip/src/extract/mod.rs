@@ -18,7 +18,9 @@ use http::{HeaderMap, StatusCode, header};
 pub use json::Json;
 pub(crate) use json::deserialize_value;
 pub(crate) use multipart::request_parts;
-pub use multipart::{MAX_BOUNDARY_LEN, Multipart, MultipartLimits, UploadFile};
+pub use multipart::{
+    DEFAULT_SPOOL_THRESHOLD, MAX_BOUNDARY_LEN, Multipart, MultipartLimits, UploadFile, UploadReader,
+};
 pub use params::{Cookie, Form, Header, Path, Query};
 
 use crate::error::{RequestValidationError, detail_response};
@@ -54,6 +56,9 @@ pub enum BodyRejection {
         /// What was over which limit.
         detail: String,
     },
+    /// An uploaded file could not be written to a temporary file (a full disk, say): 500,
+    /// naming no path; the cause is logged.
+    Storage,
 }
 
 impl BodyRejection {
@@ -78,6 +83,7 @@ impl std::fmt::Display for BodyRejection {
                 write!(f, "The request body could not be read: {reason}")
             }
             BodyRejection::Limit { detail, .. } => f.write_str(detail),
+            BodyRejection::Storage => f.write_str("Internal Server Error"),
         }
     }
 }
@@ -98,6 +104,9 @@ impl IntoResponse for BodyRejection {
                 detail_response(StatusCode::BAD_REQUEST, &self.to_string())
             }
             BodyRejection::Limit { status, ref detail } => detail_response(status, detail),
+            BodyRejection::Storage => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response()
+            }
         }
     }
 }

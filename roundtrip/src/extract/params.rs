@@ -355,14 +355,14 @@ where
             .unwrap_or_default();
         // FastAPI reads `Form` fields from either encoding.
         let object = if is_multipart(&content_type) {
-            let parts = request_parts(req, state, &content_type).await?;
+            let parts = request_parts(req, &content_type).await?;
             params_object(params_of(tv), same_name, |name| {
                 parts
                     .iter()
                     .filter(|p| p.name == name)
                     .map(|p| match &p.filename {
                         Some(filename) => Cow::Owned(filename.clone()),
-                        None => Cow::Owned(String::from_utf8_lossy(&p.body).into_owned()),
+                        None => Cow::Owned(p.text().into_owned()),
                     })
                     .collect()
             })
