@@ -441,17 +441,21 @@ pub(crate) async fn concurrent_claimers_never_take_the_same_message(f: &dyn Stor
     }
     assert_eq!(all.len(), MESSAGES);
 
-    // Each claimer is its own store instance, as separate processes would be.
+    // Each claimer is its own store instance, as separate processes would be. All are
+    // open before any claims, and they start together: a claimer still connecting while
+    // the first drains the queue would prove nothing about concurrent claims.
+    let mut stores = vec![db.outbox()];
+    for _ in 1..CLAIMERS {
+        stores.push(db.reopen().await);
+    }
+    let start = Arc::new(tokio::sync::Barrier::new(CLAIMERS));
     let mut tasks = Vec::new();
-    for c in 0..CLAIMERS {
-        let store = if c == 0 {
-            db.outbox()
-        } else {
-            db.reopen().await
-        };
+    for (c, store) in stores.into_iter().enumerate() {
+        let start = Arc::clone(&start);
         tasks.push(tokio::spawn(async move {
             let owner = format!("claimer-{c}");
             let mut mine = Vec::new();
+            start.wait().await;
             loop {
                 let batch = store
                     .claim(&owner, 7, Duration::from_secs(60))
