@@ -6,6 +6,7 @@ pub mod logs;
 pub mod meaning;
 pub mod oas;
 pub mod postgres;
+pub mod process;
 pub mod receiver;
 pub mod refs;
 pub mod snapshot;
@@ -14,6 +15,7 @@ pub mod websocket;
 
 pub use client::*;
 pub use logs::CapturedLogs;
+pub use process::{ChildGuard, free_port};
 pub use receiver::*;
 pub use temp::TempDir;
 pub use websocket::TestWebSocket;

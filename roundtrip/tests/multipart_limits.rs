@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use roundtrip::{App, Form, Json, Multipart, MultipartLimits, UploadFile, post};
-use roundtrip_test::TestClient;
+use roundtrip_test::{TempDir, TestClient};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -324,9 +324,8 @@ async fn upload_over_a_socket(app: App, size: usize, copy_to: &str) -> (u16, Val
 
 #[tokio::test]
 async fn a_large_upload_is_spooled_to_disk_as_it_arrives_and_deleted_after() {
-    let dir = std::env::temp_dir().join(format!("roundtrip-spool-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a directory");
-    let copy = dir.join("copy.bin");
+    let dir = TempDir::new();
+    let copy = dir.path().join("copy.bin");
     let size = 20 * 1024 * 1024 + 17;
     let app = App::new()
         .route("/spool", post(spool))
@@ -346,14 +345,12 @@ async fn a_large_upload_is_spooled_to_disk_as_it_arrives_and_deleted_after() {
     let copied = std::fs::read(&copy).expect("the copy");
     assert_eq!(answer["copied"], size);
     assert!(copied.iter().enumerate().all(|(i, b)| *b == pattern(i)));
-    std::fs::remove_dir_all(&dir).expect("cleaned up");
 }
 
 #[tokio::test]
 async fn the_spool_threshold_is_a_setting_and_small_files_stay_in_memory() {
-    let dir = std::env::temp_dir().join(format!("roundtrip-spool-small-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a directory");
-    let copy = dir.join("copy.bin").display().to_string();
+    let dir = TempDir::new();
+    let copy = dir.path().join("copy.bin").display().to_string();
     let small = App::new().route("/spool", post(spool));
     let (status, answer) = upload_over_a_socket(small, 1000, &copy).await;
     assert_eq!(status, 200, "{answer}");
@@ -387,5 +384,4 @@ async fn the_spool_threshold_is_a_setting_and_small_files_stay_in_memory() {
     )
     .await;
     assert_eq!(refused.status(), 413, "{}", refused.text());
-    std::fs::remove_dir_all(&dir).expect("cleaned up");
 }

@@ -2,31 +2,17 @@
 //! delivers, then started again on the same outbox. Every callback is delivered at least
 //! once; repeats happen only for attempts that were in flight at the kill.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use roundtrip_test::{Behaviour, MockReceiver, TempDir};
+use roundtrip_test::{Behaviour, ChildGuard, MockReceiver, TempDir, free_port};
 use serde_json::json;
 
 const INVOICES: usize = 40;
 
 struct Server {
-    child: Child,
+    child: ChildGuard,
     port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 async fn spawn(dir: &TempDir, secret: &str, port: u16) -> Server {
@@ -39,21 +25,12 @@ async fn spawn(dir: &TempDir, secret: &str, port: u16) -> Server {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("the example starts");
-    let server = Server { child, port };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return server;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the server did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let mut child = ChildGuard(child);
+    child
+        .wait_listening(port, Duration::from_secs(30))
+        .await
+        .expect("the server starts");
+    Server { child, port }
 }
 
 #[tokio::test]

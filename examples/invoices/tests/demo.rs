@@ -3,29 +3,19 @@
 //! shows the invoice POST answered 200 and the callback delivered with a valid signature.
 
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use roundtrip_test::TempDir;
+use roundtrip_test::{ChildGuard, TempDir};
 
 /// The last line the demo prints about its round trip; the API keeps running after it.
 const DONE: &str = "Inspect it: ";
 
-/// Kills the demo however the test ends.
-struct Demo(Child);
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn the_demo_creates_an_invoice_and_its_callback_arrives_signed() {
     let dir = TempDir::new();
-    let mut demo = Demo(
+    let mut demo = ChildGuard(
         Command::new(env!("CARGO_BIN_EXE_example-invoices"))
             .args(["demo", "--port", "0"])
             .current_dir(dir.path())

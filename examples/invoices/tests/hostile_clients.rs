@@ -7,12 +7,12 @@
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use roundtrip_test::TempDir;
+use roundtrip_test::{ChildGuard, TempDir};
 
 /// The header timeout the server runs with, in seconds.
 const HEADER_TIMEOUT: u64 = 2;
@@ -27,16 +27,9 @@ const SLACK: Duration = Duration::from_secs(6);
 
 /// The server, killed however the test ends, with what it logged.
 struct Server {
-    child: Child,
+    _child: ChildGuard,
     addr: SocketAddr,
     log: Arc<Mutex<String>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Server {
@@ -85,7 +78,11 @@ impl Server {
                 log.lock().map(|l| l.clone()).unwrap_or_default()
             ),
         };
-        Server { child, addr, log }
+        Server {
+            _child: ChildGuard(child),
+            addr,
+            log,
+        }
     }
 
     fn log(&self) -> String {

@@ -4,36 +4,22 @@
 //! midway: everything is still delivered, and repeats are bounded by what was in flight.
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use roundtrip::delivery::Database;
 use roundtrip::delivery::outbox::AttemptFilter;
 use roundtrip_test::postgres::TestSchema;
-use roundtrip_test::{Behaviour, MockReceiver};
+use roundtrip_test::{Behaviour, ChildGuard, MockReceiver, free_port};
 use serde_json::json;
 
 const MESSAGES: usize = 5_000;
 const PROCESSES: usize = 3;
 
 struct Process {
-    child: Child,
+    child: ChildGuard,
     port: u16,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 /// Starts process `n`. `quick_takeover` shortens leases so that a killed process's
@@ -59,18 +45,11 @@ async fn spawn(schema: &TestSchema, secret: &str, n: usize, quick_takeover: bool
         .stderr(Stdio::inherit())
         .spawn()
         .expect("the example starts");
-    let mut process = Process { child, port };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "process {n} did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut child = ChildGuard(child);
+    if let Err(err) = child.wait_listening(port, Duration::from_secs(60)).await {
+        panic!("process {n} did not start: {err}");
     }
+    let mut process = Process { child, port };
     // Listening is not enough: the workers start next, and a failure ends the process.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
     while tokio::time::Instant::now() < deadline {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use roundtrip::subscriptions::Subscriptions;
-use roundtrip_test::{MockReceiver, TempDir, TestClient};
+use roundtrip_test::{ChildGuard, MockReceiver, TempDir, TestClient};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -127,16 +127,6 @@ async fn the_tutorial_app_keeps_the_management_api_out_of_its_document() {
     roundtrip_test::oas::assert_valid_openapi_31(&with);
 }
 
-/// `example-webhooks serve`, killed when dropped.
-struct Served(std::process::Child);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test]
 async fn serve_refuses_to_start_without_an_admin_key() {
     let dir = TempDir::new();
@@ -182,7 +172,7 @@ async fn serve_operates_subscriptions_and_metrics_over_http_behind_the_admin_key
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("the app starts");
-    let _served = Served(child);
+    let _served = ChildGuard(child);
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let receiver = MockReceiver::start().await;

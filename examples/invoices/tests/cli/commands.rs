@@ -5,7 +5,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::Duration;
 
 use roundtrip::{App, Json, get};
-use roundtrip_test::{Behaviour, MockReceiver, TempDir};
+use roundtrip_test::{Behaviour, ChildGuard, MockReceiver, TempDir};
 use serde_json::{Value, json};
 
 use super::support::*;
@@ -117,10 +117,7 @@ async fn serve_says_when_it_cannot_listen_or_open_the_outbox() {
     .await
     .fails(1, &format!("cannot listen on 127.0.0.1:{port}"));
 
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port");
+    let closed = roundtrip_test::free_port();
     let unreachable = format!("postgres://{USER}:{PASSWORD}@127.0.0.1:{closed}/app");
     drop(taken);
     let out = run_in(
@@ -136,18 +133,6 @@ async fn serve_says_when_it_cannot_listen_or_open_the_outbox() {
     assert!(out.stderr.contains("--port"), "{out:?}");
 }
 
-/// The app served by its own binary, killed when dropped.
-struct Served {
-    child: std::process::Child,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_works_on_the_sqlite_file_while_the_app_serves_from_it() {
     const SLOW: usize = 24;
@@ -160,10 +145,7 @@ async fn the_cli_works_on_the_sqlite_file_while_the_app_serves_from_it() {
     slow.set_behaviour(Behaviour::Delay(Duration::from_secs(1)));
     let gone = MockReceiver::start().await.with_secret(slow.secret());
     gone.set_behaviour(Behaviour::Status(410));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port");
+    let port = roundtrip_test::free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_example-invoices"))
         .args(["serve", "--port", &port.to_string(), "--allow-loopback"])
         .current_dir(dir.path())
@@ -174,7 +156,7 @@ async fn the_cli_works_on_the_sqlite_file_while_the_app_serves_from_it() {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("the app starts");
-    let _served = Served { child };
+    let _served = ChildGuard(child);
     let client = reqwest::Client::new();
     let post = |id: String, url: String| {
         let client = client.clone();
@@ -324,10 +306,7 @@ async fn serve_retries_on_the_schedule_it_was_given() {
     let database_url = dir.sqlite_url("outbox.db");
     let failing = MockReceiver::start().await;
     failing.set_behaviour(Behaviour::Status(500));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port");
+    let port = roundtrip_test::free_port();
     // Three attempts within a fraction of a second; the default would wait 5 s, then 5 min.
     let child = Command::new(env!("CARGO_BIN_EXE_example-invoices"))
         .args(["serve", "--port", &port.to_string(), "--allow-loopback"])
@@ -339,7 +318,7 @@ async fn serve_retries_on_the_schedule_it_was_given() {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("the app starts");
-    let _served = Served { child };
+    let _served = ChildGuard(child);
     let client = reqwest::Client::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {

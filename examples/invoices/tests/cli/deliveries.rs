@@ -498,10 +498,7 @@ async fn a_database_the_cli_cannot_open_is_a_clear_error() {
     let garbage = dir.path().join("garbage.db");
     std::fs::write(&garbage, "this is not a database").expect("written");
     let sqlite_garbage = format!("sqlite://{}", garbage.display());
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port");
+    let closed = roundtrip_test::free_port();
     let unreachable = format!("postgres://{USER}:{PASSWORD}@127.0.0.1:{closed}/app?schema=x");
 
     let cases: [(&str, &str); 5] = [
