@@ -13,10 +13,10 @@ use roundtrip_openapi::expr::{Declared, Template};
 use roundtrip_openapi::model::{Operation, SecurityScheme};
 use roundtrip_openapi::schema::SchemaRegistry;
 
-use crate::callback::{BoundCallback, CallbackSpec};
+use crate::callback::CallbackSpec;
+use crate::delivery::{BoundCallback, OperationCallbacks, PreparedDelivery};
+use crate::invoke::OperationSettings;
 use crate::operation::Requirement;
-use crate::outbound::PreparedDelivery;
-use crate::routing::OperationSettings;
 
 /// One operation being bound: what it is, and what it declares.
 pub(crate) struct OperationBinding<'a> {
@@ -83,6 +83,7 @@ impl OperationBinding<'_> {
                 }
             }
         }
+        let mut bound = Vec::new();
         for (callback, template) in checked {
             if template.needs_request_body() && !self.shares_body {
                 problems.push(format!(
@@ -100,12 +101,13 @@ impl OperationBinding<'_> {
             }
             settings.response_callbacks |= template.needs_response();
             settings.reads_request_body |= template.needs_request_body();
-            settings.callbacks.push(BoundCallback::new(
+            bound.push(BoundCallback::new(
                 Arc::new(callback.clone()),
                 template,
                 delivery.clone(),
             ));
         }
+        settings.callbacks = Arc::new(OperationCallbacks(bound));
         for requirement in requirements {
             match requirement {
                 Requirement::Callback {

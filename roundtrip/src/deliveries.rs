@@ -74,11 +74,10 @@ pub use models::{
     SecretRotationRequest, TestEventRequest, TestEventSent,
 };
 
-use crate::app::App;
+use crate::delivery::PreparedDelivery;
 use crate::error::{HttpError, RequestValidationError, value_error};
 use crate::extract::{Json, Path, Query};
 use crate::operation::{OperationInput, OperationOutput};
-use crate::outbound::PreparedDelivery;
 use crate::router::Router;
 use crate::routing::{get, post};
 use crate::subscriptions::{Subscriptions, WebhookEndpoint, WebhookSecretRotated};
@@ -116,6 +115,7 @@ struct Inner {
 #[derive(Clone)]
 struct Binding {
     delivery: PreparedDelivery,
+    subscriptions: Option<Subscriptions>,
     catalogue: Arc<Vec<EventInfo>>,
     console_auth: console::Auth,
 }
@@ -185,9 +185,15 @@ impl Deliveries {
     }
 
     /// Called when the app is built, once its document is whole.
-    pub(crate) fn bind(&self, delivery: &PreparedDelivery, doc: &OpenApi) {
+    pub(crate) fn bind(
+        &self,
+        delivery: &PreparedDelivery,
+        subscriptions: Option<&Subscriptions>,
+        doc: &OpenApi,
+    ) {
         let binding = Binding {
             delivery: delivery.clone(),
+            subscriptions: subscriptions.cloned(),
             catalogue: Arc::new(catalogue::catalogue(doc)),
             console_auth: console::Auth::of(doc),
         };
@@ -209,7 +215,7 @@ impl Deliveries {
             .map_err(DeliveryError::Unavailable)?;
         Ok(Ops {
             outbox,
-            subscriptions: binding.delivery.subscriptions().cloned(),
+            subscriptions: binding.subscriptions.clone(),
             catalogue: binding.catalogue.clone(),
             health_window: self.inner.config.health_window,
         })
@@ -465,15 +471,6 @@ impl Deliveries {
 
     fn console_auth(&self) -> console::Auth {
         self.binding().map(|b| b.console_auth).unwrap_or_default()
-    }
-}
-
-impl<S: Clone + Send + Sync + 'static> App<S> {
-    /// Adds the deliveries API: bound to the app's outbox, its subscriptions and its
-    /// document's events when the app is built. Mount [`Deliveries::router`] to serve it.
-    pub fn deliveries(mut self, deliveries: Deliveries) -> Self {
-        self.delivery.deliveries.push(deliveries);
-        self
     }
 }
 
@@ -1061,7 +1058,7 @@ impl std::fmt::Display for DeliveryError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DeliveryError::Invalid(errors) => {
-                write!(f, "refused: {}", crate::notify::summarize(errors))
+                write!(f, "refused: {}", crate::error::summarize(errors))
             }
             DeliveryError::NotFound(m) | DeliveryError::Conflict(m) => f.write_str(m),
             DeliveryError::Unavailable(m) => write!(f, "the outbox is unavailable: {m}"),

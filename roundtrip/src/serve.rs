@@ -1,11 +1,8 @@
 //! Serving an app: bind, serve until SIGINT or SIGTERM, then stop gracefully — in-flight
 //! requests finish, and the delivery workers stop claiming and finish their attempts.
-//! Connections are served within [`ServerLimits`] (header and idle timeouts, a cap).
+//! Connections are served within [`ServerLimits`](crate::ServerLimits) (header and idle timeouts, a cap).
 
 mod connection;
-mod limits;
-
-pub use limits::{DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, ServerLimits};
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -85,12 +85,11 @@ use serde_json::{Map, Value};
 use tokio::sync::OnceCell;
 use url::Url;
 
-use crate::app::App;
+use crate::delivery::publish::Publisher;
+use crate::delivery::{EndpointDirectory, Resolved, WeakDelivery};
 use crate::error::{HttpError, RequestValidationError, value_error};
 use crate::extract::{Json, Path, Query};
-use crate::notify::Publisher;
 use crate::operation::{OperationInput, OperationOutput};
-use crate::outbound::{Resolved, WeakDelivery};
 use crate::response::NoContent;
 use crate::router::Router;
 use crate::routing::{get, post};
@@ -814,6 +813,19 @@ impl SecretSource for Subscriptions {
 }
 
 /// Endpoint health: 410 and long runs of failures disable; successes end the runs.
+impl EndpointDirectory for Subscriptions {
+    fn matching<'a>(
+        &'a self,
+        event: &'a str,
+    ) -> futures_util::future::BoxFuture<'a, Result<Vec<Endpoint>, String>> {
+        Box::pin(async move {
+            Subscriptions::matching(self, event)
+                .await
+                .map_err(|err| err.to_string())
+        })
+    }
+}
+
 impl AttemptObserver for Subscriptions {
     fn finished(&self, report: &AttemptReport<'_>) {
         // Every attempt for an endpoint was signed through `secrets`, which opened the store;
@@ -821,21 +833,6 @@ impl AttemptObserver for Subscriptions {
         if let Some(opened) = self.inner.opened.get() {
             opened.observer.finished(report);
         }
-    }
-}
-
-impl<S: Clone + Send + Sync + 'static> App<S> {
-    /// Adds webhook subscriptions: the endpoints are stored beside the outbox, sign the
-    /// messages bound for them, and are disabled when they answer 410 or keep failing.
-    /// [`Publisher::publish`] sends an event to every endpoint that wants it. Mount
-    /// [`Subscriptions::router`] to manage them over HTTP.
-    pub fn subscriptions(mut self, subscriptions: Subscriptions) -> Self {
-        self.delivery.endpoint_secrets = Some(Arc::new(subscriptions.clone()));
-        self.delivery
-            .observers
-            .push(Arc::new(subscriptions.clone()));
-        self.delivery.subscriptions = Some(subscriptions);
-        self
     }
 }
 
@@ -918,7 +915,7 @@ impl std::fmt::Display for SubscriptionError {
             SubscriptionError::Invalid(errors) => write!(
                 f,
                 "the webhook endpoint is refused: {}",
-                crate::notify::summarize(errors)
+                crate::error::summarize(errors)
             ),
             SubscriptionError::Store(err) => err.fmt(f),
             SubscriptionError::Unavailable(reason) => {

@@ -9,18 +9,18 @@ use http::StatusCode;
 use indexmap::IndexMap;
 use roundtrip_openapi::model::{Method, Operation, PathItem, Response, SecurityScheme};
 use roundtrip_openapi::naming::{clean_doc, function_name, operation_id, summary_from_name};
-use roundtrip_openapi::schema::{
-    SchemaRegistry, component_ref, http_validation_error_schema, validation_error_schema,
-};
+use roundtrip_openapi::schema::SchemaRegistry;
 use serde_json::{Map, Value};
 
 use super::handler_docs;
-use crate::callback::{CallbackSpec, json_response};
+use crate::callback::CallbackSpec;
 use crate::error::is_body_allowed;
 use crate::invoke::DependencyRunner;
+use crate::invoke::OperationSettings;
 use crate::operation::{OperationContext, Success};
+use crate::response_docs::{ExtraResponse, add_validation_error_response, json_response_object};
 use crate::router::{Entry, Router};
-use crate::routing::{ExtraResponse, OperationMeta, OperationSettings, PendingOperation, Route};
+use crate::routing::{OperationMeta, PendingOperation, Route};
 
 /// What a router passes down to the routes it contains.
 pub(super) struct Inherited<S> {
@@ -70,10 +70,10 @@ pub(super) struct Builder {
     pub(super) seen: HashSet<(String, Method)>,
     pub(super) problems: Vec<String>,
     pub(super) security_schemes: IndexMap<String, SecurityScheme>,
-    pub(super) delivery: crate::outbound::PreparedDelivery,
+    pub(super) delivery: crate::delivery::PreparedDelivery,
     pub(super) callbacks: Vec<CallbackSpec>,
     pub(super) exceptions: Option<Arc<crate::exceptions::ExceptionHandlers>>,
-    pub(super) operation_ids: Option<crate::setup::OperationIds>,
+    pub(super) operation_ids: Option<super::setup::OperationIds>,
 }
 
 impl Builder {
@@ -208,7 +208,7 @@ impl Builder {
         }
         let id = match (&meta.operation_id, &self.operation_ids) {
             (Some(id), _) => id.clone(),
-            (None, Some(custom)) => custom(&crate::setup::OperationInfo {
+            (None, Some(custom)) => custom(&super::setup::OperationInfo {
                 name: &name,
                 path,
                 method,
@@ -279,14 +279,15 @@ impl Builder {
                     );
                 }
                 Some((media, schema)) => {
-                    success_response.content = json_response("", schema)
+                    success_response.content = json_response_object("", schema)
                         .content
                         .into_iter()
                         .map(|(_, m)| (media.clone(), m))
                         .collect();
                 }
                 None if !success.declared => {
-                    success_response.content = json_response("", Value::Object(Map::new())).content;
+                    success_response.content =
+                        json_response_object("", Value::Object(Map::new())).content;
                 }
                 None => {}
             }
@@ -295,7 +296,7 @@ impl Builder {
                     .into_values()
                     .next();
                 let schema = documented.unwrap_or_else(|| {
-                    json_response("", Value::Object(Map::new()))
+                    json_response_object("", Value::Object(Map::new()))
                         .content
                         .into_values()
                         .next()
@@ -393,20 +394,6 @@ fn merge_openapi_extra(operation: &mut Operation, extra: &Value) -> Result<(), S
     *operation = serde_json::from_value(value)
         .map_err(|e| format!("openapi_extra makes the operation invalid: {e}"))?;
     Ok(())
-}
-
-/// Adds FastAPI's `422 Validation Error` response and the components it refers to.
-pub(crate) fn add_validation_error_response(registry: &mut SchemaRegistry, op: &mut Operation) {
-    if !registry.contains("ValidationError") {
-        registry.insert("ValidationError", validation_error_schema());
-    }
-    if !registry.contains("HTTPValidationError") {
-        registry.insert("HTTPValidationError", http_validation_error_schema());
-    }
-    op.responses.insert(
-        "422".to_owned(),
-        json_response("Validation Error", component_ref("HTTPValidationError")),
-    );
 }
 
 /// Numeric status codes in order, then ranges (`4XX`) and `default`.

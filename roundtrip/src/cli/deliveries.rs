@@ -20,7 +20,7 @@ pub(super) struct DeliveriesArgs {
     command: DeliveriesCommand,
     /// The outbox database: `sqlite://file.db` or `postgres://...` (the app's own by
     /// default).
-    #[arg(long, global = true, env = crate::outbound::DATABASE_URL_ENV)]
+    #[arg(long, global = true, env = crate::DATABASE_URL_ENV)]
     database_url: Option<String>,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
@@ -163,7 +163,7 @@ pub(super) async fn run<S: Clone + Send + Sync + 'static>(
     // The same operations as the deliveries API.
     let ops = Ops {
         outbox: outbox.clone(),
-        subscriptions: built.delivery.subscriptions().cloned(),
+        subscriptions: built.subscriptions.clone(),
         catalogue: Default::default(),
         health_window: crate::deliveries::DEFAULT_HEALTH_WINDOW,
     };

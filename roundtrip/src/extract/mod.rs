@@ -8,6 +8,7 @@
 mod json;
 mod multipart;
 mod params;
+mod request;
 pub(crate) mod validation;
 
 use axum::extract::{FromRequest, Request};
@@ -20,6 +21,7 @@ pub(crate) use json::deserialize_value;
 pub(crate) use multipart::request_parts;
 pub use multipart::{MAX_BOUNDARY_LEN, Multipart, MultipartLimits, UploadFile};
 pub use params::{Cookie, Form, Header, Path, Query};
+pub(crate) use request::{OperationRequest, RequestBodySlot};
 
 use crate::error::{RequestValidationError, detail_response};
 use crate::operation::{OperationContext, OperationInput};

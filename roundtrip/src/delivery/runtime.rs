@@ -4,103 +4,26 @@
 //! The outbox is opened on first use (the first `send`, or when `serve` starts the
 //! workers), so an app that never sends anything never touches a database.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use roundtrip_delivery::Database;
-use roundtrip_delivery::message::{MessageKind, MessageMeta};
+use roundtrip_delivery::message::MessageMeta;
 use roundtrip_delivery::outbox::Outbox;
 use roundtrip_delivery::signing::Secret;
 use roundtrip_delivery::sqlite::SqliteOptions;
-use roundtrip_delivery::ssrf::{Resolve, SsrfPolicy, SystemResolver};
+use roundtrip_delivery::ssrf::{Resolve, SsrfPolicy};
 use roundtrip_delivery::worker::{
     AttemptObserver, AttemptReport, Dispatcher, DispatcherConfig, ResponseCheck, SecretSource,
     StaticSecrets,
 };
-use serde_json::Value;
 use tokio::sync::OnceCell;
 
-use crate::extract::validation::TypeValidator;
-
-/// Where the outbox lives.
-#[derive(Clone)]
-pub(crate) enum Store {
-    /// An embedded SQLite file.
-    Sqlite(SqliteOptions),
-    /// A database URL (`sqlite://path`, `postgres://...`).
-    Url(String),
-    /// An outbox the user opened.
-    Given(Arc<dyn Outbox>),
-}
-
-type ConfigureDispatcher = Arc<dyn Fn(DispatcherConfig) -> DispatcherConfig + Send + Sync>;
-
-/// A payload or response validator, by type, resolved when first needed.
-pub(crate) type ValidatorFn = fn() -> Result<&'static TypeValidator, &'static str>;
-
-/// Delivery settings gathered while the app is declared.
-#[derive(Clone)]
-pub(crate) struct DeliverySetup {
-    pub(crate) store: Option<Store>,
-    pub(crate) secrets: Option<Arc<dyn SecretSource>>,
-    pub(crate) ssrf: SsrfPolicy,
-    pub(crate) configure: Vec<ConfigureDispatcher>,
-    pub(crate) max_payload_bytes: usize,
-    pub(crate) start_workers: bool,
-    /// Observers of every attempt (metrics, webhook endpoint health), all called in turn.
-    pub(crate) observers: Vec<Arc<dyn AttemptObserver>>,
-    /// Where the secrets of messages bound for a webhook endpoint come from (the
-    /// endpoint's own); other messages are signed by `secrets`.
-    pub(crate) endpoint_secrets: Option<Arc<dyn SecretSource>>,
-    /// Webhook subscriptions, when the app has them: where `Publisher::publish` looks up
-    /// the endpoints of an event (they also sign through `endpoint_secrets`).
-    pub(crate) subscriptions: Option<crate::subscriptions::Subscriptions>,
-    /// Delivery metrics, when the app counts them (their observer is in `observers`).
-    pub(crate) metrics: Option<crate::metrics::AttachedMetrics>,
-    /// OpenTelemetry's delivery instruments, when the app reports to it (their observer is
-    /// in `observers`).
-    #[cfg(feature = "opentelemetry")]
-    pub(crate) telemetry: Option<crate::telemetry::OtelMetrics>,
-    /// How host names of callback and webhook URLs are resolved, at send time and by the
-    /// workers (the system's resolver unless the app gives one).
-    pub(crate) resolver: Arc<dyn Resolve>,
-    /// Deliveries APIs to bind when the app is built (taken out before the setup is
-    /// prepared, so a prepared delivery never holds them).
-    pub(crate) deliveries: Vec<crate::deliveries::Deliveries>,
-}
-
-/// The default largest payload `send` accepts: 256 KiB.
-pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 256 * 1024;
-
-/// The environment variable holding the app's signing secret (`whsec_...`).
-pub const SIGNING_SECRET_ENV: &str = "ROUNDTRIP_SIGNING_SECRET";
-
-/// The environment variable naming this process's delivery worker (its lease owner).
-pub const WORKER_ID_ENV: &str = "ROUNDTRIP_WORKER_ID";
-
-/// The environment variable holding the outbox database URL.
-pub const DATABASE_URL_ENV: &str = "ROUNDTRIP_DATABASE_URL";
-
-impl Default for DeliverySetup {
-    fn default() -> Self {
-        DeliverySetup {
-            store: None,
-            secrets: None,
-            ssrf: SsrfPolicy::default(),
-            configure: Vec::new(),
-            max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
-            start_workers: true,
-            observers: Vec::new(),
-            endpoint_secrets: None,
-            subscriptions: None,
-            metrics: None,
-            #[cfg(feature = "opentelemetry")]
-            telemetry: None,
-            resolver: Arc::new(SystemResolver),
-            deliveries: Vec::new(),
-        }
-    }
-}
+use super::config::{
+    CountEnqueued, DATABASE_URL_ENV, DeliverySetup, EndpointDirectory, SIGNING_SECRET_ENV, Store,
+    WORKER_ID_ENV,
+};
+use super::contracts::Contracts;
+use super::secrets::{RoutedSecrets, env_secret};
 
 impl DeliverySetup {
     pub(crate) fn prepare(self) -> PreparedDelivery {
@@ -112,32 +35,6 @@ impl DeliverySetup {
                 fallback_secret: Mutex::new(None),
             }),
         }
-    }
-}
-
-/// The response contracts of every callback and webhook, by kind and name.
-#[derive(Default)]
-pub(crate) struct Contracts {
-    pub(crate) responses: HashMap<(MessageKind, String), ValidatorFn>,
-}
-
-impl ResponseCheck for Contracts {
-    fn check(&self, message: &MessageMeta, _status: u16, body: &[u8]) -> Option<String> {
-        let validator = self.responses.get(&(message.kind, message.name.clone()))?;
-        let validator = validator().ok()?;
-        let mut value: Value = match serde_json::from_slice(body) {
-            Ok(value) => value,
-            Err(err) => return Some(format!("the response is not JSON: {err}")),
-        };
-        let mut errors = Vec::new();
-        validator.validator.validate(&mut value, &[], &mut errors);
-        if errors.is_empty() {
-            return None;
-        }
-        Some(format!(
-            "the response does not match the declared schema: {}",
-            crate::notify::summarize(&errors)
-        ))
     }
 }
 
@@ -207,20 +104,14 @@ impl PreparedDelivery {
         &*self.inner.setup.resolver
     }
 
-    /// The metrics that count this app's enqueues, if it has any.
-    pub(crate) fn metrics(&self) -> Option<&crate::metrics::DeliveryMetrics> {
-        self.inner.setup.metrics.as_ref().map(|m| &m.metrics)
+    /// What counts this app's enqueues (metrics, OpenTelemetry), if anything does.
+    pub(crate) fn counters(&self) -> &[Arc<dyn CountEnqueued>] {
+        &self.inner.setup.counters
     }
 
-    /// The app's webhook subscriptions, if it has them.
-    pub(crate) fn subscriptions(&self) -> Option<&crate::subscriptions::Subscriptions> {
-        self.inner.setup.subscriptions.as_ref()
-    }
-
-    /// OpenTelemetry's delivery instruments, if the app reports to it.
-    #[cfg(feature = "opentelemetry")]
-    pub(crate) fn telemetry(&self) -> Option<&crate::telemetry::OtelMetrics> {
-        self.inner.setup.telemetry.as_ref()
+    /// Where the endpoints subscribed to an event are found, if the app has subscriptions.
+    pub(crate) fn endpoints(&self) -> Option<&dyn EndpointDirectory> {
+        self.inner.setup.endpoints.as_deref()
     }
 
     /// Where the outbox lives, with the environment's defaults applied: the database the
@@ -352,43 +243,6 @@ impl PreparedDelivery {
             .await
             .map_err(|err| err.to_string())?;
         Ok(Some(DeliveryWorkers { dispatcher }))
-    }
-}
-
-/// The signing secret of `ROUNDTRIP_SIGNING_SECRET`, if it is set: `whsec_` and the base64
-/// of 24 to 64 bytes ([`Secret::parse_strict`]). A malformed one is an error, never
-/// replaced by a random secret no receiver could verify.
-fn env_secret() -> Result<Option<Secret>, String> {
-    match std::env::var(SIGNING_SECRET_ENV) {
-        Ok(text) => Secret::parse_strict(&text)
-            .map(Some)
-            .map_err(|err| format!("{SIGNING_SECRET_ENV} is not a valid signing secret: {err}")),
-        Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => Err(format!(
-            "{SIGNING_SECRET_ENV} is not a valid signing secret: it is not UTF-8"
-        )),
-    }
-}
-
-/// Messages bound for a webhook endpoint are signed with the endpoint's secrets; every
-/// other message with the app's.
-struct RoutedSecrets {
-    app: Arc<dyn SecretSource>,
-    endpoints: Option<Arc<dyn SecretSource>>,
-}
-
-impl SecretSource for RoutedSecrets {
-    fn secrets<'a>(
-        &'a self,
-        message: &'a MessageMeta,
-    ) -> futures_util::future::BoxFuture<
-        'a,
-        Result<Vec<Secret>, roundtrip_delivery::worker::SecretSourceError>,
-    > {
-        match (&message.endpoint_id, &self.endpoints) {
-            (Some(_), Some(endpoints)) => endpoints.secrets(message),
-            _ => self.app.secrets(message),
-        }
     }
 }
 
