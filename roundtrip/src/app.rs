@@ -8,13 +8,12 @@ use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
 use http::StatusCode;
 use indexmap::IndexMap;
-use roundtrip_openapi::model::{
-    Contact, ExternalDocs, Info, License, Method, OpenApi, Server, Tag,
-};
+use roundtrip_openapi::model::{Contact, ExternalDocs, Info, License, OpenApi, Server, Tag};
 use roundtrip_openapi::schema::SchemaRegistry;
 use serde_json::{Map, Value};
 
 mod attach;
+mod document;
 mod operations;
 mod published;
 pub(crate) mod setup;
@@ -458,11 +457,7 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
         } = setup;
         let exceptions = (!exceptions.is_empty()).then(|| Arc::new(exceptions));
 
-        let mut doc = OpenApi::new(info.title.clone(), info.version.clone());
-        doc.info = info;
-        doc.servers = servers;
-        doc.tags = tags;
-        doc.external_docs = external_docs;
+        let mut doc = document::start(info, servers, tags, external_docs);
 
         let mut delivery = delivery;
         if let Some(attached) = &metrics {
@@ -503,17 +498,12 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
         let inherited = Inherited::default();
         let router = builder.build_router(root, &inherited);
 
-        for webhook in &webhooks {
-            let item = doc.webhooks.entry(webhook.event.clone()).or_default();
-            let documented = webhook.document(&mut builder.registry);
-            if item.operation(webhook.method).is_some() {
-                builder.problems.push(format!(
-                    "webhook `{}` is declared twice for {}",
-                    webhook.event, webhook.method
-                ));
-            }
-            *item.operation_mut(webhook.method) = documented.operation(webhook.method).cloned();
-        }
+        document::add_webhooks(
+            &mut doc,
+            &webhooks,
+            &mut builder.registry,
+            &mut builder.problems,
+        );
 
         let Builder {
             registry,
@@ -541,32 +531,13 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
         if let Some(subscriptions) = &subscriptions {
             subscriptions.bind(&publisher);
         }
-        doc.paths = paths;
-        registry.publish_into(&mut doc);
-        if subscriptions.is_some() {
-            let mut events: Vec<String> = Vec::new();
-            for webhook in &webhooks {
-                if !events.contains(&webhook.event) {
-                    events.push(webhook.event.clone());
-                }
-            }
-            crate::subscriptions::document_events(&mut doc, &events);
-        }
-        doc.components.security_schemes = security_schemes;
-        if uses_item_schemas(&doc) {
-            // `itemSchema` is OpenAPI 3.2's; a 3.1 document may not carry it.
-            doc.openapi = "3.2.0".to_owned();
-        }
-
-        for collision in registry.collisions() {
-            tracing::warn!(
-                "two types are named `{}`: `{}` is published as `{}`; rename one of them (schemars: #[schemars(rename = \"...\")])",
-                collision.requested,
-                collision.rust_type,
-                collision.published
-            );
-        }
-        warn_duplicate_operation_ids(&doc);
+        document::finish(
+            &mut doc,
+            paths,
+            registry,
+            security_schemes,
+            subscriptions.is_some().then_some(&webhooks[..]),
+        );
 
         let mut router = router;
         let mut lifespans = lifespans;
@@ -651,16 +622,6 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
     }
 }
 
-/// Whether any operation documents a sequence with OpenAPI 3.2's `itemSchema`.
-fn uses_item_schemas(doc: &OpenApi) -> bool {
-    doc.operations().any(|(_, _, op)| {
-        op.responses
-            .values()
-            .flat_map(|r| r.content.values())
-            .any(|m| m.item_schema.is_some())
-    })
-}
-
 /// A built app: its router, its document, and its delivery.
 pub struct BuiltApp {
     /// The router, state applied.
@@ -718,18 +679,5 @@ impl std::fmt::Debug for BuiltApp {
         f.debug_struct("BuiltApp")
             .field("title", &self.openapi.info.title)
             .finish_non_exhaustive()
-    }
-}
-
-fn warn_duplicate_operation_ids(doc: &OpenApi) {
-    let mut seen: HashMap<&str, (String, Method)> = HashMap::new();
-    for (path, method, op) in doc.operations() {
-        if let Some(id) = op.operation_id.as_deref()
-            && let Some((other_path, other_method)) = seen.insert(id, (path.to_owned(), method))
-        {
-            tracing::warn!(
-                "duplicate operation id `{id}`: {other_method} {other_path} and {method} {path}; set `.operation_id(..)` on one of them"
-            );
-        }
     }
 }
