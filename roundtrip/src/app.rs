@@ -644,7 +644,12 @@ impl BuiltApp {
     }
 
     /// The outbox, opened (and migrated) if it was not yet.
-    pub async fn outbox(&self) -> Result<Arc<dyn roundtrip_delivery::outbox::Outbox>, String> {
+    pub async fn outbox(
+        &self,
+    ) -> Result<
+        Arc<dyn roundtrip_delivery::outbox::Outbox>,
+        crate::delivery::error::DeliverySetupError,
+    > {
         self.delivery.outbox().await
     }
 
@@ -655,7 +660,7 @@ impl BuiltApp {
 
     /// Runs the app's lifespans (its own, then its mounted apps'), as `serve` does before
     /// it accepts a connection; the answer stops them with `shutdown().await`.
-    pub async fn startup(&self) -> Result<crate::lifespan::Started, String> {
+    pub async fn startup(&self) -> Result<crate::lifespan::Started, crate::lifespan::StartupError> {
         crate::lifespan::start_all(&self.lifespans).await
     }
 
@@ -663,7 +668,10 @@ impl BuiltApp {
     /// sends nothing or its workers are turned off.
     pub async fn start_delivery(
         &self,
-    ) -> Result<Option<crate::delivery::runtime::DeliveryWorkers>, String> {
+    ) -> Result<
+        Option<crate::delivery::runtime::DeliveryWorkers>,
+        crate::delivery::error::DeliverySetupError,
+    > {
         self.delivery.start_workers(self.sends_anything).await
     }
 }

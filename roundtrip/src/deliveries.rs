@@ -212,7 +212,7 @@ impl Deliveries {
             .delivery
             .outbox()
             .await
-            .map_err(DeliveryError::Unavailable)?;
+            .map_err(|err| DeliveryError::Unavailable(err.to_string()))?;
         Ok(Ops {
             outbox,
             subscriptions: binding.subscriptions.clone(),

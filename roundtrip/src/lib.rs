@@ -45,6 +45,7 @@ pub use callback::{Callback, Webhook};
 pub use delivery::config::{
     DATABASE_URL_ENV, DEFAULT_MAX_PAYLOAD_BYTES, SIGNING_SECRET_ENV, WORKER_ID_ENV,
 };
+pub use delivery::error::DeliverySetupError;
 pub use delivery::notify::{Notify, SendOptions};
 pub use delivery::publish::Publisher;
 pub use delivery::runtime::DeliveryWorkers;
@@ -58,7 +59,7 @@ pub use extract::{
 pub use handler::Handler;
 /// HTTP status codes, for [`HttpError::new`] and `(StatusCode, Json<T>)` answers.
 pub use http::StatusCode;
-pub use lifespan::{Lifespan, Started};
+pub use lifespan::{Lifespan, Started, StartupError};
 pub use metrics::DeliveryMetrics;
 pub use operation::{OperationContext, OperationInput, OperationOutput};
 pub use response::{Html, NoContent, Redirect};

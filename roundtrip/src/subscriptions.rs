@@ -370,7 +370,10 @@ impl Subscriptions {
                 endpoint.id
             ))
         };
-        let outbox = delivery.outbox().await.map_err(not_moved)?;
+        let outbox = delivery
+            .outbox()
+            .await
+            .map_err(|err| not_moved(err.to_string()))?;
         let moved = outbox
             .retarget(&endpoint.id, &endpoint.url)
             .await

@@ -158,7 +158,7 @@ pub(super) async fn run<S: Clone + Send + Sync + 'static>(
     }
     let outbox = match built.delivery.existing_outbox().await {
         Ok(outbox) => outbox,
-        Err(err) => return fail(&err),
+        Err(err) => return fail(&err.to_string()),
     };
     // The same operations as the deliveries API.
     let ops = Ops {

@@ -19,6 +19,7 @@
 pub(crate) mod config;
 mod contracts;
 mod deferred;
+pub(crate) mod error;
 pub(crate) mod notify;
 pub(crate) mod publish;
 pub(crate) mod runtime;

@@ -578,7 +578,10 @@ pub(crate) async fn store_all(
         name: name.to_owned(),
         reason,
     };
-    let outbox = delivery.outbox().await.map_err(unavailable)?;
+    let outbox = delivery
+        .outbox()
+        .await
+        .map_err(|err| unavailable(err.to_string()))?;
     let names: Vec<String> = messages.iter().map(|m| m.name().to_owned()).collect();
     let stored = outbox
         .enqueue(messages)

@@ -23,6 +23,7 @@ use super::config::{
     WORKER_ID_ENV,
 };
 use super::contracts::Contracts;
+use super::error::DeliverySetupError;
 use super::secrets::{RoutedSecrets, env_secret};
 
 impl DeliverySetup {
@@ -155,21 +156,23 @@ impl PreparedDelivery {
     }
 
     /// The outbox, opened (and migrated) on first use.
-    pub(crate) async fn outbox(&self) -> Result<Arc<dyn Outbox>, String> {
+    pub(crate) async fn outbox(&self) -> Result<Arc<dyn Outbox>, DeliverySetupError> {
         if let Some(outbox) = self.inner.outbox.get() {
             return Ok(outbox.clone());
         }
         // Boxed: the store's opening future is not `Send` for every lifetime the handler's
         // future would need, so it is erased here once.
-        let open: futures_util::future::BoxFuture<'static, Result<Arc<dyn Outbox>, String>> =
-            Box::pin(open_store(self.inner.setup.store.clone(), false));
+        let open: futures_util::future::BoxFuture<
+            'static,
+            Result<Arc<dyn Outbox>, DeliverySetupError>,
+        > = Box::pin(open_store(self.inner.setup.store.clone(), false));
         self.inner.outbox.get_or_try_init(|| open).await.cloned()
     }
 
     /// The outbox, only if it already exists: for the CLI, which inspects an app's outbox
     /// and must not create an empty one where a mistyped URL points. (A SQLite file's
     /// existence is checked by the caller, which can name the path.)
-    pub(crate) async fn existing_outbox(&self) -> Result<Arc<dyn Outbox>, String> {
+    pub(crate) async fn existing_outbox(&self) -> Result<Arc<dyn Outbox>, DeliverySetupError> {
         if let Some(outbox) = self.inner.outbox.get() {
             return Ok(outbox.clone());
         }
@@ -178,14 +181,14 @@ impl PreparedDelivery {
 
     /// Checks the configuration read from the environment (the signing secret), so that a
     /// mistake stops the start instead of being replaced by a default.
-    pub(crate) fn check_configuration(&self) -> Result<(), String> {
+    pub(crate) fn check_configuration(&self) -> Result<(), DeliverySetupError> {
         if self.inner.setup.secrets.is_some() {
             return Ok(());
         }
         env_secret().map(|_| ())
     }
 
-    fn secrets(&self) -> Result<Arc<dyn SecretSource>, String> {
+    fn secrets(&self) -> Result<Arc<dyn SecretSource>, DeliverySetupError> {
         if let Some(source) = &self.inner.setup.secrets {
             return Ok(source.clone());
         }
@@ -206,7 +209,12 @@ impl PreparedDelivery {
                     *fallback = Some(secret.clone());
                     secret
                 }
-                Err(err) => return Err(format!("cannot generate a signing secret: {err}")),
+                Err(err) => {
+                    return Err(DeliverySetupError::start_workers(format!(
+                        "cannot generate a signing secret: {err}"
+                    ))
+                    .caused_by(err));
+                }
             },
         };
         Ok(Arc::new(StaticSecrets::new(secret)))
@@ -216,7 +224,7 @@ impl PreparedDelivery {
     pub(crate) async fn start_workers(
         &self,
         sends_anything: bool,
-    ) -> Result<Option<DeliveryWorkers>, String> {
+    ) -> Result<Option<DeliveryWorkers>, DeliverySetupError> {
         let setup = &self.inner.setup;
         if !setup.start_workers || (!sends_anything && setup.store.is_none()) {
             return Ok(None);
@@ -241,7 +249,7 @@ impl PreparedDelivery {
         }
         let dispatcher = Dispatcher::start(outbox, config)
             .await
-            .map_err(|err| err.to_string())?;
+            .map_err(|err| DeliverySetupError::start_workers(err.to_string()).caused_by(err))?;
         Ok(Some(DeliveryWorkers { dispatcher }))
     }
 }
@@ -313,7 +321,10 @@ fn resolve_store(store: Option<Store>) -> Resolved {
     }
 }
 
-async fn open_store(store: Option<Store>, must_exist: bool) -> Result<Arc<dyn Outbox>, String> {
+async fn open_store(
+    store: Option<Store>,
+    must_exist: bool,
+) -> Result<Arc<dyn Outbox>, DeliverySetupError> {
     match resolve_store(store) {
         Resolved::Given(outbox) => Ok(outbox),
         Resolved::Database(database) => {
@@ -326,11 +337,16 @@ async fn open_store(store: Option<Store>, must_exist: bool) -> Result<Arc<dyn Ou
                 .must_exist(must_exist)
                 .open_outbox()
                 .await
-                .map_err(|err| format!("cannot open the {kind} outbox {database}: {err}"))
+                .map_err(|err| {
+                    DeliverySetupError::open_store(format!(
+                        "cannot open the {kind} outbox {database}: {err}"
+                    ))
+                    .caused_by(err)
+                })
         }
-        Resolved::Unsupported(url) => Err(format!(
+        Resolved::Unsupported(url) => Err(DeliverySetupError::configuration(format!(
             "unsupported outbox database URL (expected sqlite:// or postgres://): {}",
             roundtrip_delivery::redact(&url)
-        )),
+        ))),
     }
 }

@@ -9,19 +9,23 @@ use roundtrip_delivery::signing::Secret;
 use roundtrip_delivery::worker::SecretSource;
 
 use super::config::SIGNING_SECRET_ENV;
+use super::error::DeliverySetupError;
 
 /// The signing secret of `ROUNDTRIP_SIGNING_SECRET`, if it is set: `whsec_` and the base64
 /// of 24 to 64 bytes ([`Secret::parse_strict`]). A malformed one is an error, never
 /// replaced by a random secret no receiver could verify.
-pub(super) fn env_secret() -> Result<Option<Secret>, String> {
+pub(super) fn env_secret() -> Result<Option<Secret>, DeliverySetupError> {
     match std::env::var(SIGNING_SECRET_ENV) {
-        Ok(text) => Secret::parse_strict(&text)
-            .map(Some)
-            .map_err(|err| format!("{SIGNING_SECRET_ENV} is not a valid signing secret: {err}")),
+        Ok(text) => Secret::parse_strict(&text).map(Some).map_err(|err| {
+            DeliverySetupError::configuration(format!(
+                "{SIGNING_SECRET_ENV} is not a valid signing secret: {err}"
+            ))
+            .caused_by(err)
+        }),
         Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => Err(format!(
+        Err(std::env::VarError::NotUnicode(_)) => Err(DeliverySetupError::configuration(format!(
             "{SIGNING_SECRET_ENV} is not a valid signing secret: it is not UTF-8"
-        )),
+        ))),
     }
 }
 
