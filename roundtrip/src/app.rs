@@ -23,7 +23,7 @@ pub use setup::OperationInfo;
 
 use crate::callback::WebhookSpec;
 use crate::deliveries::Deliveries;
-use crate::delivery::{CountEnqueued, DeliverySetup, EndpointDirectory};
+use crate::delivery::{Contracts, CountEnqueued, DeliverySetup, EndpointDirectory};
 use crate::error::detail_response;
 use crate::metrics::AttachedMetrics;
 use crate::router::Router;
@@ -473,30 +473,18 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
             delivery.endpoints =
                 Some(Arc::new(subscriptions.clone()) as Arc<dyn EndpointDirectory>);
         }
-        let delivery = delivery.prepare();
-        let mut contracts = crate::delivery::Contracts::default();
-        for webhook in &webhooks {
-            contracts.responses.insert(
-                (
-                    roundtrip_delivery::message::MessageKind::Webhook,
-                    webhook.event.clone(),
-                ),
-                webhook.response_validator,
-            );
-        }
         let mut builder = Builder {
             registry: SchemaRegistry::new(),
             paths: IndexMap::new(),
             seen: HashSet::new(),
             problems: Vec::new(),
             security_schemes: IndexMap::new(),
-            delivery: delivery.clone(),
             callbacks: Vec::new(),
             exceptions: exceptions.clone(),
             operation_ids,
         };
         let inherited = Inherited::default();
-        let router = builder.build_router(root, &inherited);
+        let deferred_router = builder.build_router(root, &inherited);
 
         document::add_webhooks(
             &mut doc,
@@ -513,23 +501,20 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
             callbacks,
             ..
         } = builder;
-        for callback in &callbacks {
-            contracts.responses.insert(
-                (
-                    roundtrip_delivery::message::MessageKind::Callback,
-                    callback.name.clone(),
-                ),
-                callback.response_validator,
-            );
-        }
+        // Every callback is known now: the delivery is built with their contracts, and the
+        // handlers that send through it are installed.
         let sends_anything = !callbacks.is_empty() || !webhooks.is_empty();
-        delivery.set_contracts(contracts);
+        let delivery = delivery.prepare(Contracts::new(&webhooks, &callbacks));
+        let router = deferred_router(&delivery);
         let publisher = crate::delivery::publish::Publisher {
             delivery: delivery.clone(),
             webhooks: Arc::new(webhooks.clone()),
         };
         if let Some(subscriptions) = &subscriptions {
-            subscriptions.bind(&publisher);
+            subscriptions.bind(
+                &delivery,
+                webhooks.iter().map(|w| w.event.clone()).collect(),
+            );
         }
         document::finish(
             &mut doc,

@@ -85,8 +85,7 @@ use serde_json::{Map, Value};
 use tokio::sync::OnceCell;
 use url::Url;
 
-use crate::delivery::publish::Publisher;
-use crate::delivery::{EndpointDirectory, Resolved, WeakDelivery};
+use crate::delivery::{EndpointDirectory, OutboxHandle, PreparedDelivery, Resolved};
 use crate::error::{HttpError, RequestValidationError, value_error};
 use crate::extract::{Json, Path, Query};
 use crate::operation::{OperationInput, OperationOutput};
@@ -126,7 +125,7 @@ struct Inner {
 struct Binding {
     database: Database,
     /// The app's outbox, where an endpoint's queued messages are pointed at its new URL.
-    delivery: WeakDelivery,
+    outbox: OutboxHandle,
     events: Vec<String>,
     ssrf: SsrfPolicy,
 }
@@ -231,19 +230,19 @@ impl Subscriptions {
         self.configure(|c| c.given = Some(store))
     }
 
-    /// Called when the app is built: where the outbox lives, which events exist, which
-    /// addresses may be reached.
-    pub(crate) fn bind(&self, publisher: &Publisher) {
-        let database = match publisher.delivery.database() {
+    /// Called when the app is built: where the outbox lives, which events exist (the
+    /// app's webhooks), which addresses may be reached.
+    pub(crate) fn bind(&self, delivery: &PreparedDelivery, events: Vec<String>) {
+        let database = match delivery.database() {
             Resolved::Database(database) => Database::Stores(database),
             Resolved::Unsupported(url) => Database::Unsupported(roundtrip_delivery::redact(&url)),
             Resolved::Given(_) => Database::Given,
         };
         let binding = Binding {
             database,
-            delivery: publisher.delivery.downgrade(),
-            events: publisher.webhooks.iter().map(|w| w.event.clone()).collect(),
-            ssrf: publisher.delivery.ssrf().clone(),
+            outbox: delivery.outbox_handle(),
+            events,
+            ssrf: delivery.ssrf().clone(),
         };
         *self.binding_lock() = Some(binding);
     }
@@ -360,7 +359,7 @@ impl Subscriptions {
     /// may be different stores, so this is a second write: when it fails, the error says
     /// so, and updating the endpoint again with the same URL finishes the move.
     async fn retarget(&self, endpoint: &Endpoint) -> Result<(), SubscriptionError> {
-        let Some(delivery) = self.binding().and_then(|b| b.delivery.upgrade()) else {
+        let Some(binding) = self.binding() else {
             return Ok(());
         };
         let not_moved = |err: String| {
@@ -370,8 +369,9 @@ impl Subscriptions {
                 endpoint.id
             ))
         };
-        let outbox = delivery
-            .outbox()
+        let outbox = binding
+            .outbox
+            .get()
             .await
             .map_err(|err| not_moved(err.to_string()))?;
         let moved = outbox

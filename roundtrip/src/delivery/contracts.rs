@@ -7,12 +7,33 @@ use roundtrip_delivery::message::{MessageKind, MessageMeta};
 use roundtrip_delivery::worker::ResponseCheck;
 use serde_json::Value;
 
+use crate::callback::{CallbackSpec, WebhookSpec};
 use crate::extract::validation::ValidatorFn;
 
 /// The response contracts of every callback and webhook, by kind and name.
 #[derive(Default)]
 pub(crate) struct Contracts {
     pub(crate) responses: HashMap<(MessageKind, String), ValidatorFn>,
+}
+
+impl Contracts {
+    /// The contracts of the app's webhooks and of the callbacks bound to its operations.
+    pub(crate) fn new(webhooks: &[WebhookSpec], callbacks: &[CallbackSpec]) -> Self {
+        let mut responses = HashMap::new();
+        for webhook in webhooks {
+            responses.insert(
+                (MessageKind::Webhook, webhook.event.clone()),
+                webhook.response_validator,
+            );
+        }
+        for callback in callbacks {
+            responses.insert(
+                (MessageKind::Callback, callback.name.clone()),
+                callback.response_validator,
+            );
+        }
+        Contracts { responses }
+    }
 }
 
 impl ResponseCheck for Contracts {

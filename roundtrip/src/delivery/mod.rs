@@ -30,7 +30,7 @@ pub(crate) use config::{CountEnqueued, DeliverySetup, EndpointDirectory, Store};
 pub(crate) use contracts::Contracts;
 pub(crate) use deferred::PendingSends;
 pub(crate) use notify::{BoundCallback, OperationCallbacks};
-pub(crate) use runtime::{PreparedDelivery, Resolved, WeakDelivery};
+pub(crate) use runtime::{OutboxHandle, PreparedDelivery, Resolved};
 
 #[doc(inline)]
 pub use roundtrip_delivery::{Database, Stores, connect};

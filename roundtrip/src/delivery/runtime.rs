@@ -4,7 +4,7 @@
 //! The outbox is opened on first use (the first `send`, or when `serve` starts the
 //! workers), so an app that never sends anything never touches a database.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use roundtrip_delivery::Database;
 use roundtrip_delivery::message::MessageMeta;
@@ -27,12 +27,14 @@ use super::error::DeliverySetupError;
 use super::secrets::{RoutedSecrets, env_secret};
 
 impl DeliverySetup {
-    pub(crate) fn prepare(self) -> PreparedDelivery {
+    /// The delivery runtime, built once the routes are walked and the response contracts
+    /// of every callback and webhook are known.
+    pub(crate) fn prepare(self, contracts: Contracts) -> PreparedDelivery {
         PreparedDelivery {
             inner: Arc::new(Inner {
+                outbox: OutboxHandle::new(self.store.clone()),
                 setup: self,
-                outbox: OnceCell::new(),
-                contracts: Arc::new(OnceLock::new()),
+                contracts: Arc::new(contracts),
                 fallback_secret: Mutex::new(None),
             }),
         }
@@ -41,33 +43,58 @@ impl DeliverySetup {
 
 struct Inner {
     setup: DeliverySetup,
-    outbox: OnceCell<Arc<dyn Outbox>>,
-    contracts: Arc<OnceLock<Contracts>>,
+    outbox: OutboxHandle,
+    contracts: Arc<Contracts>,
     fallback_secret: Mutex<Option<Secret>>,
+}
+
+/// The app's outbox, opened (and migrated) on first use: held by the delivery and by the
+/// webhook subscriptions (which point an endpoint's queued messages at its new URL). It
+/// holds nothing but where the outbox lives, so the subscriptions, which the delivery
+/// holds, can hold it without a cycle.
+#[derive(Clone)]
+pub(crate) struct OutboxHandle(Arc<OutboxCell>);
+
+struct OutboxCell {
+    store: Option<Store>,
+    outbox: OnceCell<Arc<dyn Outbox>>,
+}
+
+impl OutboxHandle {
+    fn new(store: Option<Store>) -> Self {
+        OutboxHandle(Arc::new(OutboxCell {
+            store,
+            outbox: OnceCell::new(),
+        }))
+    }
+
+    /// The outbox, opened (and migrated) on first use.
+    pub(crate) async fn get(&self) -> Result<Arc<dyn Outbox>, DeliverySetupError> {
+        if let Some(outbox) = self.0.outbox.get() {
+            return Ok(outbox.clone());
+        }
+        // Boxed: the store's opening future is not `Send` for every lifetime the handler's
+        // future would need, so it is erased here once.
+        let open: futures_util::future::BoxFuture<
+            'static,
+            Result<Arc<dyn Outbox>, DeliverySetupError>,
+        > = Box::pin(open_store(self.0.store.clone(), false));
+        self.0.outbox.get_or_try_init(|| open).await.cloned()
+    }
+
+    /// The outbox, only if it already exists (see [`PreparedDelivery::existing_outbox`]).
+    async fn existing(&self) -> Result<Arc<dyn Outbox>, DeliverySetupError> {
+        if let Some(outbox) = self.0.outbox.get() {
+            return Ok(outbox.clone());
+        }
+        open_store(self.0.store.clone(), true).await
+    }
 }
 
 /// What request handlers and the server need to enqueue and deliver messages.
 #[derive(Clone)]
 pub(crate) struct PreparedDelivery {
     inner: Arc<Inner>,
-}
-
-/// A handle on an app's delivery that does not keep it alive: held by the app's webhook
-/// subscriptions, which the delivery itself holds.
-#[derive(Clone)]
-pub(crate) struct WeakDelivery(std::sync::Weak<Inner>);
-
-impl WeakDelivery {
-    /// The delivery, while its app lives.
-    pub(crate) fn upgrade(&self) -> Option<PreparedDelivery> {
-        self.0.upgrade().map(|inner| PreparedDelivery { inner })
-    }
-}
-
-impl Default for PreparedDelivery {
-    fn default() -> Self {
-        DeliverySetup::default().prepare()
-    }
 }
 
 /// The running delivery workers of an app.
@@ -91,11 +118,6 @@ impl DeliveryWorkers {
 }
 
 impl PreparedDelivery {
-    /// Records the response contracts once every callback and webhook is known.
-    pub(crate) fn set_contracts(&self, contracts: Contracts) {
-        let _ = self.inner.contracts.set(contracts);
-    }
-
     pub(crate) fn ssrf(&self) -> &SsrfPolicy {
         &self.inner.setup.ssrf
     }
@@ -150,33 +172,21 @@ impl PreparedDelivery {
         }
     }
 
-    /// A handle that does not keep the delivery alive.
-    pub(crate) fn downgrade(&self) -> WeakDelivery {
-        WeakDelivery(Arc::downgrade(&self.inner))
+    /// The outbox's handle, for the webhook subscriptions.
+    pub(crate) fn outbox_handle(&self) -> OutboxHandle {
+        self.inner.outbox.clone()
     }
 
     /// The outbox, opened (and migrated) on first use.
     pub(crate) async fn outbox(&self) -> Result<Arc<dyn Outbox>, DeliverySetupError> {
-        if let Some(outbox) = self.inner.outbox.get() {
-            return Ok(outbox.clone());
-        }
-        // Boxed: the store's opening future is not `Send` for every lifetime the handler's
-        // future would need, so it is erased here once.
-        let open: futures_util::future::BoxFuture<
-            'static,
-            Result<Arc<dyn Outbox>, DeliverySetupError>,
-        > = Box::pin(open_store(self.inner.setup.store.clone(), false));
-        self.inner.outbox.get_or_try_init(|| open).await.cloned()
+        self.inner.outbox.get().await
     }
 
     /// The outbox, only if it already exists: for the CLI, which inspects an app's outbox
     /// and must not create an empty one where a mistyped URL points. (A SQLite file's
     /// existence is checked by the caller, which can name the path.)
     pub(crate) async fn existing_outbox(&self) -> Result<Arc<dyn Outbox>, DeliverySetupError> {
-        if let Some(outbox) = self.inner.outbox.get() {
-            return Ok(outbox.clone());
-        }
-        open_store(self.inner.setup.store.clone(), true).await
+        self.inner.outbox.existing().await
     }
 
     /// Checks the configuration read from the environment (the signing secret), so that a
@@ -283,11 +293,12 @@ impl Resolve for SharedResolver {
     }
 }
 
-struct SharedContracts(Arc<OnceLock<Contracts>>);
+/// The app's response contracts, shared by every start of its workers.
+struct SharedContracts(Arc<Contracts>);
 
 impl ResponseCheck for SharedContracts {
     fn check(&self, message: &MessageMeta, status: u16, body: &[u8]) -> Option<String> {
-        self.0.get()?.check(message, status, body)
+        self.0.check(message, status, body)
     }
 }
 
