@@ -88,10 +88,10 @@ const HEALTH_CAP: usize = 2_000;
 /// The default health window: 24 hours.
 pub const DEFAULT_HEALTH_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
-/// The deliveries API of an app: give a clone to [`App::deliveries`], and mount
-/// [`router`](Self::router) where the app wants it. Cheap to clone; every clone is the same
-/// API. Configure it ([`console`](Self::console), [`health_window`](Self::health_window))
-/// before cloning: a configured copy is an API of its own.
+/// The deliveries API of an app: give a clone to [`App::deliveries`](crate::App::deliveries), and
+/// mount [`router`](Self::router) where the app wants it. Cheap to clone; every clone is the same
+/// API. Configure it ([`console`](Self::console), [`health_window`](Self::health_window)) before
+/// cloning: a configured copy is an API of its own.
 #[derive(Clone)]
 pub struct Deliveries {
     inner: Arc<Inner>,

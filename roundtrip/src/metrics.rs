@@ -1,9 +1,9 @@
 //! Prometheus metrics of deliveries: what was enqueued, what every attempt did, how long
 //! messages waited, and how many requests are in flight.
 //!
-//! Metrics are off by default. [`App::metrics_route`] counts and serves them at a path
-//! (kept out of the OpenAPI document); [`App::metrics`] counts into a [`DeliveryMetrics`]
-//! handle you serve yourself, on an admin port for example, with
+//! Metrics are off by default. [`App::metrics_route`](crate::App::metrics_route) counts and serves
+//! them at a path (kept out of the OpenAPI document); [`App::metrics`](crate::App::metrics) counts
+//! into a [`DeliveryMetrics`] handle you serve yourself, on an admin port for example, with
 //! [`DeliveryMetrics::encode`].
 //!
 //! | metric | type | labels |

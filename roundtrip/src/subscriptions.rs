@@ -52,9 +52,9 @@
 //! * **Health.** An endpoint that answers 410 is disabled at once; one whose deliveries only
 //!   fail for the failure window (5 days by default) is disabled too; both are logged as
 //!   warnings. `POST .../enable` (or [`Subscriptions::enable`]) turns it back on.
-//! * **Fan-out.** [`Publisher::publish`] checks the payload against its schema, finds the
-//!   enabled endpoints that want the event, and stores one message per endpoint in one
-//!   outbox write: all or none are stored.
+//! * **Fan-out.** [`Publisher::publish`](crate::Publisher::publish) checks the payload against its
+//!   schema, finds the enabled endpoints that want the event, and stores one message per endpoint
+//!   in one outbox write: all or none are stored.
 //! * **Guarded.** The router's operations take a guard `G` of the app's choosing: any
 //!   extractor that documents itself ([`OperationInput`]), such as an API key from
 //!   [`security`](crate::security) or a [`Depends`](crate::Depends) that checks one. Its
@@ -97,9 +97,10 @@ pub use models::{
 /// How pydantic shows a secret it refused.
 const HIDDEN: &str = "**********";
 
-/// An app's webhook subscriptions: give a clone to [`App::subscriptions`], mount
-/// [`router`](Self::router) where the app wants its management API, and publish with
-/// [`Publisher::publish`]. Cheap to clone; every clone is the same set.
+/// An app's webhook subscriptions: give a clone to
+/// [`App::subscriptions`](crate::App::subscriptions), mount [`router`](Self::router) where the app
+/// wants its management API, and publish with [`Publisher::publish`](crate::Publisher::publish).
+/// Cheap to clone; every clone is the same set.
 #[derive(Clone)]
 pub struct Subscriptions {
     inner: Arc<Inner>,
@@ -224,7 +225,7 @@ impl Subscriptions {
     }
 
     /// Keeps the endpoints in `store` instead of beside the outbox (required when the
-    /// outbox was given as an object with [`App::outbox`]).
+    /// outbox was given as an object with [`App::outbox`](crate::App::outbox)).
     pub fn store(self, store: impl EndpointStore) -> Self {
         let store: Arc<dyn EndpointStore> = Arc::new(store);
         self.configure(|c| c.given = Some(store))

@@ -3,15 +3,16 @@
 //! `traceparent` sent to receivers as an option, and the delivery metrics of `/metrics`
 //! as OpenTelemetry instruments.
 //!
-//! [`App::opentelemetry`] turns it on for an app; spans and metrics go to the global
-//! providers of `opentelemetry::global`, which [`install_otlp`] points at an OTLP/HTTP
-//! collector (`serve --otlp-endpoint http://127.0.0.1:4318` does both). Tests install
+//! [`App::opentelemetry`](crate::App::opentelemetry) turns it on for an app; spans and metrics go
+//! to the global providers of `opentelemetry::global`, which [`install_otlp`] points at an
+//! OTLP/HTTP collector (`serve --otlp-endpoint http://127.0.0.1:4318` does both). Tests install
 //! providers of their own (the SDK's in-memory exporters).
 //!
 //! | span | kind | name | links |
 //! |---|---|---|---|
 //! | a request | server | `GET /path` | its parent is the request's `traceparent`, if any |
-//! | an attempt | client | `deliver {callback or webhook name}` | the span that enqueued the message |
+//! | an attempt | client | `deliver {callback or webhook name}` | the span that enqueued the
+//! message |
 //!
 //! | instrument | type | attributes |
 //! |---|---|---|

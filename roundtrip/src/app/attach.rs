@@ -72,8 +72,8 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
 
     /// Adds webhook subscriptions: the endpoints are stored beside the outbox, sign the
     /// messages bound for them, and are disabled when they answer 410 or keep failing.
-    /// [`Publisher::publish`] sends an event to every endpoint that wants it. Mount
-    /// [`Subscriptions::router`] to manage them over HTTP.
+    /// [`Publisher::publish`](crate::Publisher::publish) sends an event to every endpoint that
+    /// wants it. Mount [`Subscriptions::router`] to manage them over HTTP.
     pub fn subscriptions(mut self, subscriptions: Subscriptions) -> Self {
         self.delivery.endpoint_secrets = Some(Arc::new(subscriptions.clone()));
         self.delivery
