@@ -8,21 +8,27 @@ use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
 use http::StatusCode;
 use indexmap::IndexMap;
-use roundtrip_openapi::model::{
-    Contact, ExternalDocs, Info, License, Method, OpenApi, Server, Tag,
-};
+use roundtrip_openapi::model::{Contact, ExternalDocs, Info, License, OpenApi, Server, Tag};
 use roundtrip_openapi::schema::SchemaRegistry;
 use serde_json::{Map, Value};
 
+mod attach;
+mod document;
 mod operations;
+mod published;
+pub(crate) mod setup;
 
-pub(crate) use operations::add_validation_error_response;
 use operations::{Builder, Inherited};
+pub use setup::OperationInfo;
 
 use crate::callback::WebhookSpec;
+use crate::deliveries::Deliveries;
+use crate::delivery::{Contracts, CountEnqueued, DeliverySetup, EndpointDirectory};
 use crate::error::detail_response;
+use crate::metrics::AttachedMetrics;
 use crate::router::Router;
 use crate::routing::Route;
+use crate::subscriptions::Subscriptions;
 
 /// Doc comments recorded by `#[roundtrip::handler]`, found by the handler's type name.
 #[doc(hidden)]
@@ -89,13 +95,24 @@ pub struct App<S = ()> {
     redoc_url: Option<String>,
     swagger_ui_parameters: Map<String, Value>,
     body_limit: usize,
-    server_limits: crate::serve::ServerLimits,
+    server_limits: crate::server_limits::ServerLimits,
     multipart_limits: crate::extract::MultipartLimits,
     pub(crate) root: Router<S>,
     pub(crate) webhooks: Vec<WebhookSpec>,
     state: S,
-    pub(crate) delivery: crate::outbound::DeliverySetup,
-    pub(crate) setup: crate::setup::AppSetup,
+    pub(crate) delivery: DeliverySetup,
+    pub(crate) setup: setup::AppSetup,
+    /// Delivery metrics, when the app counts them (their observer is in `delivery`).
+    metrics: Option<AttachedMetrics>,
+    /// OpenTelemetry's delivery instruments, when the app reports to it (their observer
+    /// is in `delivery`).
+    #[cfg(feature = "opentelemetry")]
+    telemetry: Option<crate::telemetry::OtelMetrics>,
+    /// Webhook subscriptions, when the app has them (they sign and observe through
+    /// `delivery`).
+    subscriptions: Option<Subscriptions>,
+    /// Deliveries APIs, bound to the app's delivery and document when it is built.
+    deliveries: Vec<Deliveries>,
 }
 
 /// The default largest request body: 2 MiB, as axum's default.
@@ -131,13 +148,18 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
             redoc_url: Some("/redoc".to_owned()),
             swagger_ui_parameters: Map::new(),
             body_limit: DEFAULT_BODY_LIMIT,
-            server_limits: crate::serve::ServerLimits::default(),
+            server_limits: crate::server_limits::ServerLimits::default(),
             multipart_limits: crate::extract::MultipartLimits::default(),
             root: Router::new(),
             webhooks: Vec::new(),
             state,
             delivery: Default::default(),
             setup: Default::default(),
+            metrics: None,
+            #[cfg(feature = "opentelemetry")]
+            telemetry: None,
+            subscriptions: None,
+            deliveries: Vec::new(),
         }
     }
 
@@ -238,7 +260,7 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
 
     /// How `serve` treats connections: header and idle timeouts and a connection cap
     /// (see [`ServerLimits`](crate::ServerLimits) for the defaults).
-    pub fn server_limits(mut self, limits: crate::serve::ServerLimits) -> Self {
+    pub fn server_limits(mut self, limits: crate::server_limits::ServerLimits) -> Self {
         self.server_limits = limits;
         self
     }
@@ -251,7 +273,7 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
     }
 
     /// The connection limits `serve` applies.
-    pub fn get_server_limits(&self) -> crate::serve::ServerLimits {
+    pub fn get_server_limits(&self) -> crate::server_limits::ServerLimits {
         self.server_limits
     }
 
@@ -296,19 +318,19 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
     /// SQLite file, `roundtrip-outbox.db`, or `ROUNDTRIP_DATABASE_URL`) or
     /// `postgres://...` for several processes sharing one outbox.
     pub fn database_url(mut self, url: impl Into<String>) -> Self {
-        self.delivery.store = Some(crate::outbound::Store::Url(url.into()));
+        self.delivery.store = Some(crate::delivery::Store::Url(url.into()));
         self
     }
 
     /// An embedded SQLite outbox with these options.
     pub fn sqlite(mut self, options: roundtrip_delivery::sqlite::SqliteOptions) -> Self {
-        self.delivery.store = Some(crate::outbound::Store::Sqlite(options));
+        self.delivery.store = Some(crate::delivery::Store::Sqlite(options));
         self
     }
 
     /// An outbox the caller opened (to share it with their own code, or in tests).
     pub fn outbox(mut self, outbox: Arc<dyn roundtrip_delivery::outbox::Outbox>) -> Self {
-        self.delivery.store = Some(crate::outbound::Store::Given(outbox));
+        self.delivery.store = Some(crate::delivery::Store::Given(outbox));
         self
     }
 
@@ -418,8 +440,13 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
             state,
             delivery,
             setup,
+            metrics,
+            #[cfg(feature = "opentelemetry")]
+            telemetry,
+            subscriptions,
+            deliveries,
         } = self;
-        let crate::setup::AppSetup {
+        let setup::AppSetup {
             layers,
             exceptions,
             lifespans,
@@ -430,24 +457,21 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
         } = setup;
         let exceptions = (!exceptions.is_empty()).then(|| Arc::new(exceptions));
 
-        let mut doc = OpenApi::new(info.title.clone(), info.version.clone());
-        doc.info = info;
-        doc.servers = servers;
-        doc.tags = tags;
-        doc.external_docs = external_docs;
+        let mut doc = document::start(info, servers, tags, external_docs);
 
         let mut delivery = delivery;
-        let deliveries = std::mem::take(&mut delivery.deliveries);
-        let delivery = delivery.prepare();
-        let mut contracts = crate::outbound::Contracts::default();
-        for webhook in &webhooks {
-            contracts.responses.insert(
-                (
-                    roundtrip_delivery::message::MessageKind::Webhook,
-                    webhook.event.clone(),
-                ),
-                webhook.response_validator,
-            );
+        if let Some(attached) = &metrics {
+            delivery
+                .counters
+                .push(Arc::new(attached.metrics.clone()) as Arc<dyn CountEnqueued>);
+        }
+        #[cfg(feature = "opentelemetry")]
+        if let Some(telemetry) = telemetry {
+            delivery.counters.push(Arc::new(telemetry));
+        }
+        if let Some(subscriptions) = &subscriptions {
+            delivery.endpoints =
+                Some(Arc::new(subscriptions.clone()) as Arc<dyn EndpointDirectory>);
         }
         let mut builder = Builder {
             registry: SchemaRegistry::new(),
@@ -455,25 +479,19 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
             seen: HashSet::new(),
             problems: Vec::new(),
             security_schemes: IndexMap::new(),
-            delivery: delivery.clone(),
             callbacks: Vec::new(),
             exceptions: exceptions.clone(),
             operation_ids,
         };
         let inherited = Inherited::default();
-        let router = builder.build_router(root, &inherited);
+        let deferred_router = builder.build_router(root, &inherited);
 
-        for webhook in &webhooks {
-            let item = doc.webhooks.entry(webhook.event.clone()).or_default();
-            let documented = webhook.document(&mut builder.registry);
-            if item.operation(webhook.method).is_some() {
-                builder.problems.push(format!(
-                    "webhook `{}` is declared twice for {}",
-                    webhook.event, webhook.method
-                ));
-            }
-            *item.operation_mut(webhook.method) = documented.operation(webhook.method).cloned();
-        }
+        document::add_webhooks(
+            &mut doc,
+            &webhooks,
+            &mut builder.registry,
+            &mut builder.problems,
+        );
 
         let Builder {
             registry,
@@ -483,55 +501,33 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
             callbacks,
             ..
         } = builder;
-        for callback in &callbacks {
-            contracts.responses.insert(
-                (
-                    roundtrip_delivery::message::MessageKind::Callback,
-                    callback.name.clone(),
-                ),
-                callback.response_validator,
-            );
-        }
+        // Every callback is known now: the delivery is built with their contracts, and the
+        // handlers that send through it are installed.
         let sends_anything = !callbacks.is_empty() || !webhooks.is_empty();
-        delivery.set_contracts(contracts);
-        let publisher = crate::notify::Publisher {
+        let delivery = delivery.prepare(Contracts::new(&webhooks, &callbacks));
+        let router = deferred_router(&delivery);
+        let publisher = crate::delivery::publish::Publisher {
             delivery: delivery.clone(),
             webhooks: Arc::new(webhooks.clone()),
         };
-        if let Some(subscriptions) = delivery.subscriptions() {
-            subscriptions.bind(&publisher);
-        }
-        doc.paths = paths;
-        registry.publish_into(&mut doc);
-        if delivery.subscriptions().is_some() {
-            let mut events: Vec<String> = Vec::new();
-            for webhook in &webhooks {
-                if !events.contains(&webhook.event) {
-                    events.push(webhook.event.clone());
-                }
-            }
-            crate::subscriptions::document_events(&mut doc, &events);
-        }
-        doc.components.security_schemes = security_schemes;
-        if uses_item_schemas(&doc) {
-            // `itemSchema` is OpenAPI 3.2's; a 3.1 document may not carry it.
-            doc.openapi = "3.2.0".to_owned();
-        }
-
-        for collision in registry.collisions() {
-            tracing::warn!(
-                "two types are named `{}`: `{}` is published as `{}`; rename one of them (schemars: #[schemars(rename = \"...\")])",
-                collision.requested,
-                collision.rust_type,
-                collision.published
+        if let Some(subscriptions) = &subscriptions {
+            subscriptions.bind(
+                &delivery,
+                webhooks.iter().map(|w| w.event.clone()).collect(),
             );
         }
-        warn_duplicate_operation_ids(&doc);
+        document::finish(
+            &mut doc,
+            paths,
+            registry,
+            security_schemes,
+            subscriptions.is_some().then_some(&webhooks[..]),
+        );
 
         let mut router = router;
         let mut lifespans = lifespans;
         for mount in mounts {
-            match crate::published::mount(router, mount, &mut lifespans) {
+            match published::mount(router, mount, &mut lifespans) {
                 Ok(mounted) => router = mounted,
                 Err((unchanged, problem)) => {
                     router = unchanged;
@@ -555,7 +551,7 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
 
         let openapi = Arc::new(doc);
         for each in &deliveries {
-            each.bind(&delivery, &openapi);
+            each.bind(&delivery, subscriptions.as_ref(), &openapi);
         }
         if let Some(openapi_url) = &openapi_url {
             let docs = roundtrip_docs::DocsRoutes::new(openapi_url.clone())
@@ -563,13 +559,8 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
                 .docs_url(docs_url.as_deref())
                 .redoc_url(redoc_url.as_deref())
                 .swagger_ui_parameters(swagger_ui_parameters);
-            router = crate::published::document_routes(
-                router,
-                &openapi,
-                openapi_url,
-                &docs,
-                root_path.clone(),
-            );
+            router =
+                published::document_routes(router, &openapi, openapi_url, &docs, root_path.clone());
         }
 
         if !webhooks.is_empty() {
@@ -597,7 +588,7 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
         }
         let mut router = router.with_state(state);
         if let Some(root_path) = root_path {
-            router = router.layer(axum::Extension(crate::published::RootPath(root_path)));
+            router = router.layer(axum::Extension(published::RootPath(root_path)));
         }
         for layer in layers.into_iter().chain(lifespan_layers) {
             router = layer(router);
@@ -611,18 +602,9 @@ impl<S: Clone + Send + Sync + 'static> App<S> {
             sends_anything,
             lifespans,
             server_limits,
+            subscriptions,
         })
     }
-}
-
-/// Whether any operation documents a sequence with OpenAPI 3.2's `itemSchema`.
-fn uses_item_schemas(doc: &OpenApi) -> bool {
-    doc.operations().any(|(_, _, op)| {
-        op.responses
-            .values()
-            .flat_map(|r| r.content.values())
-            .any(|m| m.item_schema.is_some())
-    })
 }
 
 /// A built app: its router, its document, and its delivery.
@@ -631,21 +613,28 @@ pub struct BuiltApp {
     pub router: axum::Router,
     /// The document it serves.
     pub openapi: Arc<OpenApi>,
-    pub(crate) delivery: crate::outbound::PreparedDelivery,
-    pub(crate) publisher: crate::notify::Publisher,
+    pub(crate) delivery: crate::delivery::PreparedDelivery,
+    pub(crate) publisher: crate::delivery::publish::Publisher,
     pub(crate) sends_anything: bool,
     pub(crate) lifespans: Vec<Arc<dyn crate::lifespan::LifespanHook>>,
-    pub(crate) server_limits: crate::serve::ServerLimits,
+    pub(crate) server_limits: crate::server_limits::ServerLimits,
+    /// The app's webhook subscriptions, for the CLI's deliveries commands.
+    pub(crate) subscriptions: Option<Subscriptions>,
 }
 
 impl BuiltApp {
     /// Sends the app's declared webhooks.
-    pub fn publisher(&self) -> crate::notify::Publisher {
+    pub fn publisher(&self) -> crate::delivery::publish::Publisher {
         self.publisher.clone()
     }
 
     /// The outbox, opened (and migrated) if it was not yet.
-    pub async fn outbox(&self) -> Result<Arc<dyn roundtrip_delivery::outbox::Outbox>, String> {
+    pub async fn outbox(
+        &self,
+    ) -> Result<
+        Arc<dyn roundtrip_delivery::outbox::Outbox>,
+        crate::delivery::error::DeliverySetupError,
+    > {
         self.delivery.outbox().await
     }
 
@@ -656,13 +645,18 @@ impl BuiltApp {
 
     /// Runs the app's lifespans (its own, then its mounted apps'), as `serve` does before
     /// it accepts a connection; the answer stops them with `shutdown().await`.
-    pub async fn startup(&self) -> Result<crate::lifespan::Started, String> {
+    pub async fn startup(&self) -> Result<crate::lifespan::Started, crate::lifespan::StartupError> {
         crate::lifespan::start_all(&self.lifespans).await
     }
 
     /// Starts the delivery workers in this process, as `serve` does; `None` when the app
     /// sends nothing or its workers are turned off.
-    pub async fn start_delivery(&self) -> Result<Option<crate::outbound::DeliveryWorkers>, String> {
+    pub async fn start_delivery(
+        &self,
+    ) -> Result<
+        Option<crate::delivery::runtime::DeliveryWorkers>,
+        crate::delivery::error::DeliverySetupError,
+    > {
         self.delivery.start_workers(self.sends_anything).await
     }
 }
@@ -678,18 +672,5 @@ impl std::fmt::Debug for BuiltApp {
         f.debug_struct("BuiltApp")
             .field("title", &self.openapi.info.title)
             .finish_non_exhaustive()
-    }
-}
-
-fn warn_duplicate_operation_ids(doc: &OpenApi) {
-    let mut seen: HashMap<&str, (String, Method)> = HashMap::new();
-    for (path, method, op) in doc.operations() {
-        if let Some(id) = op.operation_id.as_deref()
-            && let Some((other_path, other_method)) = seen.insert(id, (path.to_owned(), method))
-        {
-            tracing::warn!(
-                "duplicate operation id `{id}`: {other_method} {other_path} and {method} {path}; set `.operation_id(..)` on one of them"
-            );
-        }
     }
 }

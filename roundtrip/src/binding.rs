@@ -13,10 +13,14 @@ use roundtrip_openapi::expr::{Declared, Template};
 use roundtrip_openapi::model::{Operation, SecurityScheme};
 use roundtrip_openapi::schema::SchemaRegistry;
 
-use crate::callback::{BoundCallback, CallbackSpec};
+use crate::callback::CallbackSpec;
+
+use crate::invoke::OperationSettings;
 use crate::operation::Requirement;
-use crate::outbound::PreparedDelivery;
-use crate::routing::OperationSettings;
+
+/// An operation's callbacks, checked against it, waiting for the app's delivery (built
+/// once every route is walked) to become the `Notify` senders of its requests.
+pub(crate) type CheckedCallbacks = Vec<(Arc<CallbackSpec>, Template)>;
 
 /// One operation being bound: what it is, and what it declares.
 pub(crate) struct OperationBinding<'a> {
@@ -34,7 +38,8 @@ pub(crate) struct OperationBinding<'a> {
 
 impl OperationBinding<'_> {
     /// Checks and attaches `callbacks` to `operation`, and checks the handler's
-    /// `requirements` against them. Callbacks seen for the first time are added to
+    /// `requirements` against them. The callbacks that fit go to `checked_out`, to be
+    /// bound to the delivery once it is built; those seen for the first time are added to
     /// `app_callbacks` (their response contracts are registered once).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn bind<'c>(
@@ -43,9 +48,9 @@ impl OperationBinding<'_> {
         callbacks: impl Iterator<Item = &'c CallbackSpec>,
         requirements: Vec<Requirement>,
         registry: &mut SchemaRegistry,
-        delivery: &PreparedDelivery,
         app_callbacks: &mut Vec<CallbackSpec>,
         settings: &mut OperationSettings,
+        checked_out: &mut CheckedCallbacks,
         problems: &mut Vec<String>,
     ) {
         let here = self.here;
@@ -100,11 +105,7 @@ impl OperationBinding<'_> {
             }
             settings.response_callbacks |= template.needs_response();
             settings.reads_request_body |= template.needs_request_body();
-            settings.callbacks.push(BoundCallback::new(
-                Arc::new(callback.clone()),
-                template,
-                delivery.clone(),
-            ));
+            checked_out.push((Arc::new(callback.clone()), template));
         }
         for requirement in requirements {
             match requirement {

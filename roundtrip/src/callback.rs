@@ -19,14 +19,15 @@ use std::marker::PhantomData;
 
 use indexmap::IndexMap;
 use roundtrip_openapi::expr::{ParseError, Template};
-use roundtrip_openapi::model::{MediaType, Method, Operation, PathItem, RequestBody, Response};
+use roundtrip_openapi::model::{MediaType, Method, Operation, PathItem, RequestBody};
 use roundtrip_openapi::naming::{operation_id, summary_from_name};
 use roundtrip_openapi::schema::SchemaRegistry;
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::routing::ExtraResponse;
+use crate::extract::validation::ValidatorFn;
+use crate::response_docs::{ExtraResponse, add_validation_error_response, json_response_object};
 
 /// A callback: a request the API sends to a URL that the triggering request carries.
 ///
@@ -73,7 +74,7 @@ pub(crate) struct CallbackSpec {
     pub(crate) payload_type: TypeId,
     pub(crate) payload_schema: fn(&mut SchemaRegistry) -> Value,
     pub(crate) response_schema: fn(&mut SchemaRegistry) -> Value,
-    pub(crate) response_validator: crate::outbound::ValidatorFn,
+    pub(crate) response_validator: ValidatorFn,
     pub(crate) responses: Vec<ExtraResponse>,
 }
 
@@ -247,34 +248,14 @@ pub(crate) fn message_operation(registry: &mut SchemaRegistry, doc: MessageDoc<'
     });
     op.responses.insert(
         "200".to_owned(),
-        json_response("Successful Response", (doc.response_schema)(registry)),
+        json_response_object("Successful Response", (doc.response_schema)(registry)),
     );
     for extra in doc.responses {
         op.responses
             .insert(extra.status.to_string(), extra.document(registry));
     }
-    crate::app::add_validation_error_response(registry, &mut op);
+    add_validation_error_response(registry, &mut op);
     op
-}
-
-pub(crate) fn json_response(description: &str, schema: Value) -> Response {
-    let schema = match schema {
-        Value::Bool(true) => Value::Object(Default::default()),
-        other => other,
-    };
-    let mut content = IndexMap::new();
-    content.insert(
-        "application/json".to_owned(),
-        MediaType {
-            schema: Some(schema),
-            ..MediaType::default()
-        },
-    );
-    Response {
-        description: description.to_owned(),
-        content,
-        ..Response::default()
-    }
 }
 
 /// A webhook: an event the API sends to URLs its users registered, published under the
@@ -324,7 +305,7 @@ pub(crate) struct WebhookSpec {
     pub(crate) payload_type: TypeId,
     pub(crate) payload_schema: fn(&mut SchemaRegistry) -> Value,
     pub(crate) response_schema: fn(&mut SchemaRegistry) -> Value,
-    pub(crate) response_validator: crate::outbound::ValidatorFn,
+    pub(crate) response_validator: ValidatorFn,
     pub(crate) responses: Vec<ExtraResponse>,
 }
 
@@ -434,37 +415,5 @@ impl WebhookSpec {
             },
         ));
         item
-    }
-}
-
-/// A callback bound to a built app: what a `Notify` needs at request time.
-#[derive(Clone)]
-pub(crate) struct BoundCallback {
-    pub(crate) spec: std::sync::Arc<CallbackSpec>,
-    /// The expression as checked against this operation (`$callback_url` bound to the
-    /// input it names).
-    pub(crate) template: std::sync::Arc<Template>,
-    pub(crate) delivery: crate::outbound::PreparedDelivery,
-}
-
-impl BoundCallback {
-    pub(crate) fn new(
-        spec: std::sync::Arc<CallbackSpec>,
-        template: Template,
-        delivery: crate::outbound::PreparedDelivery,
-    ) -> Self {
-        BoundCallback {
-            spec,
-            template: std::sync::Arc::new(template),
-            delivery,
-        }
-    }
-}
-
-impl std::fmt::Debug for BoundCallback {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BoundCallback")
-            .field("name", &self.spec.name)
-            .finish()
     }
 }

@@ -243,3 +243,23 @@ pub(crate) fn operation_error_response(message: &str) -> Response {
     tracing::error!("{message}");
     detail_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
 }
+
+/// A short account of validation errors for logs and messages: `loc: msg; ...`.
+pub(crate) fn summarize(errors: &[ValidationError]) -> String {
+    errors
+        .iter()
+        .take(3)
+        .map(|e| {
+            let loc: Vec<String> = e
+                .loc
+                .iter()
+                .map(|l| match l {
+                    LocItem::Key(k) => k.clone(),
+                    LocItem::Index(i) => i.to_string(),
+                })
+                .collect();
+            format!("{}: {}", loc.join("."), e.msg)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}

@@ -13,12 +13,15 @@ use std::sync::Arc;
 use axum::extract::{FromRequestParts, Request};
 use axum::response::Response;
 use http::request::Parts;
-use http::{Method, Uri};
+use http::{Method, StatusCode, Uri};
 
+use crate::delivery::{OperationCallbacks, PendingSends};
 use crate::depends::{Dependency, Depends, ExtractInputs};
+use crate::exceptions::ExceptionHandlers;
+use crate::extract::{OperationRequest, RequestBodySlot};
 use crate::handler::{BoxFuture, Collector, EarlierErrors, Handler};
 use crate::operation::{OperationContext, OperationInput};
-use crate::routing::OperationSettings;
+use crate::response_model::ResponseModel;
 use crate::scope::{Outcome, RequestScope, ScopeGuard, catch_panic};
 
 type RunFuture<'a> = Pin<Box<dyn Future<Output = Result<(), Response>> + Send + 'a>>;
@@ -103,17 +106,14 @@ where
         let operation = self.operation;
         if operation.settings.needs_extension {
             let settings = &operation.settings;
-            req.extensions_mut()
-                .insert(crate::routing::OperationRequest {
-                    settings: settings.clone(),
-                    body: settings
-                        .reads_request_body
-                        .then(crate::notify::RequestBodySlot::default),
-                });
+            req.extensions_mut().insert(OperationRequest {
+                senders: settings.callbacks.clone(),
+                body: settings.reads_request_body.then(RequestBodySlot::default),
+            });
         }
         // Messages of callbacks that read the response wait for the handler's answer.
         let pending = operation.settings.response_callbacks.then(|| {
-            let pending = crate::deferred::PendingSends::default();
+            let pending = PendingSends::default();
             req.extensions_mut().insert(pending.clone());
             pending
         });
@@ -162,10 +162,7 @@ where
         scope
     });
     let mut guard = scope.clone().map(ScopeGuard::new);
-    let pending = req
-        .extensions()
-        .get::<crate::deferred::PendingSends>()
-        .cloned();
+    let pending = req.extensions().get::<PendingSends>().cloned();
     let answer = async move {
         if !dependencies.is_empty() {
             let (mut parts, body) = req.into_parts();
@@ -215,6 +212,31 @@ where
     }
 }
 
+/// What an operation needs at request time, fixed when the app is built.
+#[derive(Default)]
+pub(crate) struct OperationSettings {
+    /// The status that replaces the handler's `200 OK` (FastAPI's `status_code=`).
+    pub(crate) status: Option<StatusCode>,
+    /// Whether extractors need these settings in the request extensions.
+    pub(crate) needs_extension: bool,
+    /// Senders bound to this operation's callbacks.
+    pub(crate) callbacks: Arc<OperationCallbacks>,
+    /// Whether a callback reads the response (`$response.…`, `$statusCode`): its messages
+    /// are committed after the handler answers, before the answer leaves.
+    pub(crate) response_callbacks: bool,
+    /// Whether a callback reads the request body (`$request.body…`): the body extractor
+    /// keeps the body for it.
+    pub(crate) reads_request_body: bool,
+    /// Something runs after the handler (cleanups, background tasks).
+    pub(crate) scoped: bool,
+    /// The type answers are filtered through (FastAPI's `response_model=`).
+    pub(crate) response_model: Option<ResponseModel>,
+    /// The app's exception handlers, when it registered any.
+    pub(crate) exceptions: Option<Arc<ExceptionHandlers>>,
+    /// The largest body this operation reads, when it differs from the app's.
+    pub(crate) body_limit: Option<usize>,
+}
+
 impl OperationSettings {
     /// What the route and the app do to the handler's answer: the route's status, its
     /// response model, the messages of callbacks that read the answer (committed before
@@ -222,7 +244,7 @@ impl OperationSettings {
     async fn finish(
         &self,
         response: Response,
-        pending: Option<crate::deferred::PendingSends>,
+        pending: Option<PendingSends>,
         method: &Method,
         uri: &Uri,
     ) -> Response {

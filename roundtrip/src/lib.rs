@@ -5,7 +5,6 @@ mod background;
 mod binding;
 mod callback;
 mod cli;
-mod deferred;
 pub mod deliveries;
 pub mod delivery;
 pub mod depends;
@@ -17,34 +16,40 @@ mod invoke;
 mod lifespan;
 pub mod metrics;
 pub mod middleware;
-mod notify;
 pub mod openapi;
 mod operation;
-mod outbound;
 pub mod portal;
-mod published;
 pub mod receive;
 pub mod response;
+mod response_docs;
 mod response_model;
 mod router;
 mod routing;
 mod scope;
 mod secret;
 pub mod security;
-mod send_error;
 mod serve;
-mod setup;
+mod server_limits;
 pub mod subscriptions;
 #[cfg(feature = "opentelemetry")]
 pub mod telemetry;
 #[cfg(feature = "templates")]
 pub mod templates;
 
+pub use app::OperationInfo;
 pub use app::{App, BuildError, BuiltApp, DEFAULT_BODY_LIMIT};
 /// Shared application state in a handler: `State(db): State<Db>` (axum's, re-exported).
 pub use axum::extract::State;
 pub use background::BackgroundTasks;
 pub use callback::{Callback, Webhook};
+pub use delivery::config::{
+    DATABASE_URL_ENV, DEFAULT_MAX_PAYLOAD_BYTES, SIGNING_SECRET_ENV, WORKER_ID_ENV,
+};
+pub use delivery::error::DeliverySetupError;
+pub use delivery::notify::{Notify, SendOptions};
+pub use delivery::publish::Publisher;
+pub use delivery::runtime::DeliveryWorkers;
+pub use delivery::send_error::SendError;
 pub use depends::{Dependency, DependencyOverrides, Depends, Fresh};
 pub use error::{HttpError, RequestValidationError};
 pub use exceptions::Error;
@@ -54,23 +59,15 @@ pub use extract::{
 pub use handler::Handler;
 /// HTTP status codes, for [`HttpError::new`] and `(StatusCode, Json<T>)` answers.
 pub use http::StatusCode;
-pub use lifespan::{Lifespan, Started};
+pub use lifespan::{Lifespan, Started, StartupError};
 pub use metrics::DeliveryMetrics;
-pub use notify::{Notify, Publisher, SendOptions};
 pub use operation::{OperationContext, OperationInput, OperationOutput};
-pub use outbound::{
-    DATABASE_URL_ENV, DEFAULT_MAX_PAYLOAD_BYTES, DeliveryWorkers, SIGNING_SECRET_ENV, WORKER_ID_ENV,
-};
 pub use response::{Html, NoContent, Redirect};
 pub use router::Router;
 pub use routing::{Route, delete, get, head, on, options, patch, post, put, trace};
 pub use secret::SecretString;
-pub use send_error::SendError;
-pub use serve::{
-    DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, SHUTDOWN_GRACE, ServeError, ServerLimits,
-    shutdown_signal,
-};
-pub use setup::OperationInfo;
+pub use serve::{SHUTDOWN_GRACE, ServeError, shutdown_signal};
+pub use server_limits::{DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, ServerLimits};
 pub use subscriptions::{SubscriptionError, Subscriptions};
 
 /// Websockets (FastAPI's `@app.websocket`): axum's, served with

@@ -197,16 +197,39 @@ impl std::fmt::Debug for Started {
     }
 }
 
+/// Why an app's lifespan failed to start (returned by
+/// [`BuiltApp::startup`](crate::BuiltApp::startup)): the startup function's error, as
+/// its `Display` wrote it. The lifespans already started were stopped.
+#[derive(Debug, Clone)]
+pub struct StartupError {
+    reason: String,
+}
+
+impl StartupError {
+    /// What the failing startup function answered, as its error's `Display` wrote it.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+impl std::fmt::Display for StartupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the app's lifespan failed to start: {}", self.reason)
+    }
+}
+
+impl std::error::Error for StartupError {}
+
 /// Starts `hooks` in order; if one fails, those already started are stopped and the
 /// error is returned.
-pub(crate) async fn start_all(hooks: &[Arc<dyn LifespanHook>]) -> Result<Started, String> {
+pub(crate) async fn start_all(hooks: &[Arc<dyn LifespanHook>]) -> Result<Started, StartupError> {
     let mut started = Started { stops: Vec::new() };
     for hook in hooks {
         match hook.start().await {
             Ok(stop) => started.stops.push(stop),
             Err(err) => {
                 started.shutdown().await;
-                return Err(format!("the app's lifespan failed to start: {err}"));
+                return Err(StartupError { reason: err });
             }
         }
     }

@@ -1,9 +1,9 @@
 //! Prometheus metrics of deliveries: what was enqueued, what every attempt did, how long
 //! messages waited, and how many requests are in flight.
 //!
-//! Metrics are off by default. [`App::metrics_route`] counts and serves them at a path
-//! (kept out of the OpenAPI document); [`App::metrics`] counts into a [`DeliveryMetrics`]
-//! handle you serve yourself, on an admin port for example, with
+//! Metrics are off by default. [`App::metrics_route`](crate::App::metrics_route) counts and serves
+//! them at a path (kept out of the OpenAPI document); [`App::metrics`](crate::App::metrics) counts
+//! into a [`DeliveryMetrics`] handle you serve yourself, on an admin port for example, with
 //! [`DeliveryMetrics::encode`].
 //!
 //! | metric | type | labels |
@@ -42,7 +42,7 @@ use prometheus_client::registry::{Registry, Unit};
 use roundtrip_delivery::message::{Decision, MessageKind, MessageMeta};
 use roundtrip_delivery::worker::{AttemptObserver, AttemptReport};
 
-use crate::app::App;
+use crate::delivery::CountEnqueued;
 
 /// Upper bounds of the lag buckets, in seconds: from 5 ms to a day, since a message that
 /// waits out the retry schedule is delivered hours after it was enqueued.
@@ -237,6 +237,23 @@ pub(crate) struct AttachedMetrics {
     observer: Arc<dyn AttemptObserver>,
 }
 
+impl AttachedMetrics {
+    pub(crate) fn new(metrics: DeliveryMetrics, observer: Arc<dyn AttemptObserver>) -> Self {
+        AttachedMetrics { metrics, observer }
+    }
+
+    /// The observer counting the attempts, as the app's delivery holds it.
+    pub(crate) fn observer(&self) -> &Arc<dyn AttemptObserver> {
+        &self.observer
+    }
+}
+
+impl CountEnqueued for DeliveryMetrics {
+    fn count_enqueued(&self, kind: MessageKind, name: &str, count: u64) {
+        DeliveryMetrics::count_enqueued(self, kind, name, count);
+    }
+}
+
 /// What went wrong in an attempt, as a bounded label value.
 pub(crate) fn error_label(report: &AttemptReport<'_>) -> &'static str {
     if let Some(error) = &report.attempt.error {
@@ -287,52 +304,5 @@ impl AttemptObserver for DeliveryMetrics {
                 inner.failed.get_or_create(&labels).inc();
             }
         }
-    }
-}
-
-impl<S: Clone + Send + Sync + 'static> App<S> {
-    /// Counts the app's deliveries into `metrics`: enqueues by `send` and `publish`, and
-    /// every attempt of this process's workers. Serve them yourself with
-    /// [`DeliveryMetrics::encode`], or use [`metrics_route`](Self::metrics_route).
-    /// A second call replaces the first.
-    pub fn metrics(mut self, metrics: &DeliveryMetrics) -> Self {
-        if let Some(previous) = self.delivery.metrics.take() {
-            self.delivery
-                .observers
-                .retain(|o| !Arc::ptr_eq(o, &previous.observer));
-        }
-        let observer: Arc<dyn AttemptObserver> = Arc::new(metrics.clone());
-        self.delivery.observers.push(observer.clone());
-        self.delivery.metrics = Some(AttachedMetrics {
-            metrics: metrics.clone(),
-            observer,
-        });
-        self
-    }
-
-    /// Counts the app's deliveries (as [`metrics`](Self::metrics) does) and serves them in
-    /// Prometheus' text format at `path`, for example `/metrics`. The route is kept out of
-    /// the OpenAPI document. Off by default: the metrics name the app's callbacks and
-    /// webhooks, so mount it where only your monitoring can reach it, or guard it with a
-    /// layer.
-    pub fn metrics_route(self, path: impl Into<String>) -> Self {
-        let metrics = self
-            .delivery
-            .metrics
-            .as_ref()
-            .map(|attached| attached.metrics.clone())
-            .unwrap_or_default();
-        let serving = metrics.clone();
-        let route = crate::routing::get(move || {
-            let metrics = serving.clone();
-            async move {
-                (
-                    [(http::header::CONTENT_TYPE, DeliveryMetrics::CONTENT_TYPE)],
-                    metrics.encode(),
-                )
-            }
-        })
-        .hidden();
-        self.metrics(&metrics).route(path, route)
     }
 }

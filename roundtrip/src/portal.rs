@@ -84,8 +84,7 @@ use crate::subscriptions::{
     WebhookEndpointPatch, WebhookSecretRotated,
 };
 
-/// The endpoint metadata key that names the customer an endpoint belongs to.
-pub const CUSTOMER_KEY: &str = "customer_id";
+pub use crate::delivery::publish::CUSTOMER_KEY;
 
 /// The shortest portal key, in bytes.
 pub const MIN_KEY_BYTES: usize = 32;

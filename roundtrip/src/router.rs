@@ -11,7 +11,8 @@ use tower::{Layer, Service};
 use crate::callback::CallbackSpec;
 use crate::depends::{Dependency, ExtractInputs};
 use crate::invoke::DependencyRunner;
-use crate::routing::{ExtraResponse, Route};
+use crate::response_docs::ExtraResponse;
+use crate::routing::Route;
 
 type RouterLayer<S> = Box<dyn FnOnce(axum::Router<S>) -> axum::Router<S> + Send>;
 

@@ -11,57 +11,17 @@ use std::sync::Arc;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::response::IntoResponse;
 use axum::routing::{MethodFilter, MethodRouter};
-use http::StatusCode;
 use roundtrip_openapi::model::Method;
-use roundtrip_openapi::schema::SchemaRegistry;
 use schemars::JsonSchema;
 use serde_json::Value;
 use tower::{Layer, Service};
 
 use crate::callback::CallbackSpec;
 use crate::handler::Handler;
-use crate::invoke::{DependencyRunner, OperationHandler};
+use crate::invoke::{DependencyRunner, OperationHandler, OperationSettings};
 use crate::operation::OperationContext;
-pub(crate) use crate::response_model::{ResponseModel, ResponseModelSpec};
-
-/// A documented response declared by hand, as FastAPI's `responses=`.
-#[derive(Clone)]
-pub(crate) struct ExtraResponse {
-    pub(crate) status: u16,
-    pub(crate) description: String,
-    pub(crate) schema: Option<fn(&mut SchemaRegistry) -> Value>,
-}
-
-impl ExtraResponse {
-    pub(crate) fn with_body<T: JsonSchema>(status: u16, description: &str) -> Self {
-        ExtraResponse {
-            status,
-            description: description.to_owned(),
-            schema: Some(|r| r.output_schema_for::<T>()),
-        }
-    }
-
-    pub(crate) fn status_only(status: u16, description: &str) -> Self {
-        ExtraResponse {
-            status,
-            description: description.to_owned(),
-            schema: None,
-        }
-    }
-
-    pub(crate) fn document(
-        &self,
-        registry: &mut SchemaRegistry,
-    ) -> roundtrip_openapi::model::Response {
-        match self.schema {
-            Some(schema) => crate::callback::json_response(&self.description, schema(registry)),
-            None => roundtrip_openapi::model::Response {
-                description: self.description.clone(),
-                ..Default::default()
-            },
-        }
-    }
-}
+use crate::response_docs::ExtraResponse;
+pub(crate) use crate::response_model::ResponseModelSpec;
 
 /// Everything a user can say about one operation besides its handler.
 #[derive(Clone, Default)]
@@ -80,41 +40,6 @@ pub(crate) struct OperationMeta {
     pub(crate) callbacks: Vec<CallbackSpec>,
     pub(crate) response_model: Option<ResponseModelSpec>,
     pub(crate) openapi_extra: Option<Value>,
-    pub(crate) body_limit: Option<usize>,
-}
-
-/// What an operation's extractors find in the request's extensions (when one needs it):
-/// its settings, and the slot its body extractor leaves the body in for the callbacks
-/// that read it. One extension, so a request's extension map stays within its first
-/// allocation.
-#[derive(Clone)]
-pub(crate) struct OperationRequest {
-    pub(crate) settings: Arc<OperationSettings>,
-    pub(crate) body: Option<crate::notify::RequestBodySlot>,
-}
-
-/// What an operation needs at request time, fixed when the app is built.
-#[derive(Default)]
-pub(crate) struct OperationSettings {
-    /// The status that replaces the handler's `200 OK` (FastAPI's `status_code=`).
-    pub(crate) status: Option<StatusCode>,
-    /// Whether extractors need these settings in the request extensions.
-    pub(crate) needs_extension: bool,
-    /// Senders bound to this operation's callbacks.
-    pub(crate) callbacks: Vec<crate::callback::BoundCallback>,
-    /// Whether a callback reads the response (`$response.…`, `$statusCode`): its messages
-    /// are committed after the handler answers, before the answer leaves.
-    pub(crate) response_callbacks: bool,
-    /// Whether a callback reads the request body (`$request.body…`): the body extractor
-    /// keeps the body for it.
-    pub(crate) reads_request_body: bool,
-    /// Something runs after the handler (cleanups, background tasks).
-    pub(crate) scoped: bool,
-    /// The type answers are filtered through (FastAPI's `response_model=`).
-    pub(crate) response_model: Option<ResponseModel>,
-    /// The app's exception handlers, when it registered any.
-    pub(crate) exceptions: Option<Arc<crate::exceptions::ExceptionHandlers>>,
-    /// The largest body this operation reads, when it differs from the app's.
     pub(crate) body_limit: Option<usize>,
 }
 

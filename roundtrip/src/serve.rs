@@ -1,11 +1,8 @@
 //! Serving an app: bind, serve until SIGINT or SIGTERM, then stop gracefully — in-flight
 //! requests finish, and the delivery workers stop claiming and finish their attempts.
-//! Connections are served within [`ServerLimits`] (header and idle timeouts, a cap).
+//! Connections are served within [`ServerLimits`](crate::ServerLimits) (header and idle timeouts, a cap).
 
 mod connection;
-mod limits;
-
-pub use limits::{DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, ServerLimits};
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -13,6 +10,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use crate::app::{App, BuildError, BuiltApp};
+use crate::delivery::error::DeliverySetupError;
+use crate::lifespan::StartupError;
 
 /// Why serving stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -30,13 +29,13 @@ pub enum ServeError {
     },
     /// Delivery could not start (the outbox database could not be opened, say).
     #[error("deliveries cannot start: {0}")]
-    Delivery(String),
+    Delivery(#[source] DeliverySetupError),
     /// The configuration is wrong (a malformed signing secret, say).
-    #[error("{0}")]
-    Config(String),
+    #[error(transparent)]
+    Config(DeliverySetupError),
     /// The app's lifespan failed to start.
-    #[error("{0}")]
-    Startup(String),
+    #[error(transparent)]
+    Startup(StartupError),
     /// The server failed while running.
     #[error("the server failed: {0}")]
     Io(#[from] std::io::Error),

@@ -52,56 +52,55 @@
 //! * **Health.** An endpoint that answers 410 is disabled at once; one whose deliveries only
 //!   fail for the failure window (5 days by default) is disabled too; both are logged as
 //!   warnings. `POST .../enable` (or [`Subscriptions::enable`]) turns it back on.
-//! * **Fan-out.** [`Publisher::publish`] checks the payload against its schema, finds the
-//!   enabled endpoints that want the event, and stores one message per endpoint in one
-//!   outbox write: all or none are stored.
+//! * **Fan-out.** [`Publisher::publish`](crate::Publisher::publish) checks the payload against its
+//!   schema, finds the enabled endpoints that want the event, and stores one message per endpoint
+//!   in one outbox write: all or none are stored.
 //! * **Guarded.** The router's operations take a guard `G` of the app's choosing: any
 //!   extractor that documents itself ([`OperationInput`]), such as an API key from
 //!   [`security`](crate::security) or a [`Depends`](crate::Depends) that checks one. Its
 //!   rejections (401, 403) are answered before anything else runs.
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use axum::extract::FromRequestParts;
-use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
-use http::StatusCode;
 use roundtrip_delivery::endpoints::{
-    CreatedEndpoint, DisableKind, Endpoint, EndpointFilter, EndpointHooks, EndpointPage,
-    EndpointSettings, EndpointStore, EndpointUpdate, Error as EndpointError, NewEndpoint,
-    RotatedSecret, Rotation,
+    CreatedEndpoint, Endpoint, EndpointFilter, EndpointHooks, EndpointPage, EndpointSettings,
+    EndpointStore, EndpointUpdate, Error as EndpointError, NewEndpoint, RotatedSecret, Rotation,
 };
 use roundtrip_delivery::message::MessageMeta;
 use roundtrip_delivery::signing::Secret;
 use roundtrip_delivery::ssrf::{Resolve, SsrfPolicy, SystemResolver, resolve_checked};
 use roundtrip_delivery::worker::{AttemptObserver, AttemptReport, SecretSource, SecretSourceError};
-use roundtrip_openapi::HttpUrl;
 use roundtrip_openapi::validate::{LocItem, ValidationError};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio::sync::OnceCell;
 use url::Url;
 
-use crate::app::App;
-use crate::error::{HttpError, RequestValidationError, value_error};
-use crate::extract::{Json, Path, Query};
-use crate::notify::Publisher;
-use crate::operation::{OperationInput, OperationOutput};
-use crate::outbound::{Resolved, WeakDelivery};
-use crate::response::NoContent;
-use crate::router::Router;
-use crate::routing::{get, post};
-use crate::secret::SecretString;
+use crate::delivery::{EndpointDirectory, OutboxHandle, PreparedDelivery, Resolved};
+use crate::error::value_error;
+use crate::operation::OperationInput;
+
+mod error;
+mod handlers;
+mod models;
+
+pub use error::SubscriptionError;
+pub(crate) use models::document_events;
+pub use models::{
+    WebhookEndpoint, WebhookEndpointCreated, WebhookEndpointDisabledBy, WebhookEndpointIn,
+    WebhookEndpointList, WebhookEndpointPatch, WebhookEndpointPath, WebhookEndpointQuery,
+    WebhookSecretRotated, WebhookSecretRotation,
+};
 
 /// How pydantic shows a secret it refused.
 const HIDDEN: &str = "**********";
 
-/// An app's webhook subscriptions: give a clone to [`App::subscriptions`], mount
-/// [`router`](Self::router) where the app wants its management API, and publish with
-/// [`Publisher::publish`]. Cheap to clone; every clone is the same set.
+/// An app's webhook subscriptions: give a clone to
+/// [`App::subscriptions`](crate::App::subscriptions), mount [`router`](Self::router) where the app
+/// wants its management API, and publish with [`Publisher::publish`](crate::Publisher::publish).
+/// Cheap to clone; every clone is the same set.
 #[derive(Clone)]
 pub struct Subscriptions {
     inner: Arc<Inner>,
@@ -127,7 +126,7 @@ struct Inner {
 struct Binding {
     database: Database,
     /// The app's outbox, where an endpoint's queued messages are pointed at its new URL.
-    delivery: WeakDelivery,
+    outbox: OutboxHandle,
     events: Vec<String>,
     ssrf: SsrfPolicy,
 }
@@ -226,25 +225,25 @@ impl Subscriptions {
     }
 
     /// Keeps the endpoints in `store` instead of beside the outbox (required when the
-    /// outbox was given as an object with [`App::outbox`]).
+    /// outbox was given as an object with [`App::outbox`](crate::App::outbox)).
     pub fn store(self, store: impl EndpointStore) -> Self {
         let store: Arc<dyn EndpointStore> = Arc::new(store);
         self.configure(|c| c.given = Some(store))
     }
 
-    /// Called when the app is built: where the outbox lives, which events exist, which
-    /// addresses may be reached.
-    pub(crate) fn bind(&self, publisher: &Publisher) {
-        let database = match publisher.delivery.database() {
+    /// Called when the app is built: where the outbox lives, which events exist (the
+    /// app's webhooks), which addresses may be reached.
+    pub(crate) fn bind(&self, delivery: &PreparedDelivery, events: Vec<String>) {
+        let database = match delivery.database() {
             Resolved::Database(database) => Database::Stores(database),
             Resolved::Unsupported(url) => Database::Unsupported(roundtrip_delivery::redact(&url)),
             Resolved::Given(_) => Database::Given,
         };
         let binding = Binding {
             database,
-            delivery: publisher.delivery.downgrade(),
-            events: publisher.webhooks.iter().map(|w| w.event.clone()).collect(),
-            ssrf: publisher.delivery.ssrf().clone(),
+            outbox: delivery.outbox_handle(),
+            events,
+            ssrf: delivery.ssrf().clone(),
         };
         *self.binding_lock() = Some(binding);
     }
@@ -361,7 +360,7 @@ impl Subscriptions {
     /// may be different stores, so this is a second write: when it fails, the error says
     /// so, and updating the endpoint again with the same URL finishes the move.
     async fn retarget(&self, endpoint: &Endpoint) -> Result<(), SubscriptionError> {
-        let Some(delivery) = self.binding().and_then(|b| b.delivery.upgrade()) else {
+        let Some(binding) = self.binding() else {
             return Ok(());
         };
         let not_moved = |err: String| {
@@ -371,7 +370,11 @@ impl Subscriptions {
                 endpoint.id
             ))
         };
-        let outbox = delivery.outbox().await.map_err(not_moved)?;
+        let outbox = binding
+            .outbox
+            .get()
+            .await
+            .map_err(|err| not_moved(err.to_string()))?;
         let moved = outbox
             .retarget(&endpoint.id, &endpoint.url)
             .await
@@ -504,257 +507,6 @@ impl Subscriptions {
         }
         problems
     }
-
-    /// The management router: create, list, read, update, delete, rotate the secret of,
-    /// enable and disable endpoints, each operation behind the guard `G` (for example an
-    /// [`ApiKeyHeader`](crate::security::ApiKeyHeader), whose scheme the document then
-    /// requires on every operation). Its paths start with `/endpoints`; give the router a
-    /// prefix to put them elsewhere.
-    pub fn router<G, S>(&self) -> Router<S>
-    where
-        S: Clone + Send + Sync + 'static,
-        G: FromRequestParts<S> + OperationInput + Send + 'static,
-    {
-        let s = self.clone();
-        let create = move |_: G, Json(body): Json<WebhookEndpointIn>| {
-            let s = s.clone();
-            async move { s.api_create(body).await }
-        };
-        let s = self.clone();
-        let list = move |_: G, Query(query): Query<WebhookEndpointQuery>| {
-            let s = s.clone();
-            async move { s.api_list(query).await }
-        };
-        let s = self.clone();
-        let read = move |_: G, Path(path): Path<WebhookEndpointPath>| {
-            let s = s.clone();
-            async move { s.api_get(path.endpoint_id).await }
-        };
-        let s = self.clone();
-        let update = move |_: G,
-                           Path(path): Path<WebhookEndpointPath>,
-                           Json(body): Json<WebhookEndpointPatch>| {
-            let s = s.clone();
-            async move { s.api_update(path.endpoint_id, body).await }
-        };
-        let s = self.clone();
-        let delete = move |_: G, Path(path): Path<WebhookEndpointPath>| {
-            let s = s.clone();
-            async move { s.api_delete(path.endpoint_id).await }
-        };
-        let s = self.clone();
-        let rotate = move |_: G,
-                           Path(path): Path<WebhookEndpointPath>,
-                           Json(body): Json<WebhookSecretRotation>| {
-            let s = s.clone();
-            async move { s.api_rotate(path.endpoint_id, body).await }
-        };
-        let s = self.clone();
-        let enable = move |_: G, Path(path): Path<WebhookEndpointPath>| {
-            let s = s.clone();
-            async move { s.api_enable(path.endpoint_id).await }
-        };
-        let s = self.clone();
-        let disable = move |_: G, Path(path): Path<WebhookEndpointPath>| {
-            let s = s.clone();
-            async move { s.api_disable(path.endpoint_id).await }
-        };
-        const NOT_FOUND: &str = "No webhook endpoint has this id";
-        const DUPLICATE: &str = "Another endpoint has the same URL and event types";
-        Router::new()
-            .tag("webhook endpoints")
-            .route(
-                "/endpoints",
-                post(create)
-                    .name("create_endpoint")
-                    .status(201)
-                    .description(
-                        "Registers a webhook endpoint: the URL receives the events it lists (every \
-                         event when it lists none), signed with its own secret. The secret is \
-                         generated unless one is given, and is returned here only.",
-                    )
-                    .response_status(409, DUPLICATE)
-                    .get(list)
-                    .name("list_endpoints")
-                    .description(
-                        "Lists webhook endpoints, oldest first, without their secrets. Pass \
-                         `next` as `after` for the next page.",
-                    ),
-            )
-            .route(
-                "/endpoints/{endpoint_id}",
-                get(read)
-                    .name("get_endpoint")
-                    .description("Reads a webhook endpoint, without its secret.")
-                    .response_status(404, NOT_FOUND)
-                    .patch(update)
-                    .name("update_endpoint")
-                    .description(
-                        "Changes a webhook endpoint's URL, description, event types or metadata; \
-                         what the body leaves out stays as it is.",
-                    )
-                    .response_status(404, NOT_FOUND)
-                    .response_status(409, DUPLICATE)
-                    .delete(delete)
-                    .name("delete_endpoint")
-                    .description("Deletes a webhook endpoint and its secrets.")
-                    .status(204)
-                    .response_status(404, NOT_FOUND),
-            )
-            .route(
-                "/endpoints/{endpoint_id}/rotate-secret",
-                post(rotate)
-                    .name("rotate_endpoint_secret")
-                    .description(
-                        "Makes a new signing secret current and returns it. The previous secret \
-                         keeps signing until `previous_expires_at`, so receivers see both \
-                         signatures meanwhile.",
-                    )
-                    .response_status(404, NOT_FOUND),
-            )
-            .route(
-                "/endpoints/{endpoint_id}/enable",
-                post(enable)
-                    .name("enable_endpoint")
-                    .description(
-                        "Enables a webhook endpoint again, after a 410, a failing window or a \
-                         disable, with a fresh health record.",
-                    )
-                    .response_status(404, NOT_FOUND),
-            )
-            .route(
-                "/endpoints/{endpoint_id}/disable",
-                post(disable)
-                    .name("disable_endpoint")
-                    .description(
-                        "Disables a webhook endpoint: it gets no new messages, and its queued ones \
-                         wait until it is enabled again.",
-                    )
-                    .response_status(404, NOT_FOUND),
-            )
-    }
-
-    pub(crate) async fn api_create(
-        &self,
-        body: WebhookEndpointIn,
-    ) -> Result<Json<WebhookEndpointCreated>, SubscriptionError> {
-        let url = body.url.into_url();
-        let mut problems = self
-            .check_target(Some(&url), Some(&body.event_types), &["body"])
-            .await;
-        let secret = match body
-            .secret
-            .as_ref()
-            .map(|s| given_secret(s.expose_secret()))
-            .transpose()
-        {
-            Ok(secret) => secret,
-            Err(why) => {
-                problems.push(secret_error(&why));
-                None
-            }
-        };
-        if !problems.is_empty() {
-            return Err(SubscriptionError::Invalid(problems));
-        }
-        let mut endpoint = NewEndpoint::new(url)
-            .description(body.description)
-            .event_types(body.event_types)
-            .metadata(body.metadata);
-        if let Some(secret) = secret {
-            endpoint = endpoint.secret(secret);
-        }
-        let created = self
-            .endpoints()
-            .await?
-            .create(endpoint)
-            .await
-            .map_err(SubscriptionError::Store)?;
-        Ok(Json(WebhookEndpointCreated {
-            endpoint: (&created.endpoint).into(),
-            secret: created.secret.to_string(),
-        }))
-    }
-
-    async fn api_list(
-        &self,
-        query: WebhookEndpointQuery,
-    ) -> Result<Json<WebhookEndpointList>, SubscriptionError> {
-        let mut filter = EndpointFilter::new();
-        filter.enabled = query.enabled;
-        filter.event_type = query.event_type;
-        filter.after = query.after;
-        filter.limit = query.limit.map(|l| l as usize);
-        let page = self.list(&filter).await?;
-        Ok(Json(WebhookEndpointList {
-            data: page.endpoints.iter().map(Into::into).collect(),
-            next: page.next,
-        }))
-    }
-
-    async fn api_get(&self, id: String) -> Result<Json<WebhookEndpoint>, SubscriptionError> {
-        Ok(Json((&self.get(&id).await?).into()))
-    }
-
-    pub(crate) async fn api_update(
-        &self,
-        id: String,
-        body: WebhookEndpointPatch,
-    ) -> Result<Json<WebhookEndpoint>, SubscriptionError> {
-        let url = body.url.map(HttpUrl::into_url);
-        let problems = self
-            .check_target(url.as_ref(), body.event_types.as_deref(), &["body"])
-            .await;
-        if !problems.is_empty() {
-            return Err(SubscriptionError::Invalid(problems));
-        }
-        let mut update = EndpointUpdate::new();
-        update.url = url;
-        update.description = body.description;
-        update.event_types = body.event_types;
-        update.metadata = body.metadata;
-        let endpoint = self.apply_update(&id, update).await?;
-        Ok(Json((&endpoint).into()))
-    }
-
-    async fn api_delete(&self, id: String) -> Result<NoContent, SubscriptionError> {
-        self.delete(&id).await?;
-        Ok(NoContent)
-    }
-
-    async fn api_rotate(
-        &self,
-        id: String,
-        body: WebhookSecretRotation,
-    ) -> Result<Json<WebhookSecretRotated>, SubscriptionError> {
-        let mut rotation = Rotation::new();
-        if let Some(text) = body.secret.as_ref().map(SecretString::expose_secret) {
-            match given_secret(text) {
-                Ok(secret) => rotation = rotation.secret(secret),
-                Err(why) => return Err(SubscriptionError::Invalid(vec![secret_error(&why)])),
-            }
-        }
-        if let Some(seconds) = body.grace_seconds {
-            rotation = rotation.grace(Duration::from_secs(seconds));
-        }
-        let rotated = self.rotate_secret(&id, rotation).await?;
-        Ok(Json(WebhookSecretRotated {
-            endpoint: (&rotated.endpoint).into(),
-            secret: rotated.secret.to_string(),
-            previous_expires_at: rotated.previous_expires_at.into(),
-        }))
-    }
-
-    async fn api_enable(&self, id: String) -> Result<Json<WebhookEndpoint>, SubscriptionError> {
-        Ok(Json((&self.enable(&id).await?).into()))
-    }
-
-    async fn api_disable(&self, id: String) -> Result<Json<WebhookEndpoint>, SubscriptionError> {
-        let endpoint = self
-            .disable(&id, "disabled through the management API")
-            .await?;
-        Ok(Json((&endpoint).into()))
-    }
 }
 
 async fn open_store(config: Config, binding: Option<Binding>) -> Result<Opened, SubscriptionError> {
@@ -814,6 +566,19 @@ impl SecretSource for Subscriptions {
 }
 
 /// Endpoint health: 410 and long runs of failures disable; successes end the runs.
+impl EndpointDirectory for Subscriptions {
+    fn matching<'a>(
+        &'a self,
+        event: &'a str,
+    ) -> futures_util::future::BoxFuture<'a, Result<Vec<Endpoint>, String>> {
+        Box::pin(async move {
+            Subscriptions::matching(self, event)
+                .await
+                .map_err(|err| err.to_string())
+        })
+    }
+}
+
 impl AttemptObserver for Subscriptions {
     fn finished(&self, report: &AttemptReport<'_>) {
         // Every attempt for an endpoint was signed through `secrets`, which opened the store;
@@ -821,21 +586,6 @@ impl AttemptObserver for Subscriptions {
         if let Some(opened) = self.inner.opened.get() {
             opened.observer.finished(report);
         }
-    }
-}
-
-impl<S: Clone + Send + Sync + 'static> App<S> {
-    /// Adds webhook subscriptions: the endpoints are stored beside the outbox, sign the
-    /// messages bound for them, and are disabled when they answer 410 or keep failing.
-    /// [`Publisher::publish`] sends an event to every endpoint that wants it. Mount
-    /// [`Subscriptions::router`] to manage them over HTTP.
-    pub fn subscriptions(mut self, subscriptions: Subscriptions) -> Self {
-        self.delivery.endpoint_secrets = Some(Arc::new(subscriptions.clone()));
-        self.delivery
-            .observers
-            .push(Arc::new(subscriptions.clone()));
-        self.delivery.subscriptions = Some(subscriptions);
-        self
     }
 }
 
@@ -857,351 +607,3 @@ impl<S: Send + Sync> FromRequestParts<S> for Unguarded {
 }
 
 impl OperationInput for Unguarded {}
-
-/// Why a subscription operation failed.
-///
-/// It answers the client as the management API should: 422 in FastAPI's shape for a refused
-/// endpoint, 404 for an unknown id, 409 for a duplicate, 503 when the store cannot be used.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum SubscriptionError {
-    /// The endpoint was refused before anything was written; every problem, in FastAPI's
-    /// shape.
-    Invalid(Vec<ValidationError>),
-    /// The endpoint store refused or failed.
-    Store(EndpointError),
-    /// The endpoint store cannot be opened.
-    Unavailable(String),
-}
-
-impl SubscriptionError {
-    /// The endpoint (URL, event types or secret) was refused.
-    pub fn is_invalid(&self) -> bool {
-        match self {
-            SubscriptionError::Invalid(_) => true,
-            SubscriptionError::Store(err) => err.is_invalid(),
-            SubscriptionError::Unavailable(_) => false,
-        }
-    }
-
-    /// No endpoint has the id.
-    pub fn is_not_found(&self) -> bool {
-        matches!(self, SubscriptionError::Store(err) if err.is_not_found())
-    }
-
-    /// Another endpoint has the same URL and event types.
-    pub fn is_conflict(&self) -> bool {
-        matches!(self, SubscriptionError::Store(err) if err.is_conflict())
-    }
-
-    /// The store could not be opened or used right now.
-    pub fn is_unavailable(&self) -> bool {
-        match self {
-            SubscriptionError::Unavailable(_) => true,
-            SubscriptionError::Store(err) => err.is_unavailable(),
-            SubscriptionError::Invalid(_) => false,
-        }
-    }
-
-    /// The problems of a refused endpoint.
-    pub fn errors(&self) -> &[ValidationError] {
-        match self {
-            SubscriptionError::Invalid(errors) => errors,
-            _ => &[],
-        }
-    }
-}
-
-impl std::fmt::Display for SubscriptionError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SubscriptionError::Invalid(errors) => write!(
-                f,
-                "the webhook endpoint is refused: {}",
-                crate::notify::summarize(errors)
-            ),
-            SubscriptionError::Store(err) => err.fmt(f),
-            SubscriptionError::Unavailable(reason) => {
-                write!(f, "the webhook endpoint store is unavailable: {reason}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for SubscriptionError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            SubscriptionError::Store(err) => Some(err),
-            _ => None,
-        }
-    }
-}
-
-impl IntoResponse for SubscriptionError {
-    fn into_response(self) -> Response {
-        match self {
-            SubscriptionError::Invalid(errors) => {
-                RequestValidationError::new(errors).into_response()
-            }
-            SubscriptionError::Store(err) if err.is_not_found() => {
-                HttpError::not_found(err.message().to_owned()).into_response()
-            }
-            SubscriptionError::Store(err) if err.is_conflict() || err.is_disabled() => {
-                HttpError::conflict(err.message().to_owned()).into_response()
-            }
-            SubscriptionError::Store(err) if err.is_invalid() => {
-                RequestValidationError::new(vec![value_error(
-                    vec![LocItem::key("body")],
-                    err.message(),
-                    Value::Null,
-                )])
-                .into_response()
-            }
-            other => {
-                tracing::error!(error = %other, "the webhook endpoint store failed");
-                HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
-                    .header(
-                        http::header::RETRY_AFTER,
-                        http::HeaderValue::from_static("5"),
-                    )
-                    .into_response()
-            }
-        }
-    }
-}
-
-/// Not documented, as FastAPI documents no `HTTPException`: the router declares its 404 and
-/// 409 on each operation, and the 422 comes with every operation that has input.
-impl OperationOutput for SubscriptionError {}
-
-/// Pydantic's error for a value its validator refused.
-/// What a signing secret looks like: `whsec_` and the padded base64 of 24 to 64 bytes (8 to
-/// 21 groups of four characters, then at most one padded group), as
-/// [`Secret::parse_strict`] reads it.
-const SECRET_PATTERN: &str = "^whsec_(?:(?:[A-Za-z0-9+/]{4}){8,20}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?|(?:[A-Za-z0-9+/]{4}){21}(?:[A-Za-z0-9+/]{2}==)?)$";
-
-/// A secret a user gave: `whsec_` and base64 of 24 to 64 bytes.
-fn given_secret(text: &str) -> Result<Secret, String> {
-    Secret::parse_strict(text).map_err(|err| err.to_string())
-}
-
-/// The 422 entry of a refused secret, which is never echoed back.
-fn secret_error(why: &str) -> ValidationError {
-    value_error(
-        vec![LocItem::key("body"), LocItem::key("secret")],
-        why,
-        Value::String(HIDDEN.to_owned()),
-    )
-}
-
-/// A webhook endpoint to register.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-pub struct WebhookEndpointIn {
-    /// Where to send the events: an `http` or `https` URL that does not point inside the
-    /// server's network.
-    pub url: HttpUrl,
-    /// What the endpoint is for.
-    #[serde(default)]
-    #[schemars(length(max = 1024))]
-    pub description: String,
-    /// The events to receive; none to receive every event.
-    #[serde(default)]
-    #[schemars(length(max = 256), inner(length(min = 1, max = 255)))]
-    pub event_types: Vec<String>,
-    /// The signing secret (`whsec_` and base64 of 24 to 64 bytes); generated when left out.
-    #[serde(default)]
-    #[schemars(pattern(SECRET_PATTERN))]
-    pub secret: Option<SecretString>,
-    /// Free-form JSON metadata.
-    #[serde(default)]
-    pub metadata: Map<String, Value>,
-}
-
-/// Changes to a webhook endpoint; what is left out stays as it is.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-pub struct WebhookEndpointPatch {
-    /// A new URL.
-    #[serde(default)]
-    pub url: Option<HttpUrl>,
-    /// A new description.
-    #[serde(default)]
-    #[schemars(length(max = 1024))]
-    pub description: Option<String>,
-    /// New event types; an empty list receives every event.
-    #[serde(default)]
-    #[schemars(length(max = 256), inner(length(min = 1, max = 255)))]
-    pub event_types: Option<Vec<String>>,
-    /// New metadata, replacing the old.
-    #[serde(default)]
-    pub metadata: Option<Map<String, Value>>,
-}
-
-/// Which endpoints to list.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-pub struct WebhookEndpointQuery {
-    /// Only enabled (`true`) or disabled (`false`) endpoints.
-    #[serde(default)]
-    pub enabled: Option<bool>,
-    /// Only endpoints that receive this event.
-    #[serde(default)]
-    pub event_type: Option<String>,
-    /// Only endpoints after this one (the `next` of the previous page).
-    #[serde(default)]
-    pub after: Option<String>,
-    /// At most this many (100 by default).
-    #[serde(default)]
-    #[schemars(range(min = 1, max = 1000))]
-    pub limit: Option<u32>,
-}
-
-/// The endpoint a path names.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-pub struct WebhookEndpointPath {
-    /// The endpoint's id (`ep_...`).
-    pub endpoint_id: String,
-}
-
-/// How to rotate a secret.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-pub struct WebhookSecretRotation {
-    /// The new secret (`whsec_` and base64 of 24 to 64 bytes); generated when left out.
-    #[serde(default)]
-    #[schemars(pattern(SECRET_PATTERN))]
-    pub secret: Option<SecretString>,
-    /// How long the current secret keeps signing, in seconds (24 hours by default; at most
-    /// 30 days).
-    #[serde(default)]
-    #[schemars(range(max = 2_592_000))]
-    pub grace_seconds: Option<u64>,
-}
-
-/// Who or what disabled an endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum WebhookEndpointDisabledBy {
-    /// By hand, through the API or the application.
-    Manual,
-    /// The endpoint answered 410 Gone.
-    Gone,
-    /// Every delivery failed for the failure window.
-    Failing,
-}
-
-/// A webhook endpoint, as the management API shows it: never with its secret.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-pub struct WebhookEndpoint {
-    /// The endpoint's id.
-    pub id: String,
-    /// Where its events go.
-    pub url: String,
-    /// What it is for.
-    pub description: String,
-    /// The events it receives; empty means every event.
-    pub event_types: Vec<String>,
-    /// Whether it receives messages.
-    pub enabled: bool,
-    /// When it was disabled.
-    pub disabled_at: Option<DateTime<Utc>>,
-    /// Who or what disabled it.
-    pub disabled_by: Option<WebhookEndpointDisabledBy>,
-    /// Why it was disabled.
-    pub disabled_reason: Option<String>,
-    /// Free-form JSON metadata.
-    pub metadata: Map<String, Value>,
-    /// When it was created.
-    pub created_at: DateTime<Utc>,
-    /// When it last changed.
-    pub updated_at: DateTime<Utc>,
-    /// When its current run of failed deliveries began.
-    pub failing_since: Option<DateTime<Utc>>,
-    /// When a delivery to it last succeeded.
-    pub last_success_at: Option<DateTime<Utc>>,
-    /// While a rotated-out secret still signs: when it stops.
-    pub rotation_ends_at: Option<DateTime<Utc>>,
-}
-
-fn utc(time: SystemTime) -> DateTime<Utc> {
-    time.into()
-}
-
-impl From<&Endpoint> for WebhookEndpoint {
-    fn from(endpoint: &Endpoint) -> Self {
-        let disabled = endpoint.disabled.as_ref();
-        WebhookEndpoint {
-            id: endpoint.id.clone(),
-            url: endpoint.url.to_string(),
-            description: endpoint.description.clone(),
-            event_types: endpoint.event_types.clone(),
-            enabled: endpoint.is_enabled(),
-            disabled_at: disabled.map(|d| utc(d.at)),
-            disabled_by: disabled.map(|d| match d.kind {
-                DisableKind::Gone => WebhookEndpointDisabledBy::Gone,
-                DisableKind::Failing => WebhookEndpointDisabledBy::Failing,
-                _ => WebhookEndpointDisabledBy::Manual,
-            }),
-            disabled_reason: disabled.map(|d| d.reason.clone()),
-            metadata: endpoint.metadata.clone(),
-            created_at: utc(endpoint.created_at),
-            updated_at: utc(endpoint.updated_at),
-            failing_since: endpoint.failing_since.map(utc),
-            last_success_at: endpoint.last_success_at.map(utc),
-            rotation_ends_at: endpoint.rotation_ends_at.map(utc),
-        }
-    }
-}
-
-/// A registered endpoint and its secret: the only answer, with a rotation's, that carries it.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-pub struct WebhookEndpointCreated {
-    /// The endpoint.
-    pub endpoint: WebhookEndpoint,
-    /// Its signing secret (`whsec_...`): give it to the receiver, which verifies each
-    /// message's `webhook-signature` with it.
-    pub secret: String,
-}
-
-/// One page of endpoints.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-pub struct WebhookEndpointList {
-    /// The endpoints, oldest first.
-    pub data: Vec<WebhookEndpoint>,
-    /// Pass as `after` for the next page; `null` on the last page.
-    pub next: Option<String>,
-}
-
-/// A rotated secret.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-pub struct WebhookSecretRotated {
-    /// The endpoint.
-    pub endpoint: WebhookEndpoint,
-    /// The new signing secret (`whsec_...`).
-    pub secret: String,
-    /// When the previous secret stops signing.
-    pub previous_expires_at: DateTime<Utc>,
-}
-
-/// Documents `event_types` as what it accepts: the events the app declares, as an enum (the
-/// body types are static; the events are known once the app is built).
-pub(crate) fn document_events(doc: &mut roundtrip_openapi::model::OpenApi, events: &[String]) {
-    if events.is_empty() {
-        return;
-    }
-    let names: Vec<Value> = events.iter().cloned().map(Value::String).collect();
-    for (name, schema) in doc.components.schemas.iter_mut() {
-        if !(name.starts_with("WebhookEndpointIn") || name.starts_with("WebhookEndpointPatch")) {
-            continue;
-        }
-        let Some(event_types) = schema.pointer_mut("/properties/event_types") else {
-            continue;
-        };
-        if let Some(Value::Object(items)) = event_types.get_mut("items") {
-            items.insert("enum".to_owned(), Value::Array(names.clone()));
-        } else if let Some(Value::Array(members)) = event_types.get_mut("anyOf") {
-            for member in members {
-                if let Some(Value::Object(items)) = member.get_mut("items") {
-                    items.insert("enum".to_owned(), Value::Array(names.clone()));
-                }
-            }
-        }
-    }
-}

@@ -3,15 +3,16 @@
 //! `traceparent` sent to receivers as an option, and the delivery metrics of `/metrics`
 //! as OpenTelemetry instruments.
 //!
-//! [`App::opentelemetry`] turns it on for an app; spans and metrics go to the global
-//! providers of `opentelemetry::global`, which [`install_otlp`] points at an OTLP/HTTP
-//! collector (`serve --otlp-endpoint http://127.0.0.1:4318` does both). Tests install
+//! [`App::opentelemetry`](crate::App::opentelemetry) turns it on for an app; spans and metrics go
+//! to the global providers of `opentelemetry::global`, which [`install_otlp`] points at an
+//! OTLP/HTTP collector (`serve --otlp-endpoint http://127.0.0.1:4318` does both). Tests install
 //! providers of their own (the SDK's in-memory exporters).
 //!
 //! | span | kind | name | links |
 //! |---|---|---|---|
 //! | a request | server | `GET /path` | its parent is the request's `traceparent`, if any |
-//! | an attempt | client | `deliver {callback or webhook name}` | the span that enqueued the message |
+//! | an attempt | client | `deliver {callback or webhook name}` | the span that enqueued the
+//! message |
 //!
 //! | instrument | type | attributes |
 //! |---|---|---|
@@ -42,7 +43,7 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use roundtrip_delivery::message::{Decision, MessageKind, MessageMeta};
 use roundtrip_delivery::worker::{AttemptObserver, AttemptReport};
 
-use crate::app::App;
+use crate::delivery::CountEnqueued;
 
 /// The instrumentation scope of roundtrip's spans and instruments.
 const SCOPE: &str = "roundtrip";
@@ -50,7 +51,7 @@ const SCOPE: &str = "roundtrip";
 /// How an app reports to OpenTelemetry.
 #[derive(Clone, Debug, Default)]
 pub struct Telemetry {
-    send_traceparent: bool,
+    pub(crate) send_traceparent: bool,
 }
 
 impl Telemetry {
@@ -68,25 +69,9 @@ impl Telemetry {
     }
 }
 
-impl<S: Clone + Send + Sync + 'static> App<S> {
-    /// Reports the app to OpenTelemetry's global providers: a span for each request
-    /// (wrapping the layers added before this call) and each delivery attempt, and the
-    /// delivery metrics. See [`crate::telemetry`].
-    pub fn opentelemetry(mut self, telemetry: Telemetry) -> Self {
-        let metrics = OtelMetrics::new(&global::meter_provider().meter(SCOPE));
-        self.delivery.telemetry = Some(metrics.clone());
-        self.delivery
-            .observers
-            .push(std::sync::Arc::new(metrics) as std::sync::Arc<dyn AttemptObserver>);
-        let send = telemetry.send_traceparent;
-        self.configure_dispatcher(move |config| config.send_traceparent(send))
-            .layer(axum::middleware::from_fn(trace_request))
-    }
-}
-
 /// The span of one request: its parent is the caller's `traceparent`, and the handler runs
 /// inside it, so the messages it enqueues store its context.
-async fn trace_request(request: Request, next: Next) -> Response {
+pub(crate) async fn trace_request(request: Request, next: Next) -> Response {
     let parent = roundtrip_delivery::telemetry::extract_headers(request.headers());
     let tracer = global::tracer_provider().tracer(SCOPE);
     let method = request.method().to_string();
@@ -133,7 +118,18 @@ fn message_attributes(kind: MessageKind, name: &str) -> [KeyValue; 2] {
     ]
 }
 
+impl CountEnqueued for OtelMetrics {
+    fn count_enqueued(&self, kind: MessageKind, name: &str, count: u64) {
+        OtelMetrics::count_enqueued(self, kind, name, count);
+    }
+}
+
 impl OtelMetrics {
+    /// The instruments, from the global meter provider.
+    pub(crate) fn global() -> Self {
+        OtelMetrics::new(&global::meter_provider().meter(SCOPE))
+    }
+
     fn new(meter: &Meter) -> Self {
         OtelMetrics {
             enqueued: meter

@@ -500,3 +500,46 @@ async fn a_locked_database_file_is_a_503_and_the_server_keeps_serving() {
     assert_eq!(stored.len(), 2, "{paths:?}");
     assert!(!paths.iter().any(|p| p.ends_with("/o2")), "{paths:?}");
 }
+
+#[tokio::test]
+async fn delivery_setup_errors_say_what_kind_they_are() {
+    let built = App::new()
+        .database_url("mysql://u:secret@localhost/db")
+        .build()
+        .expect("builds");
+    let Err(err) = built.outbox().await else {
+        panic!("a mysql:// URL names no store roundtrip has");
+    };
+    assert!(err.is_configuration(), "{err}");
+    assert!(!err.is_open_store() && !err.is_start_workers());
+    let message = err.to_string();
+    assert!(
+        message.starts_with("unsupported outbox database URL (expected sqlite:// or postgres://)"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("secret"),
+        "the password is redacted: {message}"
+    );
+
+    let dir = TempDir::new();
+    let missing = dir.path().join("nested/does-not-exist/outbox.db");
+    let built = App::new()
+        .database_url(format!("sqlite://{}", missing.display()))
+        .webhook(new_subscription())
+        .build()
+        .expect("builds");
+    let err = built
+        .start_delivery()
+        .await
+        .expect_err("the folder does not exist");
+    assert!(err.is_open_store(), "{err}");
+    assert!(
+        err.to_string().starts_with("cannot open the SQLite outbox"),
+        "{err}"
+    );
+    assert!(
+        std::error::Error::source(&err).is_some(),
+        "the store's error is the cause"
+    );
+}

@@ -9,18 +9,20 @@ use http::StatusCode;
 use indexmap::IndexMap;
 use roundtrip_openapi::model::{Method, Operation, PathItem, Response, SecurityScheme};
 use roundtrip_openapi::naming::{clean_doc, function_name, operation_id, summary_from_name};
-use roundtrip_openapi::schema::{
-    SchemaRegistry, component_ref, http_validation_error_schema, validation_error_schema,
-};
+use roundtrip_openapi::schema::SchemaRegistry;
 use serde_json::{Map, Value};
 
 use super::handler_docs;
-use crate::callback::{CallbackSpec, json_response};
+use crate::binding::CheckedCallbacks;
+use crate::callback::CallbackSpec;
+use crate::delivery::{BoundCallback, OperationCallbacks, PreparedDelivery};
 use crate::error::is_body_allowed;
 use crate::invoke::DependencyRunner;
+use crate::invoke::OperationSettings;
 use crate::operation::{OperationContext, Success};
+use crate::response_docs::{ExtraResponse, add_validation_error_response, json_response_object};
 use crate::router::{Entry, Router};
-use crate::routing::{ExtraResponse, OperationMeta, OperationSettings, PendingOperation, Route};
+use crate::routing::{OperationMeta, PendingOperation, Route};
 
 /// What a router passes down to the routes it contains.
 pub(super) struct Inherited<S> {
@@ -64,16 +66,29 @@ impl<S> Clone for Inherited<S> {
     }
 }
 
+/// A router whose handlers are installed once the delivery they send through is built
+/// (after every route is walked, when the response contracts are known).
+pub(super) type Deferred<S> = Box<dyn FnOnce(&PreparedDelivery) -> axum::Router<S> + Send>;
+
+/// A route whose handlers wait for the delivery, as [`Deferred`].
+type DeferredRoute<S> = Box<dyn FnOnce(&PreparedDelivery) -> axum::routing::MethodRouter<S> + Send>;
+
+/// What a router holds, in order, once walked.
+enum Walked<S> {
+    Route(String, DeferredRoute<S>),
+    Router(Deferred<S>),
+    Axum(axum::Router<S>),
+}
+
 pub(super) struct Builder {
     pub(super) registry: SchemaRegistry,
     pub(super) paths: IndexMap<String, PathItem>,
     pub(super) seen: HashSet<(String, Method)>,
     pub(super) problems: Vec<String>,
     pub(super) security_schemes: IndexMap<String, SecurityScheme>,
-    pub(super) delivery: crate::outbound::PreparedDelivery,
     pub(super) callbacks: Vec<CallbackSpec>,
     pub(super) exceptions: Option<Arc<crate::exceptions::ExceptionHandlers>>,
-    pub(super) operation_ids: Option<crate::setup::OperationIds>,
+    pub(super) operation_ids: Option<super::setup::OperationIds>,
 }
 
 impl Builder {
@@ -81,7 +96,7 @@ impl Builder {
         &mut self,
         router: Router<S>,
         parent: &Inherited<S>,
-    ) -> axum::Router<S> {
+    ) -> Deferred<S> {
         let Router {
             prefix,
             tags,
@@ -98,7 +113,7 @@ impl Builder {
             self.problems.push(format!(
                 "the router prefix `{prefix}` must start with `/` and must not end with `/`"
             ));
-            return axum::Router::new();
+            return Box::new(|_| axum::Router::new());
         }
         let mut inherited = parent.clone();
         inherited.prefix.push_str(&prefix);
@@ -110,32 +125,39 @@ impl Builder {
         inherited.dependencies.extend(dependencies);
         inherited.body_limit = body_limit.or(inherited.body_limit);
 
-        let mut axum_router = axum::Router::new();
+        let mut walked = Vec::new();
         for entry in entries {
             match entry {
                 Entry::Route(path, route) => {
                     let full = format!("{}{}", inherited.prefix, path);
                     if let Some(method_router) = self.build_route(&full, route, &inherited) {
-                        axum_router = axum_router.route(&full, method_router);
+                        walked.push(Walked::Route(full, method_router));
                     }
                 }
                 Entry::Router(child) => {
-                    let child = self.build_router(child, &inherited);
-                    axum_router = axum_router.merge(child);
+                    walked.push(Walked::Router(self.build_router(child, &inherited)));
                 }
-                Entry::Axum(plain) => {
-                    axum_router = if inherited.prefix.is_empty() {
-                        axum_router.merge(plain)
-                    } else {
-                        axum_router.nest(&inherited.prefix, plain)
-                    };
-                }
+                Entry::Axum(plain) => walked.push(Walked::Axum(plain)),
             }
         }
-        for layer in layers {
-            axum_router = layer(axum_router);
-        }
-        axum_router
+        let prefix = inherited.prefix;
+        Box::new(move |delivery| {
+            let mut axum_router = axum::Router::new();
+            for part in walked {
+                axum_router = match part {
+                    Walked::Route(full, method_router) => {
+                        axum_router.route(&full, method_router(delivery))
+                    }
+                    Walked::Router(child) => axum_router.merge(child(delivery)),
+                    Walked::Axum(plain) if prefix.is_empty() => axum_router.merge(plain),
+                    Walked::Axum(plain) => axum_router.nest(&prefix, plain),
+                };
+            }
+            for layer in layers {
+                axum_router = layer(axum_router);
+            }
+            axum_router
+        })
     }
 
     fn build_route<S: Clone + Send + Sync + 'static>(
@@ -143,7 +165,7 @@ impl Builder {
         path: &str,
         route: Route<S>,
         inherited: &Inherited<S>,
-    ) -> Option<axum::routing::MethodRouter<S>> {
+    ) -> Option<DeferredRoute<S>> {
         if !path.starts_with('/') {
             self.problems
                 .push(format!("the path `{path}` must start with `/`"));
@@ -158,7 +180,7 @@ impl Builder {
         };
         let doc_path = openapi_path(path);
         let dependencies: Arc<[DependencyRunner<S>]> = inherited.dependencies.clone().into();
-        let mut method_router = axum::routing::MethodRouter::new();
+        let mut installs = Vec::new();
         for pending in route.operations {
             if pending.handler_type.is_empty() {
                 continue;
@@ -168,7 +190,7 @@ impl Builder {
                     .push(format!("{} {path} is declared twice", pending.method));
                 continue;
             }
-            let (operation, settings) =
+            let (operation, settings, callbacks) =
                 self.document_operation(&doc_path, &params, &pending, inherited);
             if let Some(operation) = operation {
                 *self
@@ -177,13 +199,27 @@ impl Builder {
                     .or_default()
                     .operation_mut(pending.method) = Some(operation);
             }
-            method_router =
-                (pending.install)(method_router, Arc::new(settings), dependencies.clone());
+            installs.push((pending.install, settings, callbacks));
         }
-        for layer in route.layers {
-            method_router = layer(method_router);
-        }
-        Some(method_router)
+        let layers = route.layers;
+        Some(Box::new(move |delivery| {
+            let mut method_router = axum::routing::MethodRouter::new();
+            for (install, mut settings, callbacks) in installs {
+                settings.callbacks = Arc::new(OperationCallbacks(
+                    callbacks
+                        .into_iter()
+                        .map(|(spec, template)| {
+                            BoundCallback::new(spec, template, delivery.clone())
+                        })
+                        .collect(),
+                ));
+                method_router = install(method_router, Arc::new(settings), dependencies.clone());
+            }
+            for layer in layers {
+                method_router = layer(method_router);
+            }
+            method_router
+        }))
     }
 
     fn document_operation<S>(
@@ -192,7 +228,7 @@ impl Builder {
         params: &[String],
         pending: &PendingOperation<S>,
         inherited: &Inherited<S>,
-    ) -> (Option<Operation>, OperationSettings) {
+    ) -> (Option<Operation>, OperationSettings, CheckedCallbacks) {
         let meta: &OperationMeta = &pending.meta;
         let method = pending.method;
         let name = meta
@@ -208,7 +244,7 @@ impl Builder {
         }
         let id = match (&meta.operation_id, &self.operation_ids) {
             (Some(id), _) => id.clone(),
-            (None, Some(custom)) => custom(&crate::setup::OperationInfo {
+            (None, Some(custom)) => custom(&super::setup::OperationInfo {
                 name: &name,
                 path,
                 method,
@@ -279,14 +315,15 @@ impl Builder {
                     );
                 }
                 Some((media, schema)) => {
-                    success_response.content = json_response("", schema)
+                    success_response.content = json_response_object("", schema)
                         .content
                         .into_iter()
                         .map(|(_, m)| (media.clone(), m))
                         .collect();
                 }
                 None if !success.declared => {
-                    success_response.content = json_response("", Value::Object(Map::new())).content;
+                    success_response.content =
+                        json_response_object("", Value::Object(Map::new())).content;
                 }
                 None => {}
             }
@@ -295,7 +332,7 @@ impl Builder {
                     .into_values()
                     .next();
                 let schema = documented.unwrap_or_else(|| {
-                    json_response("", Value::Object(Map::new()))
+                    json_response_object("", Value::Object(Map::new()))
                         .content
                         .into_values()
                         .next()
@@ -336,6 +373,7 @@ impl Builder {
         });
         operation.deprecated = meta.deprecated || inherited.deprecated;
 
+        let mut checked = CheckedCallbacks::new();
         let mut settings = OperationSettings {
             status: meta.status.and_then(|s| StatusCode::from_u16(s).ok()),
             scoped,
@@ -356,9 +394,9 @@ impl Builder {
             inherited.callbacks.iter().chain(&meta.callbacks),
             requirements,
             &mut self.registry,
-            &self.delivery,
             &mut self.callbacks,
             &mut settings,
+            &mut checked,
             &mut self.problems,
         );
 
@@ -368,7 +406,7 @@ impl Builder {
             self.problems.push(format!("{here}: {problem}"));
         }
         let documented = !(meta.hidden || inherited.hidden);
-        (documented.then_some(operation), settings)
+        (documented.then_some(operation), settings, checked)
     }
 }
 
@@ -393,20 +431,6 @@ fn merge_openapi_extra(operation: &mut Operation, extra: &Value) -> Result<(), S
     *operation = serde_json::from_value(value)
         .map_err(|e| format!("openapi_extra makes the operation invalid: {e}"))?;
     Ok(())
-}
-
-/// Adds FastAPI's `422 Validation Error` response and the components it refers to.
-pub(crate) fn add_validation_error_response(registry: &mut SchemaRegistry, op: &mut Operation) {
-    if !registry.contains("ValidationError") {
-        registry.insert("ValidationError", validation_error_schema());
-    }
-    if !registry.contains("HTTPValidationError") {
-        registry.insert("HTTPValidationError", http_validation_error_schema());
-    }
-    op.responses.insert(
-        "422".to_owned(),
-        json_response("Validation Error", component_ref("HTTPValidationError")),
-    );
 }
 
 /// Numeric status codes in order, then ranges (`4XX`) and `default`.

@@ -20,7 +20,7 @@ pub(super) struct DeliveriesArgs {
     command: DeliveriesCommand,
     /// The outbox database: `sqlite://file.db` or `postgres://...` (the app's own by
     /// default).
-    #[arg(long, global = true, env = crate::outbound::DATABASE_URL_ENV)]
+    #[arg(long, global = true, env = crate::DATABASE_URL_ENV)]
     database_url: Option<String>,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
@@ -158,12 +158,12 @@ pub(super) async fn run<S: Clone + Send + Sync + 'static>(
     }
     let outbox = match built.delivery.existing_outbox().await {
         Ok(outbox) => outbox,
-        Err(err) => return fail(&err),
+        Err(err) => return fail(&err.to_string()),
     };
     // The same operations as the deliveries API.
     let ops = Ops {
         outbox: outbox.clone(),
-        subscriptions: built.delivery.subscriptions().cloned(),
+        subscriptions: built.subscriptions.clone(),
         catalogue: Default::default(),
         health_window: crate::deliveries::DEFAULT_HEALTH_WINDOW,
     };

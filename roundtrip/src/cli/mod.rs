@@ -51,7 +51,7 @@ struct ServeArgs {
     #[arg(long, env = "PORT", default_value_t = 8000)]
     port: u16,
     /// The outbox database: `sqlite://file.db` or `postgres://...`.
-    #[arg(long, env = crate::outbound::DATABASE_URL_ENV)]
+    #[arg(long, env = crate::DATABASE_URL_ENV)]
     database_url: Option<String>,
     /// Let callbacks and webhooks reach loopback addresses (127.0.0.1, ::1). For local
     /// development and tests only: it lets a client make the server call itself.

@@ -6,6 +6,31 @@
 //! retry schedule and the dispatcher's settings. A store's internals (its pools, its SQL,
 //! its listener) are not here. Whoever writes a store or a worker of their own depends on
 //! `roundtrip-delivery` directly.
+//!
+//! The facade's own delivery lives here too, in private files whose chosen items are
+//! re-exported: the settings gathered while the app is declared (`config.rs`), the
+//! runtime that opens the outbox and starts the workers (`runtime.rs`), the response
+//! contracts (`contracts.rs`), the signing secrets (`secrets.rs`), what stops the outbox
+//! or the workers (`error.rs`, [`DeliverySetupError`](crate::DeliverySetupError)),
+//! sending callbacks (`notify.rs`, [`Notify`](crate::Notify)) and webhooks (`publish.rs`,
+//! [`Publisher`](crate::Publisher)), what a failed send answers (`send_error.rs`) and the
+//! callbacks that wait for the response (`deferred.rs`).
+
+pub(crate) mod config;
+mod contracts;
+mod deferred;
+pub(crate) mod error;
+pub(crate) mod notify;
+pub(crate) mod publish;
+pub(crate) mod runtime;
+mod secrets;
+pub(crate) mod send_error;
+
+pub(crate) use config::{CountEnqueued, DeliverySetup, EndpointDirectory, Store};
+pub(crate) use contracts::Contracts;
+pub(crate) use deferred::PendingSends;
+pub(crate) use notify::{BoundCallback, OperationCallbacks};
+pub(crate) use runtime::{OutboxHandle, PreparedDelivery, Resolved};
 
 #[doc(inline)]
 pub use roundtrip_delivery::{Database, Stores, connect};

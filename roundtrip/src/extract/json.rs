@@ -49,7 +49,7 @@ where
         let kind = body_kind(req.headers());
         let slot = req
             .extensions()
-            .get::<crate::routing::OperationRequest>()
+            .get::<super::OperationRequest>()
             .and_then(|operation| operation.body.clone());
         let bytes = read_body(req, state).await?;
         if let Some(slot) = slot {

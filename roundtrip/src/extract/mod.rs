@@ -8,6 +8,7 @@
 mod json;
 mod multipart;
 mod params;
+mod request;
 pub(crate) mod validation;
 
 use axum::extract::{FromRequest, Request};
@@ -22,6 +23,7 @@ pub use multipart::{
     DEFAULT_SPOOL_THRESHOLD, MAX_BOUNDARY_LEN, Multipart, MultipartLimits, UploadFile, UploadReader,
 };
 pub use params::{Cookie, Form, Header, Path, Query};
+pub(crate) use request::{OperationRequest, RequestBodySlot};
 
 use crate::error::{RequestValidationError, detail_response};
 use crate::operation::{OperationContext, OperationInput};

@@ -16,6 +16,9 @@ use roundtrip_openapi::schema::SchemaRegistry;
 use roundtrip_openapi::validate::Validator;
 use schemars::JsonSchema;
 
+/// A payload or response validator, by type, resolved when first needed.
+pub(crate) type ValidatorFn = fn() -> Result<&'static TypeValidator, &'static str>;
+
 /// A type's validator and whether serde alone already enforces its schema.
 pub(crate) struct TypeValidator {
     pub(crate) validator: Validator,

@@ -27,7 +27,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tower::ServiceExt;
 
-use super::limits::ServerLimits;
+use crate::server_limits::ServerLimits;
 
 /// How long the loop pauses after an accept error that is not the client's.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::response::IntoResponse;
 use roundtrip_openapi::model::Method;
 
-use crate::app::{App, BuildError, BuiltApp};
+use super::{App, BuildError, BuiltApp};
 use crate::depends::{Dependency, ExtractInputs};
 use crate::exceptions::ExceptionHandlers;
 use crate::lifespan::LifespanHook;

@@ -63,7 +63,7 @@ pub enum SendError {
         input: Option<String>,
     },
     /// The payload does not match the schema it is declared with.
-    #[error("cannot send `{name}`: the payload does not match its schema: {}", crate::notify::summarize(.errors))]
+    #[error("cannot send `{name}`: the payload does not match its schema: {}", crate::error::summarize(.errors))]
     InvalidPayload {
         /// The callback or webhook name.
         name: String,

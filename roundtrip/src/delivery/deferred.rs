@@ -18,12 +18,11 @@ use roundtrip_delivery::outbox::MessageId;
 use roundtrip_openapi::expr::{ResponseSource, RuntimeExpr, Source};
 use serde_json::Value;
 
-use crate::callback::BoundCallback;
-use crate::notify::{
-    Captured, SendOptions, View, build_message, callback_method, check_target, resolve_url,
-    store_all,
+use super::notify::{
+    BoundCallback, Captured, SendOptions, View, build_message, callback_method, check_target,
+    resolve_url, store_all,
 };
-use crate::send_error::SendError;
+use super::send_error::SendError;
 
 /// The most of a response body read to resolve `$response.body` expressions.
 const MAX_RESPONSE_BODY: usize = 16 * 1024 * 1024;

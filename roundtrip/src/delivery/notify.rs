@@ -17,12 +17,10 @@
 
 use std::any::TypeId;
 use std::marker::PhantomData;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{FromRequestParts, RawPathParams};
-use axum::response::Response;
-use bytes::Bytes;
 use http::HeaderMap;
 use http::request::Parts;
 use roundtrip_delivery::message::{MessageKind, NewMessage};
@@ -35,60 +33,59 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::callback::{BoundCallback, WebhookSpec};
-use crate::deferred::{Draft, PendingSends};
+use super::deferred::{Draft, PendingSends};
+use super::runtime::PreparedDelivery;
+use super::send_error::SendError;
+use crate::callback::CallbackSpec;
 use crate::extract::validation::type_validator;
+use crate::extract::{OperationRequest, RequestBodySlot};
 use crate::operation::{OperationContext, OperationInput, Requirement};
-use crate::outbound::PreparedDelivery;
-use crate::routing::{OperationRequest, OperationSettings};
-use crate::send_error::SendError;
 
 /// How long `send` waits for a callback URL's host name to resolve.
 pub(crate) const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The raw request body, shared with `Notify` so that `$request.body` expressions can be
-/// resolved after the body extractor has consumed the body.
-#[derive(Clone, Default)]
-pub(crate) struct RequestBodySlot(Arc<OnceLock<Bytes>>);
+/// A callback bound to a built app: what a `Notify` needs at request time.
+#[derive(Clone)]
+pub(crate) struct BoundCallback {
+    pub(crate) spec: std::sync::Arc<CallbackSpec>,
+    /// The expression as checked against this operation (`$callback_url` bound to the
+    /// input it names).
+    pub(crate) template: std::sync::Arc<Template>,
+    pub(crate) delivery: PreparedDelivery,
+}
 
-impl RequestBodySlot {
-    pub(crate) fn fill(&self, body: Bytes) {
-        let _ = self.0.set(body);
-    }
-
-    /// The body parsed as JSON, read as the `Json` extractor reads it (a UTF-8 byte order
-    /// mark is skipped).
-    fn json(&self) -> Option<Value> {
-        let bytes = self.0.get()?;
-        serde_json::from_slice(crate::extract::strip_bom(bytes)).ok()
+impl BoundCallback {
+    pub(crate) fn new(
+        spec: std::sync::Arc<CallbackSpec>,
+        template: Template,
+        delivery: PreparedDelivery,
+    ) -> Self {
+        BoundCallback {
+            spec,
+            template: std::sync::Arc::new(template),
+            delivery,
+        }
     }
 }
 
-/// A short account of validation errors for logs and messages: `loc: msg; ...`.
-pub(crate) fn summarize(errors: &[ValidationError]) -> String {
-    errors
-        .iter()
-        .take(3)
-        .map(|e| {
-            let loc: Vec<String> = e
-                .loc
-                .iter()
-                .map(|l| match l {
-                    roundtrip_openapi::validate::LocItem::Key(k) => k.clone(),
-                    roundtrip_openapi::validate::LocItem::Index(i) => i.to_string(),
-                })
-                .collect();
-            format!("{}: {}", loc.join("."), e.msg)
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
+impl std::fmt::Debug for BoundCallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoundCallback")
+            .field("name", &self.spec.name)
+            .finish()
+    }
 }
+
+/// The callbacks bound to one operation, in the order `Notify` finds them by payload type;
+/// shared by every request to it (one reference count per request).
+#[derive(Debug, Default)]
+pub(crate) struct OperationCallbacks(pub(crate) Vec<BoundCallback>);
 
 /// What a send may add to the message.
 #[derive(Debug, Clone, Default)]
 pub struct SendOptions {
-    idempotency_key: Option<String>,
-    signing_key: Option<String>,
+    pub(super) idempotency_key: Option<String>,
+    pub(super) signing_key: Option<String>,
 }
 
 impl SendOptions {
@@ -201,9 +198,9 @@ impl RequestSource for View<'_> {
 /// does. An operation with a `Notify` documents the 422 that a refused callback URL
 /// answers.
 pub struct Notify<P> {
-    /// The operation's settings (one reference count per request, where a copy of the
-    /// callback would take three), and which of its callbacks this is.
-    settings: Arc<OperationSettings>,
+    /// The operation's callbacks (one reference count per request, where a copy of the
+    /// callback would take three), and which of them this is.
+    callbacks: Arc<OperationCallbacks>,
     index: usize,
     captured: Arc<Captured>,
     pending: Option<PendingSends>,
@@ -213,7 +210,7 @@ pub struct Notify<P> {
 impl<P> Notify<P> {
     /// The callback this sender sends.
     fn callback(&self) -> &BoundCallback {
-        &self.settings.callbacks[self.index]
+        &self.callbacks.0[self.index]
     }
 }
 
@@ -240,15 +237,16 @@ where
             .extensions
             .get::<OperationRequest>()
             .ok_or_else(not_attached)?;
-        let index = operation
-            .settings
-            .callbacks
+        let callbacks = operation
+            .senders::<OperationCallbacks>()
+            .ok_or_else(not_attached)?;
+        let index = callbacks
+            .0
             .iter()
             .position(|c| c.spec.payload_type == TypeId::of::<P>())
             .ok_or_else(not_attached)?;
-        let settings = operation.settings.clone();
         let body = operation.body.clone().unwrap_or_default();
-        let template = &*settings.callbacks[index].template;
+        let template = &*callbacks.0[index].template;
         let pending = if template.needs_response() {
             Some(
                 parts
@@ -298,7 +296,7 @@ where
         Ok(Notify {
             captured: Arc::new(captured),
             pending,
-            settings,
+            callbacks,
             index,
             _payload: PhantomData,
         })
@@ -507,7 +505,7 @@ pub(crate) fn build_message(
 }
 
 /// Commits a message to the outbox and answers its id once it is durable.
-async fn store(
+pub(super) async fn store(
     delivery: &PreparedDelivery,
     kind: MessageKind,
     name: &str,
@@ -561,249 +559,8 @@ pub(crate) fn serialize_checked<P: Serialize + JsonSchema + 'static>(
     Ok(body)
 }
 
-fn http_method(method: Method) -> http::Method {
+pub(super) fn http_method(method: Method) -> http::Method {
     http::Method::from_bytes(method.as_upper().as_bytes()).unwrap_or(http::Method::POST)
-}
-
-/// Sends the app's declared webhooks to a given URL. Clone it freely; get it from
-/// [`BuiltApp::publisher`](crate::BuiltApp::publisher) or as a handler argument.
-#[derive(Clone)]
-pub struct Publisher {
-    pub(crate) delivery: PreparedDelivery,
-    pub(crate) webhooks: Arc<Vec<WebhookSpec>>,
-}
-
-impl std::fmt::Debug for Publisher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Publisher")
-            .field("webhooks", &self.webhooks.len())
-            .finish()
-    }
-}
-
-impl Publisher {
-    /// Sends `webhook` with `payload` to `url`, signed by the app's secrets (or those the
-    /// options name). The webhook must be declared on the app.
-    pub async fn send_to<P, R>(
-        &self,
-        webhook: &crate::Webhook<P, R>,
-        url: &str,
-        payload: &P,
-        options: SendOptions,
-    ) -> Result<MessageId, SendError>
-    where
-        P: Serialize + JsonSchema + 'static,
-    {
-        let message = self.message_to(webhook, url, payload, options).await?;
-        store(
-            &self.delivery,
-            MessageKind::Webhook,
-            webhook.event(),
-            message,
-        )
-        .await
-    }
-
-    /// Builds and checks the message [`send_to`](Self::send_to) would store, without
-    /// storing it: for an enqueue inside the application's own database transaction
-    /// (`enqueue_in` on `SqliteOutbox` or `PgOutbox`), so that a business row and its
-    /// webhook commit together or not at all. The URL's host is resolved and checked
-    /// against the SSRF policy, as a callback's is.
-    pub async fn message_to<P, R>(
-        &self,
-        webhook: &crate::Webhook<P, R>,
-        url: &str,
-        payload: &P,
-        options: SendOptions,
-    ) -> Result<NewMessage, SendError>
-    where
-        P: Serialize + JsonSchema + 'static,
-    {
-        let event = webhook.event();
-        let declared = self.declared::<P>(event)?;
-        let parsed = url::Url::parse(url).map_err(|err| SendError::Refused {
-            name: event.to_owned(),
-            reason: format!("not a URL: {err}"),
-            loc: Vec::new(),
-            input: None,
-        })?;
-        let method = declared.method;
-        let body = serialize_checked(event, payload, self.delivery.max_payload_bytes())?;
-        check_target(&self.delivery, &parsed)
-            .await
-            .map_err(|err| SendError::refused(event, &err, None))?;
-        Ok(build_message(
-            MessageKind::Webhook,
-            event,
-            parsed,
-            method,
-            body,
-            options,
-        ))
-    }
-}
-
-impl Publisher {
-    /// Publishes `webhook` with `payload` to every enabled endpoint subscribed to it: one
-    /// message per endpoint, each with the endpoint's URL and signed with its secrets, all
-    /// stored in one outbox write (all or none). Answers the message ids, in the endpoints'
-    /// order; none when nobody subscribed.
-    ///
-    /// The payload is checked against its schema and the size limit first, so a bug fails
-    /// even when nobody listens. The app needs [`App::subscriptions`](crate::App::subscriptions).
-    pub async fn publish<P, R>(
-        &self,
-        webhook: &crate::Webhook<P, R>,
-        payload: &P,
-    ) -> Result<Vec<MessageId>, SendError>
-    where
-        P: Serialize + JsonSchema + 'static,
-    {
-        self.publish_with(webhook, payload, SendOptions::new())
-            .await
-    }
-
-    /// [`publish`](Self::publish) with an idempotency key: a second publish with the same
-    /// key stores nothing new for the endpoints the first one reached. (A signing key is
-    /// ignored: each endpoint's own secrets sign.)
-    pub async fn publish_with<P, R>(
-        &self,
-        webhook: &crate::Webhook<P, R>,
-        payload: &P,
-        options: SendOptions,
-    ) -> Result<Vec<MessageId>, SendError>
-    where
-        P: Serialize + JsonSchema + 'static,
-    {
-        let messages = self.messages(webhook, payload, options).await?;
-        store_all(
-            &self.delivery,
-            MessageKind::Webhook,
-            webhook.event(),
-            messages,
-        )
-        .await
-    }
-
-    /// Publishes `webhook` to the endpoints of one customer only: those whose metadata's
-    /// [`customer_id`](crate::portal::CUSTOMER_KEY) is `customer` (the endpoints that
-    /// customer added in the [portal](crate::portal)). Other customers' endpoints never see
-    /// the event. Answers the message ids; none when the customer has no endpoint for it.
-    pub async fn publish_to_customer<P, R>(
-        &self,
-        customer: &str,
-        webhook: &crate::Webhook<P, R>,
-        payload: &P,
-        options: SendOptions,
-    ) -> Result<Vec<MessageId>, SendError>
-    where
-        P: Serialize + JsonSchema + 'static,
-    {
-        let messages = self
-            .build_messages(webhook, payload, options, Some(customer))
-            .await?;
-        store_all(
-            &self.delivery,
-            MessageKind::Webhook,
-            webhook.event(),
-            messages,
-        )
-        .await
-    }
-
-    /// Builds and checks the messages [`publish_with`](Self::publish_with) would store, one
-    /// per subscribed endpoint, without storing them: for an enqueue inside the
-    /// application's own database transaction (`enqueue_in`), so that a business row and
-    /// its fan-out commit together or not at all. Empty when nobody subscribed.
-    pub async fn messages<P, R>(
-        &self,
-        webhook: &crate::Webhook<P, R>,
-        payload: &P,
-        options: SendOptions,
-    ) -> Result<Vec<NewMessage>, SendError>
-    where
-        P: Serialize + JsonSchema + 'static,
-    {
-        self.build_messages(webhook, payload, options, None).await
-    }
-
-    async fn build_messages<P, R>(
-        &self,
-        webhook: &crate::Webhook<P, R>,
-        payload: &P,
-        options: SendOptions,
-        customer: Option<&str>,
-    ) -> Result<Vec<NewMessage>, SendError>
-    where
-        P: Serialize + JsonSchema + 'static,
-    {
-        let event = webhook.event();
-        let declared = self.declared::<P>(event)?;
-        let method = http_method(declared.method);
-        let body = Bytes::from(serialize_checked(
-            event,
-            payload,
-            self.delivery.max_payload_bytes(),
-        )?);
-        let subscriptions =
-            self.delivery
-                .subscriptions()
-                .ok_or_else(|| SendError::NoSubscriptions {
-                    name: event.to_owned(),
-                })?;
-        let endpoints =
-            subscriptions
-                .matching(event)
-                .await
-                .map_err(|err| SendError::Unavailable {
-                    name: event.to_owned(),
-                    reason: err.to_string(),
-                })?;
-        let mut messages = Vec::with_capacity(endpoints.len());
-        for endpoint in endpoints {
-            if let Some(customer) = customer {
-                let owner = endpoint
-                    .metadata
-                    .get(crate::portal::CUSTOMER_KEY)
-                    .and_then(serde_json::Value::as_str);
-                if owner != Some(customer) {
-                    continue;
-                }
-            }
-            // Checked at registration; the policy may have changed since.
-            if let Err(err) =
-                roundtrip_delivery::ssrf::check_url(&endpoint.url, self.delivery.ssrf())
-            {
-                tracing::warn!(
-                    endpoint_id = %endpoint.id,
-                    url = %roundtrip_delivery::message::redact_url(&endpoint.url),
-                    error = %err,
-                    "not publishing `{event}` to a webhook endpoint the SSRF policy refuses"
-                );
-                continue;
-            }
-            let mut message = NewMessage::webhook(event, endpoint.url, body.clone())
-                .method(method.clone())
-                .endpoint_id(&endpoint.id);
-            if let Some(key) = &options.idempotency_key {
-                // One key per endpoint: the same key would otherwise deduplicate the whole
-                // fan-out into its first message.
-                message = message.idempotency_key(format!("{key}/{}", endpoint.id));
-            }
-            messages.push(message);
-        }
-        Ok(messages)
-    }
-
-    /// The declared webhook `event` with payload `P`.
-    fn declared<P: 'static>(&self, event: &str) -> Result<&WebhookSpec, SendError> {
-        self.webhooks
-            .iter()
-            .find(|w| w.event == event && w.payload_type == TypeId::of::<P>())
-            .ok_or(SendError::NotAttached {
-                payload: std::any::type_name::<P>(),
-            })
-    }
 }
 
 /// Commits messages to the outbox in one write and answers their ids once durable; `name`
@@ -821,7 +578,10 @@ pub(crate) async fn store_all(
         name: name.to_owned(),
         reason,
     };
-    let outbox = delivery.outbox().await.map_err(unavailable)?;
+    let outbox = delivery
+        .outbox()
+        .await
+        .map_err(|err| unavailable(err.to_string()))?;
     let names: Vec<String> = messages.iter().map(|m| m.name().to_owned()).collect();
     let stored = outbox
         .enqueue(messages)
@@ -834,34 +594,12 @@ pub(crate) async fn store_all(
             names.len()
         )));
     }
-    if let Some(metrics) = delivery.metrics() {
+    for counter in delivery.counters() {
         for (name, enqueued) in names.iter().zip(&stored) {
             if !enqueued.deduplicated {
-                metrics.count_enqueued(kind, name, 1);
-            }
-        }
-    }
-    #[cfg(feature = "opentelemetry")]
-    if let Some(metrics) = delivery.telemetry() {
-        for (name, enqueued) in names.iter().zip(&stored) {
-            if !enqueued.deduplicated {
-                metrics.count_enqueued(kind, name, 1);
+                counter.count_enqueued(kind, name, 1);
             }
         }
     }
     Ok(stored.into_iter().map(|enqueued| enqueued.id).collect())
 }
-
-impl<S: Send + Sync> FromRequestParts<S> for Publisher {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<Publisher>().cloned().ok_or_else(|| {
-            crate::error::operation_error_response(
-                "Publisher used outside a roundtrip app (no publisher in the request)",
-            )
-        })
-    }
-}
-
-impl OperationInput for Publisher {}

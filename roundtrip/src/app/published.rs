@@ -18,9 +18,9 @@ use http::request::Parts;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use roundtrip_openapi::model::{OpenApi, Server};
 
+use super::setup::Mount;
 use crate::error::detail_response;
 use crate::lifespan::LifespanHook;
-use crate::setup::Mount;
 
 /// The root path an outer app was given, for the apps mounted in it.
 #[derive(Debug, Clone)]
