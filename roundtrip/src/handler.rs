@@ -126,8 +126,14 @@ macro_rules! impl_handler {
             $last: FromRequest<S, M> + OperationInput + Send,
         {
             fn call(self, req: Request, state: S) -> BoxFuture<Response> {
+                // The request is taken apart here and its head boxed, so that the future
+                // holds a pointer where it would hold the request, and the handler's own
+                // future is boxed below: this one then stays under 1 KiB, the allocator's
+                // fast size classes, whatever the extractors and handler.
+                let (parts, body) = req.into_parts();
+                let parts = Box::new(parts);
                 Box::pin(async move {
-                    let (mut parts, body) = req.into_parts();
+                    let mut parts = *parts;
                     let mut collector = Collector::after_earlier(&mut parts.extensions);
                     $(
                         let $ty = match $ty::from_request_parts(&mut parts, &state).await {
@@ -150,7 +156,9 @@ macro_rules! impl_handler {
                         return response;
                     }
                     match ($($ty,)* $last,) {
-                        ($(Some($ty),)* Some($last),) => self($($ty,)* $last,).await.into_response(),
+                        ($(Some($ty),)* Some($last),) => {
+                            Box::pin(self($($ty,)* $last,)).await.into_response()
+                        }
                         // Every `None` above went through the collector, which answered.
                         _ => crate::error::operation_error_response("extractor produced no value and no error"),
                     }

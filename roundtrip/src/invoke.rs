@@ -262,10 +262,12 @@ impl OperationSettings {
         if let Some(model) = &self.response_model
             && response.status().as_u16() < 300
         {
-            response = model.apply(response, method, uri).await;
+            // Boxed, as the commit below: this future stays small for the operations
+            // that have neither.
+            response = Box::pin(model.apply(response, method, uri)).await;
         }
         if let Some(pending) = pending {
-            response = pending.commit(response).await;
+            response = Box::pin(pending.commit(response)).await;
         }
         if response.status().as_u16() >= 400 {
             response =

@@ -376,6 +376,12 @@ where
         payload: P,
         options: SendOptions,
     ) -> Result<MessageId, SendError> {
+        // Boxed: the handler's future holds a pointer instead of the whole send (resolve,
+        // check, commit), so a handler that sends only now and then stays small.
+        Box::pin(self.send_now(payload, options)).await
+    }
+
+    async fn send_now(&self, payload: P, options: SendOptions) -> Result<MessageId, SendError> {
         if let Some(pending) = &self.pending {
             let spec = &self.callback().spec;
             let body = serialize_checked(

@@ -45,36 +45,44 @@ where
 {
     type Rejection = BodyRejection;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    // Not an `async fn`: the headers are read and the request taken apart first, so the
+    // future holds the body alone (see `read_body`).
+    fn from_request(
+        req: Request,
+        _state: &S,
+    ) -> impl Future<Output = Result<Self, Self::Rejection>> + Send {
         let kind = body_kind(req.headers());
         let slot = req
             .extensions()
-            .get::<super::OperationRequest>()
+            .get::<crate::extract::request::OperationRequest>()
             .and_then(|operation| operation.body.clone());
-        let bytes = read_body(req, state).await?;
-        if let Some(slot) = slot {
-            slot.fill(bytes.clone());
-        }
-        match kind {
-            BodyKind::Json => {}
-            BodyKind::Form | BodyKind::Missing if !bytes.is_empty() => {
-                // FastAPI hands a form body, or one without a Content-Type (strict
-                // Content-Type, FastAPI 0.165), to a JSON model as a string, which the
-                // model refuses as "not a dictionary"; clients see the same 422.
-                return Err(single_error(ValidationError::model_attributes_type(
-                    vec![body_loc()],
-                    Value::String(String::from_utf8_lossy(&bytes).into_owned()),
-                )));
+        let body = read_body(req);
+        async move {
+            let bytes = body.await?;
+            if let Some(slot) = slot {
+                slot.fill(bytes.clone());
             }
-            BodyKind::Form | BodyKind::Missing => {}
-            BodyKind::Other(content_type) => {
-                return Err(BodyRejection::unsupported(
-                    &content_type,
-                    "application/json",
-                ));
+            match kind {
+                BodyKind::Json => {}
+                BodyKind::Form | BodyKind::Missing if !bytes.is_empty() => {
+                    // FastAPI hands a form body, or one without a Content-Type (strict
+                    // Content-Type, FastAPI 0.165), to a JSON model as a string, which the
+                    // model refuses as "not a dictionary"; clients see the same 422.
+                    return Err(single_error(ValidationError::model_attributes_type(
+                        vec![body_loc()],
+                        Value::String(String::from_utf8_lossy(&bytes).into_owned()),
+                    )));
+                }
+                BodyKind::Form | BodyKind::Missing => {}
+                BodyKind::Other(content_type) => {
+                    return Err(BodyRejection::unsupported(
+                        &content_type,
+                        "application/json",
+                    ));
+                }
             }
+            parse_json::<T>(&bytes).map(Json)
         }
-        parse_json::<T>(&bytes).map(Json)
     }
 }
 

@@ -11,10 +11,12 @@ mod params;
 mod request;
 pub(crate) mod validation;
 
-use axum::extract::{FromRequest, Request};
+use axum::RequestExt;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode, header};
+use http_body_util::BodyExt;
 
 pub use json::Json;
 pub(crate) use json::deserialize_value;
@@ -154,17 +156,34 @@ pub(crate) fn body_kind(headers: &HeaderMap) -> BodyKind {
 }
 
 /// Reads the whole body within the app's size limit (axum's `DefaultBodyLimit`).
-pub(crate) async fn read_body<S: Send + Sync>(
-    req: Request,
-    state: &S,
-) -> Result<Bytes, BodyRejection> {
-    Bytes::from_request(req, state).await.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            BodyRejection::TooLarge
-        } else {
-            BodyRejection::Unreadable(rejection.body_text())
+///
+/// Not an `async fn`: the request is taken apart before the future is made, so the future
+/// holds the body alone and not a copy of the request beside it. An extractor's future,
+/// and the handler's that holds it, stay small (a future past 1 KiB costs every request a
+/// trip through the allocator's slow path).
+pub(crate) fn read_body(req: Request) -> impl Future<Output = Result<Bytes, BodyRejection>> + Send {
+    let body = req.into_limited_body();
+    async move {
+        match body.collect().await {
+            Ok(collected) => Ok(collected.to_bytes()),
+            Err(err) if is_length_limit(&err) => Err(BodyRejection::TooLarge),
+            Err(err) => Err(BodyRejection::Unreadable(format!(
+                "Failed to buffer the request body: {err}"
+            ))),
         }
-    })
+    }
+}
+
+/// Whether a body stream's error is the body limit's.
+pub(crate) fn is_length_limit(err: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 /// Wraps an extractor from another crate that has no [`OperationInput`] impl, so it can

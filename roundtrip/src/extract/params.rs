@@ -339,7 +339,7 @@ where
 {
     type Rejection = BodyRejection;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
         let kind = body_kind(req.headers());
         if let BodyKind::Other(content_type) = kind {
             return Err(BodyRejection::unsupported(
@@ -367,7 +367,7 @@ where
                     .collect()
             })
         } else {
-            let bytes = read_body(req, state).await?;
+            let bytes = read_body(req).await?;
             let text = String::from_utf8_lossy(&bytes);
             urlencoded_object(params_of(tv), &text)
         };

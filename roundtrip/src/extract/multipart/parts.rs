@@ -213,18 +213,9 @@ pub(crate) struct BodyError {
 impl BodyError {
     /// An error of the request's body stream (axum's, which says when it is the limit's).
     pub(super) fn from_axum(error: axum::Error) -> Self {
-        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
-        let mut over_limit = false;
-        while let Some(err) = source {
-            if err.is::<http_body_util::LengthLimitError>() {
-                over_limit = true;
-                break;
-            }
-            source = err.source();
-        }
         BodyError {
+            over_limit: crate::extract::is_length_limit(&error),
             error: std::io::Error::other(error),
-            over_limit,
         }
     }
 }
