@@ -59,7 +59,9 @@ pub trait Outbox: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Vec<Message>, Error>>;
 
     /// Records attempts and what follows from them, in one write. Answers, in order, whether
-    /// each still held its lease.
+    /// each still held its lease. Every completion's attempt is recorded; a message reported
+    /// more than once in the same call is decided by its first report only (the later ones
+    /// answer [`LeaseCheck::Lost`], as they would one call after the other).
     fn complete(
         &self,
         completions: Vec<Completion>,

@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use sqlx::sqlite::SqliteConnection;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite};
 
 use super::complete::move_to_history;
 use super::from_sqlx;
@@ -23,7 +23,7 @@ pub(crate) async fn prepare_writer(conn: &mut SqliteConnection) -> Result<(), Er
     Ok(())
 }
 
-/// The claim, in one round trip to SQLite's thread: pick the oldest due ids, lease them,
+/// The claim, in one query: pick the oldest due ids, lease them,
 /// read them back as one JSON document, and empty the scratch table. Parameters, in order:
 /// now, the limit, the owner, the lease's expiry.
 const CLAIM: &str = "INSERT INTO temp.claim_ids (id) SELECT id FROM messages \
@@ -47,11 +47,18 @@ pub(crate) async fn claim(
     limit: usize,
     lease: Duration,
     now: SystemTime,
+    whole: Option<&str>,
 ) -> Result<Vec<Message>, Error> {
     let now = to_ms(now);
+    // Run alone, the claim's query opens and commits its transaction too: one round trip
+    // to SQLite's thread for the whole transaction.
+    let sql = match whole {
+        Some(begin) => std::borrow::Cow::Owned(format!("{begin}; {CLAIM}; COMMIT")),
+        None => std::borrow::Cow::Borrowed(CLAIM),
+    };
     // Several statements in one query: only the SELECT yields a row. `fetch_all` runs them
     // all (`fetch_one` would stop after the row, before the scratch table is emptied).
-    let rows = sqlx::query(CLAIM)
+    let rows = sqlx::query(AssertSqlSafe(sql))
         .bind(now)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .bind(owner)

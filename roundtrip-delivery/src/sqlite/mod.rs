@@ -269,13 +269,16 @@ impl Outbox for SqliteOutbox {
                 return Ok(Vec::new());
             }
             let owner = owner.to_owned();
-            self.write(false, move |conn, _ctx| {
-                let owner = owner.clone();
-                Box::pin(async move {
-                    lease::claim(conn, &owner, limit, lease, SystemTime::now()).await
+            let writer = self.writer()?;
+            writer
+                .run_whole(false, move |conn, ctx| {
+                    let owner = owner.clone();
+                    let whole = ctx.whole;
+                    Box::pin(async move {
+                        lease::claim(conn, &owner, limit, lease, SystemTime::now(), whole).await
+                    })
                 })
-            })
-            .await
+                .await
         })
     }
 
@@ -288,13 +291,16 @@ impl Outbox for SqliteOutbox {
                 return Ok(Vec::new());
             }
             let completions = Arc::new(completions);
-            self.write(false, move |conn, _ctx| {
-                let completions = completions.clone();
-                Box::pin(
-                    async move { complete::complete(conn, &completions, SystemTime::now()).await },
-                )
-            })
-            .await
+            let writer = self.writer()?;
+            writer
+                .run_whole(false, move |conn, ctx| {
+                    let completions = completions.clone();
+                    let whole = ctx.whole;
+                    Box::pin(async move {
+                        complete::complete(conn, &completions, SystemTime::now(), whole).await
+                    })
+                })
+                .await
         })
     }
 
