@@ -93,85 +93,119 @@ const RETRIED: &str = "UPDATE messages SET status = 'pending', attempts = attemp
      WHERE messages.id = r.value ->> 0 AND messages.status = 'leased' \
      AND messages.lease_owner = r.value ->> 3 RETURNING 'kept', id";
 
-/// Records attempts and the decisions taken after them, in one query (one round trip to
-/// SQLite's thread) whatever the batch holds: the attempt rows in multi-row inserts, the
-/// finished messages moved to history in one statement, the retried ones in another.
-///
-/// Only the first completion of a message in the batch can apply; later ones are recorded
-/// as attempts and answered as lost, as they would be one after the other.
-///
-/// With `whole`, the `BEGIN` statement of the writer's transaction, the query opens the
-/// transaction itself and commits it (the writer runs this job alone): the whole
-/// transaction is then one round trip too.
-pub(crate) async fn complete(
-    conn: &mut SqliteConnection,
-    completions: &[Completion],
-    now: SystemTime,
-    whole: Option<&str>,
-) -> Result<Vec<LeaseCheck>, Error> {
-    let now_ms = to_ms(now);
+/// A batch of completions as one query, built before it reaches the writer: the attempt
+/// rows in multi-row inserts, the finished messages moved to history in one statement, the
+/// retried ones in another. Only the first completion of a message in the batch can apply;
+/// later ones are recorded as attempts and answered as lost, as they would be one after
+/// the other.
+pub(crate) struct Prepared {
+    /// The statements, each followed by `; `.
+    sql: String,
+    args: SqliteArguments,
+}
+
+impl Prepared {
+    /// Builds the query for `completions`, recorded at `now`.
+    pub(crate) fn new(completions: &[Completion], now: SystemTime) -> Result<Self, Error> {
+        let now_ms = to_ms(now);
+        let first = first_reports(completions);
+        let mut finished: Vec<(&str, &str, &str, Option<String>)> = Vec::new();
+        let mut retried: Vec<(&str, i64, Option<String>, &str)> = Vec::new();
+        for (c, _) in completions.iter().zip(&first).filter(|(_, first)| **first) {
+            let (id, owner) = (c.message_id.as_str(), c.owner.as_str());
+            match &c.decision {
+                Decision::Succeeded => finished.push((id, owner, "succeeded", None)),
+                Decision::Failed { .. } => {
+                    finished.push((id, owner, "failed", last_error_of(c)));
+                }
+                Decision::Retry { at } => {
+                    retried.push((id, to_ms(*at), last_error_of(c), owner));
+                }
+            }
+        }
+        let mut sql = String::with_capacity(1024 + completions.len() * 64);
+        let mut args = SqliteArguments::default();
+        // Every attempt is recorded, in multi-row inserts.
+        for chunk in completions.chunks(ROWS_PER_INSERT) {
+            attempts_sql(&mut sql, chunk.len());
+            sql.push_str("; ");
+            for c in chunk {
+                push_attempt(&mut args, c)?;
+            }
+        }
+        if !finished.is_empty() {
+            let json = serde_json::to_string(&finished).unwrap_or_else(|_| "[]".to_owned());
+            sql.push_str(FINISHED);
+            sql.push_str("; ");
+            push_arg(&mut args, json.as_str())?;
+            push_arg(&mut args, now_ms)?;
+            push_arg(&mut args, json.as_str())?;
+            push_arg(&mut args, json)?;
+        }
+        if !retried.is_empty() {
+            let json = serde_json::to_string(&retried).unwrap_or_else(|_| "[]".to_owned());
+            sql.push_str(RETRIED);
+            sql.push_str("; ");
+            push_arg(&mut args, json)?;
+        }
+        Ok(Prepared { sql, args })
+    }
+}
+
+/// Whether each completion is the first report of its message in the batch.
+fn first_reports(completions: &[Completion]) -> Vec<bool> {
     let mut seen = std::collections::HashSet::with_capacity(completions.len());
-    let first: Vec<bool> = completions
+    completions
         .iter()
         .map(|c| seen.insert(c.message_id.as_str()))
-        .collect();
-    let mut finished: Vec<(&str, &str, &str, Option<String>)> = Vec::new();
-    let mut retried: Vec<(&str, i64, Option<String>, &str)> = Vec::new();
-    for (c, _) in completions.iter().zip(&first).filter(|(_, first)| **first) {
-        let (id, owner) = (c.message_id.as_str(), c.owner.as_str());
-        match &c.decision {
-            Decision::Succeeded => finished.push((id, owner, "succeeded", None)),
-            Decision::Failed { .. } => finished.push((id, owner, "failed", last_error_of(c))),
-            Decision::Retry { at } => retried.push((id, to_ms(*at), last_error_of(c), owner)),
-        }
-    }
+        .collect()
+}
 
-    let mut sql = String::with_capacity(1024 + completions.len() * 64);
-    let mut args = SqliteArguments::default();
-    if let Some(begin) = whole {
-        sql.push_str(begin);
-        sql.push_str("; ");
+/// What the query of a batch answered: `('lost', id)` for each finished message whose
+/// reporter had lost its lease, `('kept', id)` for each retried one whose lease was held.
+pub(crate) type Answered = Vec<(String, String)>;
+
+/// Runs a batch's query (one round trip to SQLite's thread) inside the writer's
+/// transaction. With `whole`, the `BEGIN` statement of the writer's transaction, the query
+/// opens the transaction itself and commits it (the writer runs this job alone): the whole
+/// transaction is then one round trip too.
+pub(crate) async fn run(
+    conn: &mut SqliteConnection,
+    prepared: Prepared,
+    whole: Option<&str>,
+) -> Result<Answered, Error> {
+    let Prepared { mut sql, args } = prepared;
+    match whole {
+        Some(begin) => sql = format!("{begin}; {sql}COMMIT"),
+        None => sql.truncate(sql.trim_end_matches("; ").len()),
     }
-    // Every attempt is recorded, in multi-row inserts.
-    for chunk in completions.chunks(ROWS_PER_INSERT) {
-        attempts_sql(&mut sql, chunk.len());
-        sql.push_str("; ");
-        for c in chunk {
-            push_attempt(&mut args, c)?;
-        }
-    }
-    if !finished.is_empty() {
-        let json = serde_json::to_string(&finished).unwrap_or_else(|_| "[]".to_owned());
-        sql.push_str(FINISHED);
-        sql.push_str("; ");
-        push_arg(&mut args, json.as_str())?;
-        push_arg(&mut args, now_ms)?;
-        push_arg(&mut args, json.as_str())?;
-        push_arg(&mut args, json)?;
-    }
-    if !retried.is_empty() {
-        let json = serde_json::to_string(&retried).unwrap_or_else(|_| "[]".to_owned());
-        sql.push_str(RETRIED);
-        sql.push_str("; ");
-        push_arg(&mut args, json)?;
-    }
-    if whole.is_some() {
-        sql.push_str("COMMIT");
-    }
-    let rows: Vec<(String, String)> = sqlx::query_as_with(AssertSqlSafe(sql), args)
+    sqlx::query_as_with(AssertSqlSafe(sql), args)
         .fetch_all(&mut *conn)
         .await
-        .map_err(from_sqlx)?;
-    let answered = |tag: &str, id: &str| rows.iter().any(|(t, i)| t == tag && i == id);
-    Ok(completions
+        .map_err(from_sqlx)
+}
+
+/// Each completion's lease check, from what its batch's query answered.
+pub(crate) fn checks(completions: &[Completion], answered: &Answered) -> Vec<LeaseCheck> {
+    let lost: std::collections::HashSet<&str> = answered
         .iter()
-        .zip(first)
+        .filter(|(tag, _)| tag == "lost")
+        .map(|(_, id)| id.as_str())
+        .collect();
+    let kept: std::collections::HashSet<&str> = answered
+        .iter()
+        .filter(|(tag, _)| tag == "kept")
+        .map(|(_, id)| id.as_str())
+        .collect();
+    completions
+        .iter()
+        .zip(first_reports(completions))
         .map(|(c, first)| {
             let id = c.message_id.as_str();
             let held = first
                 && match c.decision {
-                    Decision::Succeeded | Decision::Failed { .. } => !answered("lost", id),
-                    Decision::Retry { .. } => answered("kept", id),
+                    Decision::Succeeded | Decision::Failed { .. } => !lost.contains(id),
+                    Decision::Retry { .. } => kept.contains(id),
                 };
             if held {
                 LeaseCheck::Held
@@ -179,7 +213,7 @@ pub(crate) async fn complete(
                 LeaseCheck::Lost
             }
         })
-        .collect())
+        .collect()
 }
 
 /// Moves one live message to history. With `owner`, only if that owner still leases it.

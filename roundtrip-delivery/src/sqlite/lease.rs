@@ -41,6 +41,10 @@ const CLAIM: &str = "INSERT INTO temp.claim_ids (id) SELECT id FROM messages \
      ORDER BY next_attempt_at, id); \
      DELETE FROM temp.claim_ids";
 
+/// Runs the claim and answers the claimed messages as the JSON document the query built.
+/// The caller reads it with [`read_claimed`], outside the writer: the writer and SQLite's
+/// thread are the one serial path every write takes, and reading the messages (their JSON,
+/// their URLs) is work that need not hold them up.
 pub(crate) async fn claim(
     conn: &mut SqliteConnection,
     owner: &str,
@@ -48,7 +52,7 @@ pub(crate) async fn claim(
     lease: Duration,
     now: SystemTime,
     whole: Option<&str>,
-) -> Result<Vec<Message>, Error> {
+) -> Result<String, Error> {
     let now = to_ms(now);
     // Run alone, the claim's query opens and commits its transaction too: one round trip
     // to SQLite's thread for the whole transaction.
@@ -66,20 +70,38 @@ pub(crate) async fn claim(
         .fetch_all(&mut *conn)
         .await
         .map_err(from_sqlx)?;
-    let document: String = match rows.first() {
+    match rows.first() {
         Some(row) => row
             .try_get(0)
-            .map_err(|e| Error::corrupt("reading the claimed messages").with_source(e))?,
-        None => return Err(Error::corrupt("the claim returned no document")),
-    };
+            .map_err(|e| Error::corrupt("reading the claimed messages").with_source(e)),
+        None => Err(Error::corrupt("the claim returned no document")),
+    }
+}
+
+/// The messages of a claim's JSON document (see [`claim`]).
+///
+/// The claim has committed by then. A row that cannot be read (a damaged value) is left
+/// out, with a warning, rather than failing the others: it stays leased until its lease
+/// expires, and being reclaimed again and again it is failed at the crash cap, alone.
+pub(crate) fn read_claimed(document: &str) -> Result<Vec<Message>, Error> {
     if document == "[]" {
         return Ok(Vec::new());
     }
-    let rows: Vec<ClaimedRow> = serde_json::from_str(&document)
+    let rows: Vec<ClaimedRow> = serde_json::from_str(document)
         .map_err(|e| Error::corrupt(format!("claimed messages could not be read back: {e}")))?;
-    rows.into_iter()
-        .map(|row| row.into_message().map_err(Error::from))
-        .collect()
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            let id = row.id.clone();
+            match row.into_message() {
+                Ok(message) => Some(message),
+                Err(e) => {
+                    tracing::warn!(message_id = %id, error = %Error::from(e), "a claimed message could not be read; it will be failed at the crash cap");
+                    None
+                }
+            }
+        })
+        .collect())
 }
 
 pub(crate) async fn renew(

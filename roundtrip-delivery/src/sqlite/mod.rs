@@ -270,7 +270,7 @@ impl Outbox for SqliteOutbox {
             }
             let owner = owner.to_owned();
             let writer = self.writer()?;
-            writer
+            let document = writer
                 .run_whole(false, move |conn, ctx| {
                     let owner = owner.clone();
                     let whole = ctx.whole;
@@ -278,7 +278,9 @@ impl Outbox for SqliteOutbox {
                         lease::claim(conn, &owner, limit, lease, SystemTime::now(), whole).await
                     })
                 })
-                .await
+                .await?;
+            // Read in the claimer's task, not the writer's.
+            lease::read_claimed(&document)
         })
     }
 
@@ -290,17 +292,28 @@ impl Outbox for SqliteOutbox {
             if completions.is_empty() {
                 return Ok(Vec::new());
             }
+            // The query is built here, in the caller's task, not by the writer: the writer
+            // and SQLite's thread are the one serial path every write takes. Should the
+            // writer run the job again (after a rollback), it is built again.
             let completions = Arc::new(completions);
+            let mut prepared = Some(complete::Prepared::new(&completions, SystemTime::now())?);
             let writer = self.writer()?;
-            writer
+            let for_writer = completions.clone();
+            let answered = writer
                 .run_whole(false, move |conn, ctx| {
-                    let completions = completions.clone();
+                    let prepared = prepared.take();
+                    let completions = for_writer.clone();
                     let whole = ctx.whole;
                     Box::pin(async move {
-                        complete::complete(conn, &completions, SystemTime::now(), whole).await
+                        let prepared = match prepared {
+                            Some(prepared) => prepared,
+                            None => complete::Prepared::new(&completions, SystemTime::now())?,
+                        };
+                        complete::run(conn, prepared, whole).await
                     })
                 })
-                .await
+                .await?;
+            Ok(complete::checks(&completions, &answered))
         })
     }
 
