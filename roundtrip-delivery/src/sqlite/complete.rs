@@ -152,6 +152,39 @@ impl Prepared {
     }
 }
 
+impl Prepared {
+    /// Appends a claim of up to `limit` messages due at `now`, leased to `owner` for
+    /// `lease` (the refill of the slots the batch frees): the query then also answers
+    /// `('claimed', document)`, the document [`read_claimed`](super::lease::read_claimed)
+    /// reads.
+    pub(crate) fn then_claim(
+        &mut self,
+        owner: &str,
+        limit: usize,
+        lease: std::time::Duration,
+        now: SystemTime,
+    ) -> Result<(), Error> {
+        let now = to_ms(now);
+        self.sql.push_str(super::lease::CLAIM);
+        self.sql.push_str("; ");
+        push_arg(&mut self.args, now)?;
+        push_arg(&mut self.args, i64::try_from(limit).unwrap_or(i64::MAX))?;
+        push_arg(&mut self.args, owner)?;
+        push_arg(
+            &mut self.args,
+            now.saturating_add(crate::store::time::duration_ms(lease)),
+        )
+    }
+}
+
+/// The claimed messages' document in what a batch's query answered, if it claimed.
+pub(crate) fn claimed(answered: &Answered) -> Option<&str> {
+    answered
+        .iter()
+        .find(|(tag, _)| tag == "claimed")
+        .map(|(_, document)| document.as_str())
+}
+
 /// Whether each completion is the first report of its message in the batch.
 fn first_reports(completions: &[Completion]) -> Vec<bool> {
     let mut seen = std::collections::HashSet::with_capacity(completions.len());
@@ -162,7 +195,8 @@ fn first_reports(completions: &[Completion]) -> Vec<bool> {
 }
 
 /// What the query of a batch answered: `('lost', id)` for each finished message whose
-/// reporter had lost its lease, `('kept', id)` for each retried one whose lease was held.
+/// reporter had lost its lease, `('kept', id)` for each retried one whose lease was held,
+/// and `('claimed', document)` after [`Prepared::then_claim`].
 pub(crate) type Answered = Vec<(String, String)>;
 
 /// Runs a batch's query (one round trip to SQLite's thread) inside the writer's

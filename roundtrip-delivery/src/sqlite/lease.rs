@@ -24,13 +24,14 @@ pub(crate) async fn prepare_writer(conn: &mut SqliteConnection) -> Result<(), Er
 }
 
 /// The claim, in one query: pick the oldest due ids, lease them,
-/// read them back as one JSON document, and empty the scratch table. Parameters, in order:
-/// now, the limit, the owner, the lease's expiry.
-const CLAIM: &str = "INSERT INTO temp.claim_ids (id) SELECT id FROM messages \
+/// read them back as one JSON document (the second column of the one row it answers, beside
+/// `'claimed'`), and empty the scratch table. Parameters, anonymous and in order: now, the
+/// limit, the owner, the lease's expiry.
+pub(crate) const CLAIM: &str = "INSERT INTO temp.claim_ids (id) SELECT id FROM messages \
      WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?; \
      UPDATE messages SET status = 'leased', lease_owner = ?, lease_expires_at = ? \
      WHERE id IN (SELECT id FROM temp.claim_ids); \
-     SELECT json_group_array(json_object('id', id, 'kind', kind, 'name', name, 'url', url, \
+     SELECT 'claimed', json_group_array(json_object('id', id, 'kind', kind, 'name', name, 'url', url, \
      'method', method, 'created_at', created_at, 'attempts', attempts, \
      'next_attempt_at', next_attempt_at, 'lease_owner', lease_owner, \
      'lease_expires_at', lease_expires_at, 'lost_leases', lost_leases, \
@@ -72,7 +73,7 @@ pub(crate) async fn claim(
         .map_err(from_sqlx)?;
     match rows.first() {
         Some(row) => row
-            .try_get(0)
+            .try_get(1)
             .map_err(|e| Error::corrupt("reading the claimed messages").with_source(e)),
         None => Err(Error::corrupt("the claim returned no document")),
     }

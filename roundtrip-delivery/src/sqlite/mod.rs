@@ -317,6 +317,50 @@ impl Outbox for SqliteOutbox {
         })
     }
 
+    fn complete_and_refill<'a>(
+        &'a self,
+        completions: Vec<Completion>,
+        slots: &'a mut Vec<tokio::sync::OwnedSemaphorePermit>,
+    ) -> BoxFuture<'a, Result<Vec<LeaseCheck>, Error>> {
+        Box::pin(async move {
+            let local = match self.shared.local.current() {
+                Some(local) if !slots.is_empty() && !completions.is_empty() => local,
+                _ => return self.complete(completions).await,
+            };
+            // One query records the batch and claims for the slots it frees; built here,
+            // outside the writer's serial path (again, should the writer run it again).
+            let limit = slots.len();
+            let (owner, lease) = (Arc::<str>::from(local.owner()), local.lease());
+            let build = move |completions: &[Completion]| {
+                let now = SystemTime::now();
+                let mut prepared = complete::Prepared::new(completions, now)?;
+                prepared.then_claim(&owner, limit, lease, now)?;
+                Ok::<_, Error>(prepared)
+            };
+            let completions = Arc::new(completions);
+            let mut prepared = Some(build(&completions)?);
+            let writer = self.writer()?;
+            let for_writer = completions.clone();
+            let answered = writer
+                .run_whole(false, move |conn, ctx| {
+                    let prepared = prepared.take().map_or_else(|| build(&for_writer), Ok);
+                    let whole = ctx.whole;
+                    Box::pin(async move { complete::run(conn, prepared?, whole).await })
+                })
+                .await?;
+            // The completions are recorded whatever happens next: answer them in any case.
+            if let Some(document) = complete::claimed(&answered) {
+                match lease::read_claimed(document) {
+                    Ok(messages) => local.hand_over(messages, slots),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "messages claimed for the local dispatcher could not be read; their leases will expire")
+                    }
+                }
+            }
+            Ok(complete::checks(&completions, &answered))
+        })
+    }
+
     fn renew<'a>(
         &'a self,
         owner: &'a str,

@@ -38,7 +38,18 @@ pub(super) async fn complete_loop(
                 .counters
                 .completion_writes
                 .fetch_add(1, Ordering::Relaxed);
-            match shared.outbox.complete(batch.clone()).await {
+            // Unless stopping, the write that records the batch refills the slots it frees
+            // from the backlog (a store with a fast path hands those messages straight to
+            // the claim loop; the slots it does not use are freed below).
+            let written = if stop.borrow().is_some() {
+                shared.outbox.complete(batch.clone()).await
+            } else {
+                shared
+                    .outbox
+                    .complete_and_refill(batch.clone(), &mut slots)
+                    .await
+            };
+            match written {
                 Ok(statuses) => {
                     for (c, status) in batch.iter().zip(statuses) {
                         if status == LeaseCheck::Lost {

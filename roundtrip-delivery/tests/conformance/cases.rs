@@ -72,6 +72,7 @@ macro_rules! for_each_case {
             rollback_sends_nothing,
             enqueues_go_leased_to_the_local_dispatcher_without_a_claim,
             handed_over_messages_survive_a_crash,
+            completions_refill_the_slots_they_free,
         }
     };
 }
