@@ -13,7 +13,10 @@
 //! ([`enqueue::insert_many`]): a hundred concurrent one-message sends cost a `BEGIN`, one
 //! or two `INSERT`s and a `COMMIT`, not a hundred `INSERT`s. Each enqueue still gets its
 //! own answer; if the shared statement fails, the batch is rolled back and each enqueue
-//! runs alone, as any other job does.
+//! runs alone, as any other job does. A claim or a batch of completions that runs alone
+//! carries its own `BEGIN` and `COMMIT` in its query ([`Ctx::whole`]): one round trip for
+//! the whole transaction too. What a job can prepare beforehand (the completions' query,
+//! reading the claimed messages) is done in its caller's task, not on this serial path.
 //!
 //! Only batches holding a job that must be durable (an enqueue, a retry, a cancel) commit
 //! with the configured `synchronous` level; claims, lease renewals and attempt records
