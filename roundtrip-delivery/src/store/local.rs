@@ -10,6 +10,11 @@
 //! the leased messages that were inserted (not deduplicated) are handed over with their
 //! slots ([`Grant::hand_off`]); if it rolls back, the slots are simply dropped.
 //!
+//! A backlog takes the same path: the write that records a batch of attempts may lease
+//! the next due messages to the dispatcher, one per slot the batch frees, and hand them
+//! over with those slots once committed
+//! ([`Outbox::complete_and_refill`](crate::outbox::Outbox::complete_and_refill)).
+//!
 //! Crash safety is the claim's: a leased row whose worker died is taken back when its lease
 //! expires, or at once by [`reclaim_owner`](crate::outbox::Outbox::reclaim_owner) when the
 //! process restarts under the same owner name, and a graceful shutdown releases it. A

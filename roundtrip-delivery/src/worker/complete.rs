@@ -1,5 +1,8 @@
 //! Recording attempts: completions go to the store in batches, one write for whatever
-//! accumulated while the last one ran.
+//! accumulated while the last one ran. That write also refills the slots the batch frees
+//! from the backlog ([`Outbox::complete_and_refill`](crate::outbox::Outbox::complete_and_refill)):
+//! a store with a fast path leases the next due messages to this dispatcher in the same
+//! commit and hands them to the claim loop, so a backlog drains without claims.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
