@@ -45,8 +45,9 @@ stop_server() {
     [ -n "$SPID" ] || return 0
     kill -TERM "$SPID" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$SPID" 2>/dev/null || break; sleep 0.1; done
+    # Only the server this script started, by its pid (uvicorn is exec'd in its place, with
+    # one worker in-process): never a broad match that could end another run's server.
     kill -KILL "$SPID" 2>/dev/null || true
-    pkill -KILL -f "uvicorn main:app" 2>/dev/null || true
     wait "$SPID" 2>/dev/null || true
     SPID=""
 }

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures_util::future::BoxFuture;
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, watch};
 
 pub(crate) use crate::store::error::ErrorKind;
 use crate::store::error::{Repr, predicates, repr_error};
@@ -59,7 +59,9 @@ pub trait Outbox: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Vec<Message>, Error>>;
 
     /// Records attempts and what follows from them, in one write. Answers, in order, whether
-    /// each still held its lease.
+    /// each still held its lease. Every completion's attempt is recorded; a message reported
+    /// more than once in the same call is decided by its first report only (the later ones
+    /// answer [`LeaseCheck::Lost`], as they would one call after the other).
     fn complete(
         &self,
         completions: Vec<Completion>,
@@ -105,6 +107,31 @@ pub trait Outbox: Send + Sync + 'static {
     fn deliver_locally(&self, local: LocalDelivery) -> bool {
         let _ = local;
         false
+    }
+
+    /// Records `completions` exactly as [`complete`](Outbox::complete) does, and may refill
+    /// the dispatcher slots they free from the backlog: with a fast path attached
+    /// ([`deliver_locally`](Outbox::deliver_locally)), a store that refills leases, in the
+    /// same transaction, up to `slots.len()` due messages to that dispatcher's owner, as a
+    /// claim would (the oldest due first, for the dispatcher's lease), and once it has
+    /// committed, hands each to the dispatcher with one of `slots`, taken from the end of
+    /// the vector. The slots left in `slots` stay the caller's; if the call fails, nothing
+    /// was leased and `slots` is untouched.
+    ///
+    /// So a worker draining a backlog takes no claim of its own: the write that records a
+    /// batch of attempts takes the next messages in the same commit, and at no commit does
+    /// this process hold more leases than it has slots. A message handed over this way holds
+    /// an ordinary lease, as with [`deliver_locally`](Outbox::deliver_locally). The default
+    /// (the PostgreSQL store's, today), and any store with no fast path attached, only
+    /// records the completions and leaves `slots` untouched: the dispatcher's claims then
+    /// drain the backlog.
+    fn complete_and_refill<'a>(
+        &'a self,
+        completions: Vec<Completion>,
+        slots: &'a mut Vec<OwnedSemaphorePermit>,
+    ) -> BoxFuture<'a, Result<Vec<LeaseCheck>, Error>> {
+        let _ = slots;
+        self.complete(completions)
     }
 
     /// Wakes this process's workers, for example after a transactional enqueue committed.

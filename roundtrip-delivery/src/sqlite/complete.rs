@@ -60,186 +60,194 @@ fn push_attempt(args: &mut SqliteArguments, c: &Completion) -> Result<(), Error>
     push_arg(args, stored_headers(c))
 }
 
-/// An owner's successes: the ids whose lease it lost, then the move of the others to
-/// history and their removal from the queue. Its parameters, anonymous and in order (see
-/// [`push_succeeded`]), may follow those of attempt rows in the same query: sqlx binds
-/// anonymous parameters statement after statement, whereas numbered ones that do not start
-/// at `?1` would leave gaps it fills with the wrong values.
-const SUCCEEDED: &str = "SELECT value FROM json_each(?) WHERE value NOT IN \
-     (SELECT id FROM messages WHERE status = 'leased' AND lease_owner = ?); \
+/// The finished messages (succeeded or failed) of a batch, all owners at once: first the
+/// ids whose lease their reporter lost, then the move of the others to history and their
+/// removal from the queue. Its one JSON parameter, bound three times, is
+/// `[[id, owner, status, last_error]]`; `finished_at` is bound between the first two.
+/// Parameters are anonymous and in order, so they may follow those of the attempt rows in
+/// the same query: sqlx binds anonymous parameters statement after statement, whereas
+/// numbered ones that do not start at `?1` would leave gaps it fills with the wrong values.
+///
+/// `CROSS JOIN` keeps the JSON list as the outer loop: each message is found through its
+/// primary key, never by a scan of the queue.
+const FINISHED: &str = "SELECT 'lost', f.value ->> 0 FROM json_each(?) AS f WHERE NOT EXISTS \
+     (SELECT 1 FROM messages AS m WHERE m.id = f.value ->> 0 AND m.status = 'leased' \
+     AND m.lease_owner = f.value ->> 1); \
      INSERT OR REPLACE INTO message_history (finished_at, id, kind, name, url, method, headers, \
      body, created_at, status, attempts, lost_leases, last_error, idempotency_key, \
      endpoint_id, signing_key, ordering_key, metadata) \
-     SELECT ?, id, kind, name, url, method, headers, body, created_at, 'succeeded', \
-     attempts + 1, lost_leases, last_error, idempotency_key, endpoint_id, signing_key, \
-     ordering_key, metadata FROM messages WHERE id IN (SELECT value FROM json_each(?)) \
-     AND status = 'leased' AND lease_owner = ?; \
-     DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?)) \
-     AND status = 'leased' AND lease_owner = ?";
+     SELECT ?, m.id, m.kind, m.name, m.url, m.method, m.headers, m.body, m.created_at, \
+     f.value ->> 2, m.attempts + 1, m.lost_leases, COALESCE(f.value ->> 3, m.last_error), \
+     m.idempotency_key, m.endpoint_id, m.signing_key, m.ordering_key, m.metadata \
+     FROM json_each(?) AS f CROSS JOIN messages AS m WHERE m.id = f.value ->> 0 \
+     AND m.status = 'leased' AND m.lease_owner = f.value ->> 1; \
+     DELETE FROM messages WHERE rowid IN (SELECT m.rowid FROM json_each(?) AS f \
+     CROSS JOIN messages AS m WHERE m.id = f.value ->> 0 AND m.status = 'leased' \
+     AND m.lease_owner = f.value ->> 1)";
 
-fn push_succeeded(
-    args: &mut SqliteArguments,
-    ids: &str,
-    owner: &str,
-    now_ms: i64,
-) -> Result<(), Error> {
-    push_arg(args, ids)?;
-    push_arg(args, owner)?;
-    push_arg(args, now_ms)?;
-    push_arg(args, ids)?;
-    push_arg(args, owner)?;
-    push_arg(args, ids)?;
-    push_arg(args, owner)
-}
-
-/// An owner's retries, all in one statement: ?1 is `[[id, next_attempt_at, last_error]]`,
-/// ?2 the owner. Answers the ids whose lease was still held.
+/// The retried messages of a batch, all owners at once, in one statement: its parameter is
+/// `[[id, next_attempt_at, last_error, owner]]`. Answers the ids whose lease was still held.
 const RETRIED: &str = "UPDATE messages SET status = 'pending', attempts = attempts + 1, \
      next_attempt_at = r.value ->> 1, last_error = r.value ->> 2, lease_owner = NULL, \
-     lease_expires_at = NULL FROM json_each(?1) AS r \
+     lease_expires_at = NULL FROM json_each(?) AS r \
      WHERE messages.id = r.value ->> 0 AND messages.status = 'leased' \
-     AND messages.lease_owner = ?2 RETURNING id";
+     AND messages.lease_owner = r.value ->> 3 RETURNING 'kept', id";
 
-/// Records attempts and the decisions taken after them. Each owner's successes, with the attempt rows
-/// (when they fit one statement), take one round trip to SQLite's thread; each owner's
-/// retries one more; failures, rare, one message at a time.
-pub(crate) async fn complete(
-    conn: &mut SqliteConnection,
-    completions: &[Completion],
-    now: SystemTime,
-) -> Result<Vec<LeaseCheck>, Error> {
-    let now_ms = to_ms(now);
-    let mut applied: Vec<bool> = vec![false; completions.len()];
-    let mut owners: Vec<&str> = completions.iter().map(|c| c.owner.as_str()).collect();
-    owners.sort_unstable();
-    owners.dedup();
+/// A batch of completions as one query, built before it reaches the writer: the attempt
+/// rows in multi-row inserts, the finished messages moved to history in one statement, the
+/// retried ones in another. Only the first completion of a message in the batch can apply;
+/// later ones are recorded as attempts and answered as lost, as they would be one after
+/// the other.
+pub(crate) struct Prepared {
+    /// The statements, each followed by `; `.
+    sql: String,
+    args: SqliteArguments,
+}
 
-    // Every attempt is recorded, in multi-row inserts; the last chunk rides along with the
-    // first owner's successes.
-    let chunks: Vec<&[Completion]> = completions.chunks(ROWS_PER_INSERT).collect();
-    let (mut pending, before) = match chunks.split_last() {
-        Some((last, before)) => (Some(*last), before),
-        None => (None, &[][..]),
-    };
-    for chunk in before {
-        let mut sql = String::new();
-        attempts_sql(&mut sql, chunk.len());
-        let mut args = SqliteArguments::default();
-        for c in chunk.iter() {
-            push_attempt(&mut args, c)?;
+impl Prepared {
+    /// Builds the query for `completions`, recorded at `now`.
+    pub(crate) fn new(completions: &[Completion], now: SystemTime) -> Result<Self, Error> {
+        let now_ms = to_ms(now);
+        let first = first_reports(completions);
+        let mut finished: Vec<(&str, &str, &str, Option<String>)> = Vec::new();
+        let mut retried: Vec<(&str, i64, Option<String>, &str)> = Vec::new();
+        for (c, _) in completions.iter().zip(&first).filter(|(_, first)| **first) {
+            let (id, owner) = (c.message_id.as_str(), c.owner.as_str());
+            match &c.decision {
+                Decision::Succeeded => finished.push((id, owner, "succeeded", None)),
+                Decision::Failed { .. } => {
+                    finished.push((id, owner, "failed", last_error_of(c)));
+                }
+                Decision::Retry { at } => {
+                    retried.push((id, to_ms(*at), last_error_of(c), owner));
+                }
+            }
         }
-        sqlx::query_with(AssertSqlSafe(sql), args)
-            .execute(&mut *conn)
-            .await
-            .map_err(from_sqlx)?;
-    }
-
-    for owner in &owners {
-        let succeeded: Vec<&str> = completions
-            .iter()
-            .filter(|c| matches!(c.decision, Decision::Succeeded) && c.owner == *owner)
-            .map(|c| c.message_id.as_str())
-            .collect();
-        if succeeded.is_empty() {
-            continue;
-        }
-        let json = serde_json::to_string(&succeeded).unwrap_or_else(|_| "[]".to_owned());
-        let mut sql = String::new();
+        let mut sql = String::with_capacity(1024 + completions.len() * 64);
         let mut args = SqliteArguments::default();
-        if let Some(chunk) = pending.take() {
+        // Every attempt is recorded, in multi-row inserts.
+        for chunk in completions.chunks(ROWS_PER_INSERT) {
             attempts_sql(&mut sql, chunk.len());
             sql.push_str("; ");
             for c in chunk {
                 push_attempt(&mut args, c)?;
             }
         }
-        sql.push_str(SUCCEEDED);
-        push_succeeded(&mut args, &json, owner, now_ms)?;
-        let lost: Vec<String> = sqlx::query_scalar_with(AssertSqlSafe(sql), args)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(from_sqlx)?;
-        for (done, c) in applied.iter_mut().zip(completions) {
-            if matches!(c.decision, Decision::Succeeded)
-                && c.owner == *owner
-                && !lost.iter().any(|id| id == c.message_id.as_str())
-            {
-                *done = true;
-            }
+        if !finished.is_empty() {
+            let json = serde_json::to_string(&finished).unwrap_or_else(|_| "[]".to_owned());
+            sql.push_str(FINISHED);
+            sql.push_str("; ");
+            push_arg(&mut args, json.as_str())?;
+            push_arg(&mut args, now_ms)?;
+            push_arg(&mut args, json.as_str())?;
+            push_arg(&mut args, json)?;
         }
-    }
-    if let Some(chunk) = pending {
-        let mut sql = String::new();
-        attempts_sql(&mut sql, chunk.len());
-        let mut args = SqliteArguments::default();
-        for c in chunk {
-            push_attempt(&mut args, c)?;
+        if !retried.is_empty() {
+            let json = serde_json::to_string(&retried).unwrap_or_else(|_| "[]".to_owned());
+            sql.push_str(RETRIED);
+            sql.push_str("; ");
+            push_arg(&mut args, json)?;
         }
-        sqlx::query_with(AssertSqlSafe(sql), args)
-            .execute(&mut *conn)
-            .await
-            .map_err(from_sqlx)?;
+        Ok(Prepared { sql, args })
     }
+}
 
-    // Retries, one statement per owner.
-    for owner in &owners {
-        let retried: Vec<(&str, i64, Option<String>)> = completions
-            .iter()
-            .filter(|c| c.owner == *owner)
-            .filter_map(|c| match &c.decision {
-                Decision::Retry { at } => {
-                    Some((c.message_id.as_str(), to_ms(*at), last_error_of(c)))
-                }
-                _ => None,
-            })
-            .collect();
-        if retried.is_empty() {
-            continue;
-        }
-        let json = serde_json::to_string(&retried).unwrap_or_else(|_| "[]".to_owned());
-        let kept: Vec<String> = sqlx::query_scalar(RETRIED)
-            .bind(json)
-            .bind(*owner)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(from_sqlx)?;
-        for (done, c) in applied.iter_mut().zip(completions) {
-            if matches!(c.decision, Decision::Retry { .. })
-                && c.owner == *owner
-                && kept.iter().any(|id| id == c.message_id.as_str())
-            {
-                *done = true;
-            }
-        }
+impl Prepared {
+    /// Appends a claim of up to `limit` messages due at `now`, leased to `owner` for
+    /// `lease` (the refill of the slots the batch frees): the query then also answers
+    /// `('claimed', document)`, the document [`read_claimed`](super::lease::read_claimed)
+    /// reads.
+    pub(crate) fn then_claim(
+        &mut self,
+        owner: &str,
+        limit: usize,
+        lease: std::time::Duration,
+        now: SystemTime,
+    ) -> Result<(), Error> {
+        let now = to_ms(now);
+        self.sql.push_str(super::lease::CLAIM);
+        self.sql.push_str("; ");
+        push_arg(&mut self.args, now)?;
+        push_arg(&mut self.args, i64::try_from(limit).unwrap_or(i64::MAX))?;
+        push_arg(&mut self.args, owner)?;
+        push_arg(
+            &mut self.args,
+            now.saturating_add(crate::store::time::duration_ms(lease)),
+        )
     }
+}
 
-    // Failures, one by one.
-    for (done, c) in applied.iter_mut().zip(completions) {
-        if let Decision::Failed { .. } = &c.decision {
-            let last_error = last_error_of(c);
-            *done = move_to_history(
-                conn,
-                &c.message_id,
-                Some(&c.owner),
-                "failed",
-                1,
-                0,
-                now_ms,
-                last_error.as_deref(),
-            )
-            .await?;
-        }
+/// The claimed messages' document in what a batch's query answered, if it claimed.
+pub(crate) fn claimed(answered: &Answered) -> Option<&str> {
+    answered
+        .iter()
+        .find(|(tag, _)| tag == "claimed")
+        .map(|(_, document)| document.as_str())
+}
+
+/// Whether each completion is the first report of its message in the batch.
+fn first_reports(completions: &[Completion]) -> Vec<bool> {
+    let mut seen = std::collections::HashSet::with_capacity(completions.len());
+    completions
+        .iter()
+        .map(|c| seen.insert(c.message_id.as_str()))
+        .collect()
+}
+
+/// What the query of a batch answered: `('lost', id)` for each finished message whose
+/// reporter had lost its lease, `('kept', id)` for each retried one whose lease was held,
+/// and `('claimed', document)` after [`Prepared::then_claim`].
+pub(crate) type Answered = Vec<(String, String)>;
+
+/// Runs a batch's query (one round trip to SQLite's thread) inside the writer's
+/// transaction. With `whole`, the `BEGIN` statement of the writer's transaction, the query
+/// opens the transaction itself and commits it (the writer runs this job alone): the whole
+/// transaction is then one round trip too.
+pub(crate) async fn run(
+    conn: &mut SqliteConnection,
+    prepared: Prepared,
+    whole: Option<&str>,
+) -> Result<Answered, Error> {
+    let Prepared { mut sql, args } = prepared;
+    match whole {
+        Some(begin) => sql = format!("{begin}; {sql}COMMIT"),
+        None => sql.truncate(sql.trim_end_matches("; ").len()),
     }
-    Ok(applied
-        .into_iter()
-        .map(|done| {
-            if done {
+    sqlx::query_as_with(AssertSqlSafe(sql), args)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(from_sqlx)
+}
+
+/// Each completion's lease check, from what its batch's query answered.
+pub(crate) fn checks(completions: &[Completion], answered: &Answered) -> Vec<LeaseCheck> {
+    let lost: std::collections::HashSet<&str> = answered
+        .iter()
+        .filter(|(tag, _)| tag == "lost")
+        .map(|(_, id)| id.as_str())
+        .collect();
+    let kept: std::collections::HashSet<&str> = answered
+        .iter()
+        .filter(|(tag, _)| tag == "kept")
+        .map(|(_, id)| id.as_str())
+        .collect();
+    completions
+        .iter()
+        .zip(first_reports(completions))
+        .map(|(c, first)| {
+            let id = c.message_id.as_str();
+            let held = first
+                && match c.decision {
+                    Decision::Succeeded | Decision::Failed { .. } => !lost.contains(id),
+                    Decision::Retry { .. } => kept.contains(id),
+                };
+            if held {
                 LeaseCheck::Held
             } else {
                 LeaseCheck::Lost
             }
         })
-        .collect())
+        .collect()
 }
 
 /// Moves one live message to history. With `owner`, only if that owner still leases it.

@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use sqlx::sqlite::SqliteConnection;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite};
 
 use super::complete::move_to_history;
 use super::from_sqlx;
@@ -23,14 +23,15 @@ pub(crate) async fn prepare_writer(conn: &mut SqliteConnection) -> Result<(), Er
     Ok(())
 }
 
-/// The claim, in one round trip to SQLite's thread: pick the oldest due ids, lease them,
-/// read them back as one JSON document, and empty the scratch table. Parameters, in order:
-/// now, the limit, the owner, the lease's expiry.
-const CLAIM: &str = "INSERT INTO temp.claim_ids (id) SELECT id FROM messages \
+/// The claim, in one query: pick the oldest due ids, lease them,
+/// read them back as one JSON document (the second column of the one row it answers, beside
+/// `'claimed'`), and empty the scratch table. Parameters, anonymous and in order: now, the
+/// limit, the owner, the lease's expiry.
+pub(crate) const CLAIM: &str = "INSERT INTO temp.claim_ids (id) SELECT id FROM messages \
      WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?; \
      UPDATE messages SET status = 'leased', lease_owner = ?, lease_expires_at = ? \
      WHERE id IN (SELECT id FROM temp.claim_ids); \
-     SELECT json_group_array(json_object('id', id, 'kind', kind, 'name', name, 'url', url, \
+     SELECT 'claimed', json_group_array(json_object('id', id, 'kind', kind, 'name', name, 'url', url, \
      'method', method, 'created_at', created_at, 'attempts', attempts, \
      'next_attempt_at', next_attempt_at, 'lease_owner', lease_owner, \
      'lease_expires_at', lease_expires_at, 'lost_leases', lost_leases, \
@@ -41,17 +42,28 @@ const CLAIM: &str = "INSERT INTO temp.claim_ids (id) SELECT id FROM messages \
      ORDER BY next_attempt_at, id); \
      DELETE FROM temp.claim_ids";
 
+/// Runs the claim and answers the claimed messages as the JSON document the query built.
+/// The caller reads it with [`read_claimed`], outside the writer: the writer and SQLite's
+/// thread are the one serial path every write takes, and reading the messages (their JSON,
+/// their URLs) is work that need not hold them up.
 pub(crate) async fn claim(
     conn: &mut SqliteConnection,
     owner: &str,
     limit: usize,
     lease: Duration,
     now: SystemTime,
-) -> Result<Vec<Message>, Error> {
+    whole: Option<&str>,
+) -> Result<String, Error> {
     let now = to_ms(now);
+    // Run alone, the claim's query opens and commits its transaction too: one round trip
+    // to SQLite's thread for the whole transaction.
+    let sql = match whole {
+        Some(begin) => std::borrow::Cow::Owned(format!("{begin}; {CLAIM}; COMMIT")),
+        None => std::borrow::Cow::Borrowed(CLAIM),
+    };
     // Several statements in one query: only the SELECT yields a row. `fetch_all` runs them
     // all (`fetch_one` would stop after the row, before the scratch table is emptied).
-    let rows = sqlx::query(CLAIM)
+    let rows = sqlx::query(AssertSqlSafe(sql))
         .bind(now)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .bind(owner)
@@ -59,20 +71,38 @@ pub(crate) async fn claim(
         .fetch_all(&mut *conn)
         .await
         .map_err(from_sqlx)?;
-    let document: String = match rows.first() {
+    match rows.first() {
         Some(row) => row
-            .try_get(0)
-            .map_err(|e| Error::corrupt("reading the claimed messages").with_source(e))?,
-        None => return Err(Error::corrupt("the claim returned no document")),
-    };
+            .try_get(1)
+            .map_err(|e| Error::corrupt("reading the claimed messages").with_source(e)),
+        None => Err(Error::corrupt("the claim returned no document")),
+    }
+}
+
+/// The messages of a claim's JSON document (see [`claim`]).
+///
+/// The claim has committed by then. A row that cannot be read (a damaged value) is left
+/// out, with a warning, rather than failing the others: it stays leased until its lease
+/// expires, and being reclaimed again and again it is failed at the crash cap, alone.
+pub(crate) fn read_claimed(document: &str) -> Result<Vec<Message>, Error> {
     if document == "[]" {
         return Ok(Vec::new());
     }
-    let rows: Vec<ClaimedRow> = serde_json::from_str(&document)
+    let rows: Vec<ClaimedRow> = serde_json::from_str(document)
         .map_err(|e| Error::corrupt(format!("claimed messages could not be read back: {e}")))?;
-    rows.into_iter()
-        .map(|row| row.into_message().map_err(Error::from))
-        .collect()
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            let id = row.id.clone();
+            match row.into_message() {
+                Ok(message) => Some(message),
+                Err(e) => {
+                    tracing::warn!(message_id = %id, error = %Error::from(e), "a claimed message could not be read; it will be failed at the crash cap");
+                    None
+                }
+            }
+        })
+        .collect())
 }
 
 pub(crate) async fn renew(

@@ -269,13 +269,18 @@ impl Outbox for SqliteOutbox {
                 return Ok(Vec::new());
             }
             let owner = owner.to_owned();
-            self.write(false, move |conn, _ctx| {
-                let owner = owner.clone();
-                Box::pin(async move {
-                    lease::claim(conn, &owner, limit, lease, SystemTime::now()).await
+            let writer = self.writer()?;
+            let document = writer
+                .run_whole(false, move |conn, ctx| {
+                    let owner = owner.clone();
+                    let whole = ctx.whole;
+                    Box::pin(async move {
+                        lease::claim(conn, &owner, limit, lease, SystemTime::now(), whole).await
+                    })
                 })
-            })
-            .await
+                .await?;
+            // Read in the claimer's task, not the writer's.
+            lease::read_claimed(&document)
         })
     }
 
@@ -287,14 +292,72 @@ impl Outbox for SqliteOutbox {
             if completions.is_empty() {
                 return Ok(Vec::new());
             }
+            // The query is built here, in the caller's task, not by the writer: the writer
+            // and SQLite's thread are the one serial path every write takes. Should the
+            // writer run the job again (after a rollback), it is built again.
             let completions = Arc::new(completions);
-            self.write(false, move |conn, _ctx| {
-                let completions = completions.clone();
-                Box::pin(
-                    async move { complete::complete(conn, &completions, SystemTime::now()).await },
-                )
-            })
-            .await
+            let mut prepared = Some(complete::Prepared::new(&completions, SystemTime::now())?);
+            let writer = self.writer()?;
+            let for_writer = completions.clone();
+            let answered = writer
+                .run_whole(false, move |conn, ctx| {
+                    let prepared = prepared.take();
+                    let completions = for_writer.clone();
+                    let whole = ctx.whole;
+                    Box::pin(async move {
+                        let prepared = match prepared {
+                            Some(prepared) => prepared,
+                            None => complete::Prepared::new(&completions, SystemTime::now())?,
+                        };
+                        complete::run(conn, prepared, whole).await
+                    })
+                })
+                .await?;
+            Ok(complete::checks(&completions, &answered))
+        })
+    }
+
+    fn complete_and_refill<'a>(
+        &'a self,
+        completions: Vec<Completion>,
+        slots: &'a mut Vec<tokio::sync::OwnedSemaphorePermit>,
+    ) -> BoxFuture<'a, Result<Vec<LeaseCheck>, Error>> {
+        Box::pin(async move {
+            let local = match self.shared.local.current() {
+                Some(local) if !slots.is_empty() && !completions.is_empty() => local,
+                _ => return self.complete(completions).await,
+            };
+            // One query records the batch and claims for the slots it frees; built here,
+            // outside the writer's serial path (again, should the writer run it again).
+            let limit = slots.len();
+            let (owner, lease) = (Arc::<str>::from(local.owner()), local.lease());
+            let build = move |completions: &[Completion]| {
+                let now = SystemTime::now();
+                let mut prepared = complete::Prepared::new(completions, now)?;
+                prepared.then_claim(&owner, limit, lease, now)?;
+                Ok::<_, Error>(prepared)
+            };
+            let completions = Arc::new(completions);
+            let mut prepared = Some(build(&completions)?);
+            let writer = self.writer()?;
+            let for_writer = completions.clone();
+            let answered = writer
+                .run_whole(false, move |conn, ctx| {
+                    let prepared = prepared.take().map_or_else(|| build(&for_writer), Ok);
+                    let whole = ctx.whole;
+                    Box::pin(async move { complete::run(conn, prepared?, whole).await })
+                })
+                .await?;
+            // The completions are recorded whatever happens next: answer them in any case.
+            if let Some(document) = complete::claimed(&answered) {
+                match lease::read_claimed(document) {
+                    Ok(messages) => local.hand_over(messages, slots),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "messages claimed for the local dispatcher could not be read; their leases will expire")
+                    }
+                }
+            }
+            Ok(complete::checks(&completions, &answered))
         })
     }
 

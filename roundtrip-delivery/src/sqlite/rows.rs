@@ -127,7 +127,7 @@ where
 /// a batch crosses from SQLite's thread in one row instead of one per message.
 #[derive(serde::Deserialize)]
 pub(crate) struct ClaimedRow {
-    id: String,
+    pub(crate) id: String,
     kind: String,
     name: String,
     url: String,

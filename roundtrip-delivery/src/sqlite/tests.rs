@@ -366,3 +366,37 @@ async fn the_checkpointer_copies_the_wal_into_the_database_file() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn a_claimed_row_that_cannot_be_read_leaves_the_others_delivered() {
+    let dir = TempDir::new();
+    let path = dir.db("outbox.db");
+    let outbox = SqliteOutbox::open_path(&path).await.expect("open");
+    let sent: Vec<MessageId> = outbox
+        .enqueue(vec![msg("a"), msg("b"), msg("c")])
+        .await
+        .expect("enqueue")
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    let mut conn = raw(&path).await;
+    sqlx::query("UPDATE messages SET url = 'not a url' WHERE id = ?1")
+        .bind(sent[1].as_str())
+        .execute(&mut conn)
+        .await
+        .expect("damage one row");
+
+    let claimed = outbox
+        .claim("w", 10, Duration::from_secs(60))
+        .await
+        .expect("the claim answers the rows it can read");
+    let got: Vec<&MessageId> = claimed.iter().map(|m| &m.meta.id).collect();
+    assert_eq!(got, vec![&sent[0], &sent[2]]);
+    // The damaged one stays leased: its lease runs out, and the crash cap fails it.
+    let status: String = sqlx::query_scalar("SELECT status FROM messages WHERE id = ?1")
+        .bind(sent[1].as_str())
+        .fetch_one(&mut conn)
+        .await
+        .expect("status");
+    assert_eq!(status, "leased");
+}

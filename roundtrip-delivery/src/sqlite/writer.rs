@@ -13,7 +13,10 @@
 //! ([`enqueue::insert_many`]): a hundred concurrent one-message sends cost a `BEGIN`, one
 //! or two `INSERT`s and a `COMMIT`, not a hundred `INSERT`s. Each enqueue still gets its
 //! own answer; if the shared statement fails, the batch is rolled back and each enqueue
-//! runs alone, as any other job does.
+//! runs alone, as any other job does. A claim or a batch of completions that runs alone
+//! carries its own `BEGIN` and `COMMIT` in its query ([`Ctx::whole`]): one round trip for
+//! the whole transaction too. What a job can prepare beforehand (the completions' query,
+//! reading the claimed messages) is done in its caller's task, not on this serial path.
 //!
 //! Only batches holding a job that must be durable (an enqueue, a retry, a cancel) commit
 //! with the configured `synchronous` level; claims, lease renewals and attempt records
@@ -54,11 +57,18 @@ pub(crate) struct Ctx {
     grant: Option<Grant>,
     /// When the batch's enqueues are written.
     now: SystemTime,
+    /// Set while a job that [writes its whole transaction](Job::whole) runs alone in its
+    /// batch: the statement that opens the transaction. The job's query then begins with
+    /// it and ends with `COMMIT`, so the transaction is one round trip to SQLite's thread.
+    pub(crate) whole: Option<&'static str>,
 }
 
 /// One queued write, with its caller's reply.
 pub(crate) trait Job: Send {
     fn durable(&self) -> bool;
+    /// Whether the job, when it runs alone, opens and commits its transaction in its own
+    /// query (it reads [`Ctx::whole`]).
+    fn whole(&self) -> bool;
     /// Runs the job inside the open transaction. May run again after a rollback.
     fn apply<'a>(
         &'a mut self,
@@ -73,6 +83,7 @@ pub(crate) trait Job: Send {
 struct Queued<T, F> {
     run: F,
     durable: bool,
+    whole: bool,
     output: Option<Result<T, Error>>,
     reply: oneshot::Sender<Result<T, Error>>,
     _t: PhantomData<fn() -> T>,
@@ -87,6 +98,10 @@ where
 {
     fn durable(&self) -> bool {
         self.durable
+    }
+
+    fn whole(&self) -> bool {
+        self.whole
     }
 
     fn apply<'a>(
@@ -176,10 +191,33 @@ impl Writer {
             + Send
             + 'static,
     {
+        self.queue(durable, false, run).await
+    }
+
+    /// Queues a write that, when it runs alone in its batch, opens and commits the
+    /// transaction in its own query (see [`Ctx::whole`]), and waits for its commit.
+    pub(crate) async fn run_whole<T, F>(&self, durable: bool, run: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: for<'a> FnMut(&'a mut SqliteConnection, &'a mut Ctx) -> BoxFuture<'a, Result<T, Error>>
+            + Send
+            + 'static,
+    {
+        self.queue(durable, true, run).await
+    }
+
+    async fn queue<T, F>(&self, durable: bool, whole: bool, run: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: for<'a> FnMut(&'a mut SqliteConnection, &'a mut Ctx) -> BoxFuture<'a, Result<T, Error>>
+            + Send
+            + 'static,
+    {
         let (reply, answer) = oneshot::channel();
         let job = Box::new(Queued {
             run,
             durable,
+            whole,
             output: None,
             reply,
             _t: PhantomData,
@@ -304,6 +342,7 @@ async fn run(
         wake: false,
         grant: None,
         now: SystemTime::now(),
+        whole: None,
     };
     let mut batch: Vec<Work> = Vec::with_capacity(config.max_batch);
     while let Some(first) = rx.recv().await {
@@ -481,6 +520,27 @@ async fn run_batch(
                 begin = "BEGIN IMMEDIATE";
             }
         }
+    }
+    if let [Work::Job(job)] = batch
+        && job.whole()
+    {
+        // The job's own query opens and commits the transaction.
+        ctx.whole = Some(begin);
+        let applied = job.apply(conn, ctx).await;
+        ctx.whole = None;
+        return match applied {
+            Ok(()) => {
+                session.current = Some(wanted);
+                counters.transactions.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(_) => {
+                // Whichever statement failed, no transaction stays open.
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                session.current = None;
+                Err(BatchError::Job)
+            }
+        };
     }
     match sqlx::query(begin).execute(&mut *conn).await {
         Ok(_) => session.current = Some(wanted),

@@ -10,6 +10,11 @@
 //! the leased messages that were inserted (not deduplicated) are handed over with their
 //! slots ([`Grant::hand_off`]); if it rolls back, the slots are simply dropped.
 //!
+//! A backlog takes the same path: the write that records a batch of attempts may lease
+//! the next due messages to the dispatcher, one per slot the batch frees, and hand them
+//! over with those slots once committed
+//! ([`Outbox::complete_and_refill`](crate::outbox::Outbox::complete_and_refill)).
+//!
 //! Crash safety is the claim's: a leased row whose worker died is taken back when its lease
 //! expires, or at once by [`reclaim_owner`](crate::outbox::Outbox::reclaim_owner) when the
 //! process restarts under the same owner name, and a graceful shutdown releases it. A
@@ -60,6 +65,31 @@ impl LocalDelivery {
     }
 }
 
+impl LocalDelivery {
+    /// The owner messages are leased to.
+    pub(crate) fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// How long their lease lasts.
+    pub(crate) fn lease(&self) -> Duration {
+        self.lease
+    }
+
+    /// After the commit that leased them to this dispatcher: hands over `messages`, each
+    /// with a slot taken from the end of `slots`. Stops when the dispatcher has stopped
+    /// (the messages left stay leased: its shutdown releases them, or their lease runs out).
+    pub(crate) fn hand_over(&self, messages: Vec<Message>, slots: &mut Vec<OwnedSemaphorePermit>) {
+        for message in messages {
+            let Some(slot) = slots.pop() else { break };
+            if let Err(returned) = self.inbox.send(LocalMessage { message, slot }) {
+                slots.push(returned.0.slot);
+                break;
+            }
+        }
+    }
+}
+
 /// A store's attachment point for a [`LocalDelivery`].
 #[derive(Debug, Default)]
 pub(crate) struct LocalSlot(Mutex<Option<LocalDelivery>>);
@@ -70,6 +100,12 @@ impl LocalSlot {
         if let Ok(mut slot) = self.0.lock() {
             *slot = Some(local);
         }
+    }
+
+    /// The attached dispatcher's end, if one is attached and running.
+    pub(crate) fn current(&self) -> Option<LocalDelivery> {
+        let slot = self.0.lock().ok()?;
+        slot.as_ref().filter(|l| !l.inbox.is_closed()).cloned()
     }
 
     /// Reserves a slot for each of up to `wanted` messages about to be written at `now`.

@@ -1,5 +1,8 @@
 //! Recording attempts: completions go to the store in batches, one write for whatever
-//! accumulated while the last one ran.
+//! accumulated while the last one ran. That write also refills the slots the batch frees
+//! from the backlog ([`Outbox::complete_and_refill`](crate::outbox::Outbox::complete_and_refill)):
+//! a store with a fast path leases the next due messages to this dispatcher in the same
+//! commit and hands them to the claim loop, so a backlog drains without claims.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -38,7 +41,18 @@ pub(super) async fn complete_loop(
                 .counters
                 .completion_writes
                 .fetch_add(1, Ordering::Relaxed);
-            match shared.outbox.complete(batch.clone()).await {
+            // Unless stopping, the write that records the batch refills the slots it frees
+            // from the backlog (a store with a fast path hands those messages straight to
+            // the claim loop; the slots it does not use are freed below).
+            let written = if stop.borrow().is_some() {
+                shared.outbox.complete(batch.clone()).await
+            } else {
+                shared
+                    .outbox
+                    .complete_and_refill(batch.clone(), &mut slots)
+                    .await
+            };
+            match written {
                 Ok(statuses) => {
                     for (c, status) in batch.iter().zip(statuses) {
                         if status == LeaseCheck::Lost {

@@ -1,6 +1,6 @@
 //! The dispatcher: the handle on one process's workers, and the state their tasks share.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -38,7 +38,10 @@ pub(super) struct Shared {
     /// Requests running (max_in_flight).
     pub(super) requests: Arc<Semaphore>,
     pub(super) destinations: Destinations,
-    pub(super) held: Mutex<HashSet<MessageId>>,
+    /// The messages held, each with how many times: a message can be handed over again
+    /// (a retry due at once, refilled by the write recording its attempt) before that
+    /// write's batch is dropped from here.
+    pub(super) held: Mutex<HashMap<MessageId, u32>>,
     pub(super) next_due: Mutex<Option<Instant>>,
     pub(super) due_changed: Notify,
     pub(super) counters: Counters,
@@ -48,20 +51,25 @@ pub(super) struct Shared {
 impl Shared {
     pub(super) fn hold(&self, id: &MessageId) {
         if let Ok(mut held) = self.held.lock() {
-            held.insert(id.clone());
+            *held.entry(id.clone()).or_insert(0) += 1;
         }
     }
     pub(super) fn drop_held(&self, ids: impl Iterator<Item = MessageId>) {
         if let Ok(mut held) = self.held.lock() {
             for id in ids {
-                held.remove(&id);
+                if let Some(n) = held.get_mut(&id) {
+                    *n -= 1;
+                    if *n == 0 {
+                        held.remove(&id);
+                    }
+                }
             }
         }
     }
     pub(super) fn held_ids(&self) -> Vec<MessageId> {
         self.held
             .lock()
-            .map(|held| held.iter().cloned().collect())
+            .map(|held| held.keys().cloned().collect())
             .unwrap_or_default()
     }
     pub(super) fn schedule_wake(&self, at: Instant) {
@@ -165,7 +173,7 @@ impl Dispatcher {
                 limit: config.per_destination,
                 map: Mutex::new(HashMap::new()),
             },
-            held: Mutex::new(HashSet::new()),
+            held: Mutex::new(HashMap::new()),
             next_due: Mutex::new(None),
             due_changed: Notify::new(),
             counters: Counters::default(),

@@ -57,6 +57,7 @@ macro_rules! for_each_case {
             a_poison_message_is_failed_at_the_crash_cap,
             completions_record_attempts_and_move_messages_on,
             completions_apply_only_under_the_reporters_lease,
+            one_batch_mixes_owners_decisions_and_repeats,
             retry_replay_and_cancel_follow_the_states,
             retry_now_ends_a_backoff_but_not_a_lease,
             listings_filter_by_host_and_ids,
@@ -71,6 +72,7 @@ macro_rules! for_each_case {
             rollback_sends_nothing,
             enqueues_go_leased_to_the_local_dispatcher_without_a_claim,
             handed_over_messages_survive_a_crash,
+            completions_refill_the_slots_they_free,
         }
     };
 }

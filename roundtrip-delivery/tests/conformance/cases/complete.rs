@@ -167,6 +167,79 @@ pub(crate) async fn completions_apply_only_under_the_reporters_lease(f: &dyn Sto
     assert!(outbox.complete(Vec::new()).await.expect("none").is_empty());
 }
 
+/// One batch folds the completions of many messages, owners and decisions; a message
+/// reported twice in the batch is decided by its first report only.
+pub(crate) async fn one_batch_mixes_owners_decisions_and_repeats(f: &dyn StoreFactory) {
+    let db = f.fresh(StoreConfig::default()).await;
+    let outbox = db.outbox();
+    let mine = ids(&outbox
+        .enqueue(vec![msg("a"), msg("b"), msg("c")])
+        .await
+        .expect("enqueue"));
+    assert_eq!(claim_all(&*outbox, "w1").await.len(), 3);
+    let theirs = ids(&outbox
+        .enqueue(vec![msg("d"), msg("e")])
+        .await
+        .expect("enqueue"));
+    assert_eq!(claim_all(&*outbox, "w2").await.len(), 2);
+    let gone = Decision::Failed {
+        reason: "410 Gone: the receiver asked to stop".into(),
+    };
+    let later = now() + Duration::from_secs(3600);
+    let statuses = outbox
+        .complete(vec![
+            success(&mine[0], "w1", 1),
+            failure(&theirs[0], "w2", 1, gone.clone()),
+            failure(&mine[1], "w1", 1, retry_at(later)),
+            success(&theirs[1], "w2", 1),
+            // Repeats: recorded as attempts, answered as lost, never applied.
+            failure(&mine[0], "w1", 2, gone.clone()),
+            success(&mine[1], "w1", 2),
+            // Lost: not this owner's lease.
+            failure(&mine[2], "w2", 1, gone),
+        ])
+        .await
+        .expect("complete");
+    assert_eq!(
+        statuses,
+        vec![
+            LeaseCheck::Held,
+            LeaseCheck::Held,
+            LeaseCheck::Held,
+            LeaseCheck::Held,
+            LeaseCheck::Lost,
+            LeaseCheck::Lost,
+            LeaseCheck::Lost,
+        ]
+    );
+    let status = |m: roundtrip_delivery::message::Message| (m.meta.status, m.meta.attempts);
+    let get = |id: &MessageId| {
+        let outbox = outbox.clone();
+        let id = id.clone();
+        async move { outbox.get(&id).await.expect("get").expect("kept") }
+    };
+    assert_eq!(status(get(&mine[0]).await), (MessageStatus::Succeeded, 1));
+    assert_eq!(status(get(&mine[1]).await), (MessageStatus::Pending, 1));
+    assert_eq!(status(get(&mine[2]).await), (MessageStatus::Leased, 0));
+    let failed = get(&theirs[0]).await;
+    assert_eq!(
+        failed.meta.last_error.as_deref(),
+        Some("410 Gone: the receiver asked to stop")
+    );
+    assert_eq!(status(failed), (MessageStatus::Failed, 1));
+    assert_eq!(status(get(&theirs[1]).await), (MessageStatus::Succeeded, 1));
+    // Every report is in the attempt log, the repeats too.
+    for (id, n) in [(&mine[0], 2), (&mine[1], 2), (&mine[2], 1), (&theirs[0], 1)] {
+        assert_eq!(
+            outbox.attempts(id).await.expect("attempts").len(),
+            n,
+            "{id}"
+        );
+    }
+    // Only the message still leased and the retry stay in the live table.
+    assert_eq!(db.live_rows().await, 2);
+}
+
 pub(crate) async fn attempts_are_listed_oldest_first(f: &dyn StoreFactory) {
     let db = f.fresh(StoreConfig::default()).await;
     let outbox = db.outbox();

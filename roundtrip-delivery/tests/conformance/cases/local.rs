@@ -147,3 +147,86 @@ pub(crate) async fn handed_over_messages_survive_a_crash(f: &dyn StoreFactory) {
     let later = ids(&outbox.enqueue(vec![msg("b")]).await.expect("enqueue"));
     assert_eq!(claim_all(other.as_ref(), "worker-b").await, later);
 }
+
+/// The write that records a batch of attempts may lease the next due messages to the local
+/// dispatcher in the same commit, one per slot the batch frees; the slots it does not use
+/// stay the caller's, and every message is either handed over or still pending.
+pub(crate) async fn completions_refill_the_slots_they_free(f: &dyn StoreFactory) {
+    let db = f.fresh(StoreConfig::default()).await;
+    let outbox = db.outbox();
+    let (slots, mut inbox) = attach(outbox.as_ref(), 2, f.name());
+    // The dispatcher's two slots are taken: a backlog builds up, pending.
+    let mut freed = vec![
+        slots.clone().try_acquire_owned().expect("a slot"),
+        slots.clone().try_acquire_owned().expect("a slot"),
+    ];
+    let sent = ids(&outbox
+        .enqueue((0..5).map(|_| msg("a")).collect())
+        .await
+        .expect("enqueue"));
+    assert!(
+        inbox.try_recv().is_err(),
+        "no free slot, nothing handed over"
+    );
+    let first = outbox
+        .claim(LOCAL, 2, Duration::from_secs(60))
+        .await
+        .expect("claim");
+    let first: Vec<MessageId> = first.iter().map(|m| m.meta.id.clone()).collect();
+    assert_eq!(first, sent[..2]);
+
+    let before = now();
+    let statuses = outbox
+        .complete_and_refill(
+            vec![success(&first[0], LOCAL, 1), success(&first[1], LOCAL, 1)],
+            &mut freed,
+        )
+        .await
+        .expect("complete");
+    assert_eq!(statuses, vec![LeaseCheck::Held; 2]);
+    for id in &first {
+        let done = outbox.get(id).await.expect("get").expect("kept");
+        assert_eq!(done.meta.status, MessageStatus::Succeeded);
+    }
+    let mut handed = Vec::new();
+    while let Ok(local) = inbox.try_recv() {
+        handed.push(local);
+    }
+    assert_eq!(
+        handed.len() + freed.len(),
+        2,
+        "each freed slot is used for one message or given back"
+    );
+    if f.name() == "sqlite" {
+        assert_eq!(handed.len(), 2, "the SQLite store refills");
+    }
+    let handed_ids: Vec<MessageId> = handed.iter().map(|l| l.message.meta.id.clone()).collect();
+    assert_eq!(
+        handed_ids,
+        sent[2..2 + handed.len()],
+        "the oldest due first"
+    );
+    for local in &handed {
+        let meta = &local.message.meta;
+        assert_eq!(meta.status, MessageStatus::Leased);
+        let lease = meta.lease.as_ref().expect("a lease");
+        assert_eq!(lease.owner, LOCAL);
+        assert!(lease.expires_at >= before + Duration::from_secs(59));
+        let stored = outbox.get(&meta.id).await.expect("get").expect("kept");
+        assert_eq!(
+            stored.meta.lease.as_ref().map(|l| l.owner.as_str()),
+            Some(LOCAL)
+        );
+    }
+    let rest = claim_all(outbox.as_ref(), "worker-b").await;
+    assert_eq!(rest, sent[2 + handed.len()..], "the others stay pending");
+
+    // No slot given, nothing is leased.
+    let more = ids(&outbox.enqueue(vec![msg("b")]).await.expect("enqueue"));
+    outbox
+        .complete_and_refill(vec![success(&rest[0], "worker-b", 1)], &mut Vec::new())
+        .await
+        .expect("complete");
+    assert!(inbox.try_recv().is_err());
+    assert_eq!(claim_all(outbox.as_ref(), "worker-b").await, more);
+}
