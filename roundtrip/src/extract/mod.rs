@@ -174,9 +174,10 @@ pub(crate) fn read_body(req: Request) -> impl Future<Output = Result<Bytes, Body
     }
 }
 
-/// Whether a body stream's error is the body limit's.
-pub(crate) fn is_length_limit(err: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+/// Whether an error is, or was caused by, the body limit's (axum's `DefaultBodyLimit`
+/// reports it from the body stream, wrapped by whatever read the stream).
+pub(crate) fn is_length_limit(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(err);
     while let Some(err) = source {
         if err.is::<http_body_util::LengthLimitError>() {
             return true;

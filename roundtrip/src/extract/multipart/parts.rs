@@ -2,12 +2,10 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::RequestExt;
 use axum::extract::Request;
 use bytes::Bytes;
-use futures_util::StreamExt;
 use http::header;
 use tokio::io::AsyncWriteExt;
 
@@ -147,28 +145,9 @@ pub(super) async fn read_parts<B>(
     limits: &MultipartLimits,
 ) -> Result<Vec<Part>, BodyRejection>
 where
-    B: futures_util::Stream<Item = Result<Bytes, BodyError>> + Send + 'static,
+    B: futures_util::Stream<Item = Result<Bytes, axum::Error>> + Send + 'static,
 {
-    // The body limit is the body stream's: an error that says so is a 413, not a
-    // malformed body.
-    let over_limit = Arc::new(AtomicBool::new(false));
-    let seen = Arc::clone(&over_limit);
-    let stream = body.map(move |chunk| {
-        chunk.map_err(|err| {
-            if err.over_limit {
-                seen.store(true, Ordering::Relaxed);
-            }
-            err.error
-        })
-    });
-    let refused = |err: multer::Error| {
-        if over_limit.load(Ordering::Relaxed) {
-            BodyRejection::TooLarge
-        } else {
-            malformed(&err)
-        }
-    };
-    let mut multipart = multer::Multipart::new(stream, boundary);
+    let mut multipart = multer::Multipart::new(body, boundary);
     let mut parts = Vec::new();
     loop {
         let field = match multipart.next_field().await {
@@ -194,7 +173,7 @@ where
             .headers()
             .get(header::CONTENT_TYPE)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned());
-        let content = read_content(field, &name, filename.is_some(), limits, &refused).await?;
+        let content = read_content(field, &name, filename.is_some(), limits).await?;
         parts.push(Part {
             name,
             filename,
@@ -204,19 +183,13 @@ where
     }
 }
 
-/// A body stream's error, and whether it was the body limit's.
-pub(crate) struct BodyError {
-    error: std::io::Error,
-    over_limit: bool,
-}
-
-impl BodyError {
-    /// An error of the request's body stream (axum's, which says when it is the limit's).
-    pub(super) fn from_axum(error: axum::Error) -> Self {
-        BodyError {
-            over_limit: crate::extract::is_length_limit(&error),
-            error: std::io::Error::other(error),
-        }
+/// What `multer` reports: the body limit's error, which reaches it from the body stream,
+/// is a 413; anything else is a malformed body.
+fn refused(err: multer::Error) -> BodyRejection {
+    if crate::extract::is_length_limit(&err) {
+        BodyRejection::TooLarge
+    } else {
+        malformed(&err)
     }
 }
 
@@ -231,7 +204,6 @@ async fn read_content(
     name: &str,
     is_file: bool,
     limits: &MultipartLimits,
-    refused: &impl Fn(multer::Error) -> BodyRejection,
 ) -> Result<Content, BodyRejection> {
     let (cap, what) = if is_file {
         (limits.max_file_size, "file")
@@ -341,11 +313,12 @@ pub(crate) async fn request_parts(
         .copied()
         .unwrap_or_default();
     // Read as it arrives, within the app's body limit (axum's `DefaultBodyLimit`).
-    let body = req
-        .into_limited_body()
-        .into_data_stream()
-        .map(|chunk| chunk.map_err(BodyError::from_axum));
-    read_parts(body, &boundary, &limits).await
+    read_parts(
+        req.into_limited_body().into_data_stream(),
+        &boundary,
+        &limits,
+    )
+    .await
 }
 
 /// The `key=value` parameters of a `Content-Disposition` value, quoted strings unquoted.
@@ -448,7 +421,7 @@ mod tests {
     fn chunked(
         body: impl Into<Bytes>,
         chunk: usize,
-    ) -> impl futures_util::Stream<Item = Result<Bytes, BodyError>> + Send + 'static {
+    ) -> impl futures_util::Stream<Item = Result<Bytes, axum::Error>> + Send + 'static {
         let body: Bytes = body.into();
         let chunks: Vec<_> = (0..body.len())
             .step_by(chunk)
@@ -518,8 +491,7 @@ mod tests {
             http_body_util::Full::new(Bytes::from(body)),
             50,
         ))
-        .into_data_stream()
-        .map(|chunk| chunk.map_err(BodyError::from_axum));
+        .into_data_stream();
         let refused = read_parts(limited, "XyZ", &MultipartLimits::default()).await;
         assert!(
             matches!(refused, Err(BodyRejection::TooLarge)),
@@ -529,9 +501,7 @@ mod tests {
             Ok(Bytes::from_static(
                 b"--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nabc",
             )),
-            Err(BodyError::from_axum(axum::Error::new(
-                std::io::Error::other("reset"),
-            ))),
+            Err(axum::Error::new(std::io::Error::other("reset"))),
         ]);
         let refused = read_parts(broken, "XyZ", &MultipartLimits::default()).await;
         assert!(
