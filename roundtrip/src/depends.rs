@@ -108,7 +108,8 @@ use axum::extract::FromRequestParts;
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 
-use crate::handler::Collector;
+use crate::error::{Rejection, RequestValidationError};
+use crate::handler::{Collector, sort_rejection};
 use crate::operation::{OperationContext, OperationInput};
 pub use crate::scope::Outcome;
 use crate::scope::RequestScope;
@@ -126,8 +127,9 @@ pub trait Dependency: Sized + Send + 'static {
     type Inputs: DependencyInputs;
 
     /// What the dependency answers when it refuses the request (usually
-    /// [`HttpError`](crate::HttpError)).
-    type Rejection: IntoResponse;
+    /// [`HttpError`](crate::HttpError)). A [`RequestValidationError`] or a
+    /// [`Rejection::Invalid`] joins the handler's 422.
+    type Rejection: IntoResponse + 'static;
 
     /// Computes the value from the extracted inputs.
     fn resolve(inputs: Self::Inputs) -> impl Future<Output = Result<Self, Self::Rejection>> + Send;
@@ -160,10 +162,12 @@ pub trait DependencyInputs: Sized + Send {
 /// All of them run, so a request with errors in several gets every error in one 422, as
 /// a handler's arguments do.
 pub trait ExtractInputs<S>: DependencyInputs {
-    /// Runs the extractors; a response means the request is refused (a 422 that the
-    /// handler merges with its other errors, or any other rejection as is).
-    fn extract(parts: &mut Parts, state: &S)
-    -> impl Future<Output = Result<Self, Response>> + Send;
+    /// Runs the extractors; a [`Rejection`] refuses the request (validation errors that
+    /// the handler merges with its other errors, or any other answer as is).
+    fn extract(
+        parts: &mut Parts,
+        state: &S,
+    ) -> impl Future<Output = Result<Self, Rejection>> + Send;
 }
 
 impl<T: OperationInput + Send> DependencyInputs for T {
@@ -175,12 +179,13 @@ impl<T: OperationInput + Send> DependencyInputs for T {
 impl<S, T> ExtractInputs<S> for T
 where
     T: FromRequestParts<S> + OperationInput + Send,
+    T::Rejection: 'static,
     S: Send + Sync,
 {
-    async fn extract(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+    async fn extract(parts: &mut Parts, state: &S) -> Result<Self, Rejection> {
         T::from_request_parts(parts, state)
             .await
-            .map_err(IntoResponse::into_response)
+            .map_err(sort_rejection)
     }
 }
 
@@ -189,7 +194,7 @@ impl DependencyInputs for () {
 }
 
 impl<S: Send + Sync> ExtractInputs<S> for () {
-    async fn extract(_parts: &mut Parts, _state: &S) -> Result<Self, Response> {
+    async fn extract(_parts: &mut Parts, _state: &S) -> Result<Self, Rejection> {
         Ok(())
     }
 }
@@ -209,28 +214,29 @@ macro_rules! tuple_inputs {
         impl<S, $($ty,)+> ExtractInputs<S> for ($($ty,)+)
         where
             S: Send + Sync,
-            $($ty: FromRequestParts<S> + OperationInput + Send,)+
+            $($ty: FromRequestParts<S> + OperationInput + Send,
+              <$ty as FromRequestParts<S>>::Rejection: 'static,)+
         {
-            async fn extract(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+            async fn extract(parts: &mut Parts, state: &S) -> Result<Self, Rejection> {
                 let mut collector = Collector::default();
                 $(
                     let $ty = match $ty::from_request_parts(parts, state).await {
                         Ok(value) => Some(value),
-                        Err(rejection) => match collector.absorb(rejection.into_response()) {
+                        Err(rejection) => match collector.absorb(sort_rejection(rejection)) {
                             None => None,
-                            Some(response) => return Err(response),
+                            Some(response) => return Err(Rejection::Response(response)),
                         },
                     };
                 )+
-                if let Some(response) = collector.finish() {
-                    return Err(response);
+                if let Some(errors) = collector.into_errors() {
+                    return Err(Rejection::Invalid(RequestValidationError::new(errors)));
                 }
                 match ($($ty,)+) {
                     ($(Some($ty),)+) => Ok(($($ty,)+)),
                     // Every `None` went through the collector, which answered above.
-                    _ => Err(crate::error::operation_error_response(
+                    _ => Err(Rejection::Response(crate::error::operation_error_response(
                         "a dependency input produced no value and no error",
-                    )),
+                    ))),
                 }
             }
         }
@@ -291,9 +297,9 @@ where
     D::Inputs: ExtractInputs<S>,
     S: Send + Sync,
 {
-    type Rejection = Response;
+    type Rejection = Rejection;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Rejection> {
         if let Some(value) = DependencyCache::shared::<D>(&parts.extensions) {
             return Ok(Depends(value));
         }
@@ -307,16 +313,16 @@ where
     D::Inputs: ExtractInputs<S>,
     S: Send + Sync,
 {
-    type Rejection = Response;
+    type Rejection = Rejection;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Rejection> {
         resolve::<D, S>(parts, state).await.map(Fresh)
     }
 }
 
 /// Resolves `D` (or its override) and remembers a shared handle on it for the rest of
 /// the request, unless one is remembered already (FastAPI keeps the first).
-async fn resolve<D, S>(parts: &mut Parts, state: &S) -> Result<D, Response>
+async fn resolve<D, S>(parts: &mut Parts, state: &S) -> Result<D, Rejection>
 where
     D: Dependency,
     D::Inputs: ExtractInputs<S>,
@@ -328,9 +334,7 @@ where
         return replacement;
     }
     let inputs = D::Inputs::extract(parts, state).await?;
-    let value = D::resolve(inputs)
-        .await
-        .map_err(IntoResponse::into_response)?;
+    let value = D::resolve(inputs).await.map_err(sort_rejection)?;
     if let Some(copy) = value.share() {
         DependencyCache::remember(&mut parts.extensions, copy);
     }
@@ -431,8 +435,8 @@ impl OperationInput for Cleanup {
     }
 }
 
-// The error is boxed: a `Response` is large, and most replacements never fail.
-type Replacement = Arc<dyn Fn(&Parts) -> Result<Box<dyn Any + Send>, Box<Response>> + Send + Sync>;
+// The error is boxed: a `Rejection` is large, and most replacements never fail.
+type Replacement = Arc<dyn Fn(&Parts) -> Result<Box<dyn Any + Send>, Box<Rejection>> + Send + Sync>;
 
 /// Replacements for dependencies, by type: FastAPI's `app.dependency_overrides`.
 ///
@@ -472,12 +476,12 @@ impl DependencyOverrides {
     pub fn with<D, E, F>(mut self, f: F) -> Self
     where
         D: Send + 'static,
-        E: IntoResponse,
+        E: IntoResponse + 'static,
         F: Fn(&Parts) -> Result<D, E> + Send + Sync + 'static,
     {
         let replacement: Replacement = Arc::new(move |parts| match f(parts) {
             Ok(value) => Ok(Box::new(value)),
-            Err(refusal) => Err(Box::new(refusal.into_response())),
+            Err(refusal) => Err(Box::new(sort_rejection(refusal))),
         });
         self.replacements.insert(TypeId::of::<D>(), replacement);
         self
@@ -488,16 +492,16 @@ impl DependencyOverrides {
         self.replacements.contains_key(&TypeId::of::<D>())
     }
 
-    fn resolve<D: 'static>(&self, parts: &Parts) -> Option<Result<D, Response>> {
+    fn resolve<D: 'static>(&self, parts: &Parts) -> Option<Result<D, Rejection>> {
         let replacement = self.replacements.get(&TypeId::of::<D>())?;
         Some(match replacement(parts) {
             Ok(boxed) => {
                 let any: Box<dyn Any> = boxed;
                 // Only `value` and `with` insert, both under `D`'s own id.
                 any.downcast::<D>().map(|d| *d).map_err(|_| {
-                    crate::error::operation_error_response(
+                    Rejection::Response(crate::error::operation_error_response(
                         "a dependency override produced a value of another type",
-                    )
+                    ))
                 })
             }
             Err(refusal) => Err(*refusal),

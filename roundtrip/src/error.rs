@@ -20,10 +20,54 @@ pub struct RequestValidationError {
     errors: Vec<ValidationError>,
 }
 
-/// Carried in the extensions of a 422 response so that the handler can merge the errors
-/// of all its extractors before answering.
+/// Carried in the extensions of a 422 response, so that an exception handler registered
+/// for [`RequestValidationError`] sees the errors of a response already made. Extractors
+/// hand their errors to the handler by type ([`Rejection`]), not through this.
 #[derive(Debug, Clone)]
 pub(crate) struct CollectedErrors(pub(crate) Vec<ValidationError>);
+
+/// Why an extractor refused a request: validation errors, which roundtrip merges with those
+/// of the handler's other arguments into one 422, or any other answer, sent as it is.
+///
+/// It is the rejection of [`Depends`](crate::depends::Depends) and
+/// [`Fresh`](crate::depends::Fresh). roundtrip sorts a rejection by its type: an extractor
+/// of your own whose validation errors should join the handler's 422 rejects with this,
+/// with [`RequestValidationError`] or with [`BodyRejection`](crate::extract::BodyRejection).
+/// A rejection of any other type (a plain `Response`, say) is answered at once, as in axum.
+///
+/// ```
+/// use roundtrip::{Rejection, RequestValidationError};
+/// let refused = Rejection::from(RequestValidationError::new(Vec::new()));
+/// assert!(matches!(refused, Rejection::Invalid(_)));
+/// ```
+#[derive(Debug)]
+pub enum Rejection {
+    /// The request failed validation: merged with the other arguments' errors.
+    Invalid(RequestValidationError),
+    /// Any other refusal, answered as it is.
+    Response(Response),
+}
+
+impl From<RequestValidationError> for Rejection {
+    fn from(invalid: RequestValidationError) -> Self {
+        Rejection::Invalid(invalid)
+    }
+}
+
+impl From<Response> for Rejection {
+    fn from(response: Response) -> Self {
+        Rejection::Response(response)
+    }
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        match self {
+            Rejection::Invalid(invalid) => invalid.into_response(),
+            Rejection::Response(response) => response,
+        }
+    }
+}
 
 impl RequestValidationError {
     /// A rejection holding these errors.

@@ -6,6 +6,7 @@
 //! `Json`, `Form`) have their errors collected, and the client gets one 422 listing them
 //! all. Any other rejection (from any axum extractor) is answered at once, as in axum.
 
+use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -13,7 +14,8 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::response::{IntoResponse, Response};
 use roundtrip_openapi::validate::ValidationError;
 
-use crate::error::{CollectedErrors, RequestValidationError, location_rank};
+use crate::error::{Rejection, RequestValidationError, location_rank};
+use crate::extract::BodyRejection;
 use crate::operation::{OperationContext, OperationInput, OperationOutput};
 
 /// A boxed, sendable future, as handlers return.
@@ -91,15 +93,14 @@ impl Collector {
 
     /// Keeps a validation rejection's errors; any other rejection is returned, to be
     /// answered at once.
-    pub(crate) fn absorb(&mut self, rejection: Response) -> Option<Response> {
-        let mut rejection = rejection;
-        match rejection.extensions_mut().remove::<CollectedErrors>() {
-            Some(CollectedErrors(errors)) => {
-                self.errors.extend(errors);
+    pub(crate) fn absorb(&mut self, rejection: Rejection) -> Option<Response> {
+        match rejection {
+            Rejection::Invalid(invalid) => {
+                self.errors.extend(invalid.into_errors());
                 self.failed = true;
                 None
             }
-            None => Some(rejection),
+            Rejection::Response(response) => Some(response),
         }
     }
 
@@ -113,6 +114,35 @@ impl Collector {
     }
 }
 
+/// Sorts an extractor's rejection by its type: roundtrip's validation errors
+/// ([`Rejection`], [`RequestValidationError`], a [`BodyRejection`] that did not validate)
+/// are kept to be merged; anything else becomes the response it answers with.
+///
+/// A downcast of the rejection in place (no allocation): that is why handlers and
+/// dependencies ask for rejections that are `'static`, as every extractor's is.
+pub(crate) fn sort_rejection<R: IntoResponse + 'static>(rejection: R) -> Rejection {
+    fn take<T: 'static>(slot: &mut dyn Any) -> Option<T> {
+        slot.downcast_mut::<Option<T>>().and_then(Option::take)
+    }
+    let mut slot = Some(rejection);
+    if let Some(rejection) = take::<Rejection>(&mut slot) {
+        return rejection;
+    }
+    if let Some(invalid) = take::<RequestValidationError>(&mut slot) {
+        return Rejection::Invalid(invalid);
+    }
+    if let Some(body) = take::<BodyRejection>(&mut slot) {
+        return body.into();
+    }
+    match slot {
+        Some(other) => Rejection::Response(other.into_response()),
+        // A downcast above took it: each of those returned.
+        None => Rejection::Response(crate::error::operation_error_response(
+            "a rejection was taken without an answer",
+        )),
+    }
+}
+
 macro_rules! impl_handler {
     ([$($ty:ident),*], $last:ident) => {
         #[allow(non_snake_case, unused_mut, unused_variables)]
@@ -122,8 +152,10 @@ macro_rules! impl_handler {
             Fut: Future<Output = Res> + Send,
             S: Send + Sync + 'static,
             Res: IntoResponse + OperationOutput,
-            $( $ty: FromRequestParts<S> + OperationInput + Send, )*
+            $( $ty: FromRequestParts<S> + OperationInput + Send,
+               <$ty as FromRequestParts<S>>::Rejection: 'static, )*
             $last: FromRequest<S, M> + OperationInput + Send,
+            <$last as FromRequest<S, M>>::Rejection: 'static,
         {
             fn call(self, req: Request, state: S) -> BoxFuture<Response> {
                 // The request is taken apart here and its head boxed, so that the future
@@ -138,7 +170,7 @@ macro_rules! impl_handler {
                     $(
                         let $ty = match $ty::from_request_parts(&mut parts, &state).await {
                             Ok(value) => Some(value),
-                            Err(rejection) => match collector.absorb(rejection.into_response()) {
+                            Err(rejection) => match collector.absorb(sort_rejection(rejection)) {
                                 None => None,
                                 Some(response) => return response,
                             },
@@ -147,7 +179,7 @@ macro_rules! impl_handler {
                     let req = Request::from_parts(parts, body);
                     let $last = match $last::from_request(req, &state).await {
                         Ok(value) => Some(value),
-                        Err(rejection) => match collector.absorb(rejection.into_response()) {
+                        Err(rejection) => match collector.absorb(sort_rejection(rejection)) {
                             None => None,
                             Some(response) => return response,
                         },

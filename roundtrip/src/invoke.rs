@@ -17,6 +17,7 @@ use http::{Method, StatusCode, Uri};
 
 use crate::delivery::{OperationCallbacks, PendingSends};
 use crate::depends::{Dependency, Depends, ExtractInputs};
+use crate::error::Rejection;
 use crate::exceptions::ExceptionHandlers;
 use crate::extract::{OperationRequest, RequestBodySlot};
 use crate::handler::{BoxFuture, Collector, EarlierErrors, Handler};
@@ -24,7 +25,7 @@ use crate::operation::{OperationContext, OperationInput};
 use crate::response_model::ResponseModel;
 use crate::scope::{Outcome, RequestScope, ScopeGuard, catch_panic};
 
-type RunFuture<'a> = Pin<Box<dyn Future<Output = Result<(), Response>> + Send + 'a>>;
+type RunFuture<'a> = Pin<Box<dyn Future<Output = Result<(), Rejection>> + Send + 'a>>;
 
 /// A dependency declared on the app or a router (FastAPI's `dependencies=[...]`): run for
 /// every operation it covers, its value dropped, its inputs documented on each.

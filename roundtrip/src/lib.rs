@@ -51,7 +51,7 @@ pub use delivery::publish::Publisher;
 pub use delivery::runtime::DeliveryWorkers;
 pub use delivery::send_error::SendError;
 pub use depends::{Dependency, DependencyOverrides, Depends, Fresh};
-pub use error::{HttpError, RequestValidationError};
+pub use error::{HttpError, Rejection, RequestValidationError};
 pub use exceptions::Error;
 pub use extract::{
     Cookie, Form, Header, Json, Multipart, MultipartLimits, Path, Query, UploadFile,

@@ -3,6 +3,7 @@
 //! and can be replaced in tests as FastAPI's `dependency_overrides` replaces them.
 
 use axum::extract::State;
+use axum::response::IntoResponse;
 use http::StatusCode;
 use roundtrip::depends::{Dependency, DependencyOverrides, Depends};
 use roundtrip::security::{ApiKeyConfig, ApiKeyHeader};
@@ -452,4 +453,82 @@ async fn an_operation_without_dependencies_documents_none_of_their_parameters() 
         .await
         .json();
     assert!(doc["paths"]["/new"]["post"].get("parameters").is_none());
+}
+
+/// An extractor of the user's own that validates a header itself and rejects with
+/// roundtrip's [`Rejection`]: its errors are sorted by type and join the handler's 422.
+struct Signed;
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Signed {
+    type Rejection = roundtrip::Rejection;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, roundtrip::Rejection> {
+        use roundtrip::openapi::validate::{LocItem, ValidationError};
+        match parts.headers.get("x-signature") {
+            Some(value) if value.as_bytes().starts_with(b"v1,") => Ok(Signed),
+            Some(_) => Err(
+                roundtrip::RequestValidationError::new(vec![ValidationError::new(
+                    "value_error",
+                    vec![LocItem::from("header"), LocItem::from("x-signature")],
+                    "Value error, not a v1 signature",
+                    json!("?"),
+                )])
+                .into(),
+            ),
+            None => Err(roundtrip::Rejection::Response(
+                (StatusCode::UNAUTHORIZED, "unsigned").into_response(),
+            )),
+        }
+    }
+}
+
+impl roundtrip::OperationInput for Signed {}
+
+async fn signed(_signed: Signed, Json(item): Json<NewItem>) -> String {
+    item.name
+}
+
+#[tokio::test]
+async fn an_extractors_typed_rejection_joins_the_422_or_answers_at_once() {
+    let client = TestClient::new(
+        App::new()
+            .route("/signed", post(signed))
+            .into_router()
+            .expect("the app builds"),
+    );
+    let merged = client
+        .post("/signed")
+        .header("x-signature", "v0,abc")
+        .json(&json!({"name": ""}))
+        .send()
+        .await;
+    assert_eq!(merged.status(), 422, "{}", merged.text());
+    assert_eq!(
+        detail(&merged.json()),
+        [
+            ("value_error".to_owned(), json!(["header", "x-signature"])),
+            ("string_too_short".to_owned(), json!(["body", "name"])),
+        ]
+    );
+
+    // Any other refusal is the answer, whatever the body holds.
+    let unsigned = client
+        .post("/signed")
+        .json(&json!({"name": ""}))
+        .send()
+        .await;
+    assert_eq!(unsigned.status(), 401);
+    assert_eq!(unsigned.text(), "unsigned");
+
+    let accepted = client
+        .post("/signed")
+        .header("x-signature", "v1,abc")
+        .json(&json!({"name": "pen"}))
+        .send()
+        .await;
+    assert_eq!(accepted.status(), 200, "{}", accepted.text());
+    assert_eq!(accepted.text(), "pen");
 }

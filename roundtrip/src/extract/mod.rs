@@ -27,7 +27,7 @@ pub use multipart::{
 pub use params::{Cookie, Form, Header, Path, Query};
 pub(crate) use request::{OperationRequest, RequestBodySlot};
 
-use crate::error::{RequestValidationError, detail_response};
+use crate::error::{Rejection, RequestValidationError, detail_response};
 use crate::operation::{OperationContext, OperationInput};
 
 /// A JSON body without its UTF-8 byte order mark: not JSON, but clients send it and
@@ -111,6 +111,17 @@ impl IntoResponse for BodyRejection {
             BodyRejection::Storage => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response()
             }
+        }
+    }
+}
+
+impl From<BodyRejection> for Rejection {
+    /// A body that did not validate joins the handler's 422; any other refusal of the body
+    /// is answered at once.
+    fn from(rejection: BodyRejection) -> Self {
+        match rejection {
+            BodyRejection::Invalid(invalid) => Rejection::Invalid(invalid),
+            other => Rejection::Response(other.into_response()),
         }
     }
 }
