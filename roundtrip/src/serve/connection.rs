@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use bytes::Bytes;
+use http_body::Body as _;
 use http_body::Frame;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -131,7 +132,16 @@ impl Connection {
                     Ok(response) => response,
                     Err(never) => match never {},
                 };
-                Ok::<_, Infallible>(response.map(|body| {
+                // A body whose length is known (a JSON answer, say) is written at once:
+                // the request ends here. Only a stream keeps it in progress while it is
+                // sent, so that a pause between its chunks is not taken for idleness; an
+                // answer unboxed and boxed again costs an allocation, which plain answers
+                // skip.
+                if response.body().size_hint().exact().is_some() {
+                    drop(guard);
+                    return Ok::<_, Infallible>(response);
+                }
+                Ok(response.map(|body| {
                     Body::new(Guarded {
                         inner: body,
                         _guard: guard,
